@@ -1,0 +1,174 @@
+"""The ``nova-libvirt`` command line.
+
+oslo.config conventions: ``--config-file`` and ``--config-dir`` choose the
+configuration, a subcommand chooses the action. Every failure the user can
+act on ends in one line on stderr: exit status 2 for bad input (arguments
+or configuration), 1 for a failure while acting. This module parses and
+prints only; building guests is the driver's job.
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+
+from oslo_config import cfg
+
+from nova import config
+from nova import exception
+import nova.conf
+from nova.objects import image_meta as image_meta_obj
+from nova.objects import instance as instance_obj
+from nova.virt.libvirt import driver
+
+CONF = nova.conf.CONF
+PROG = 'nova-libvirt'
+
+
+class UsageError(exception.NovaException):
+    msg_fmt = '%(reason)s'
+
+
+def _integer(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not an integer of at least {low}')
+        return value
+    return parse
+
+
+def _add_instance_args(parser: argparse.ArgumentParser) -> None:
+    """The options that describe one instance and its image."""
+    # dest is not "name": oslo.config keeps the command's name there.
+    parser.add_argument('--name', dest='instance_name', default='guest',
+                        help='Guest name (default: %(default)s).')
+    parser.add_argument('--memory-mb', type=_integer(16), default=256,
+                        help='Memory in MiB, at least 16 '
+                             '(default: %(default)s).')
+    parser.add_argument('--vcpus', type=_integer(1), default=1,
+                        help='Virtual CPUs (default: %(default)s).')
+    parser.add_argument('--kernel', metavar='PATH',
+                        help='Kernel for direct kernel boot.')
+    parser.add_argument('--initrd', metavar='PATH',
+                        help='Ramdisk for direct kernel boot.')
+    parser.add_argument('--cmdline', metavar='TEXT',
+                        help='Kernel command line for direct kernel boot.')
+    parser.add_argument('--disk', metavar='PATH',
+                        help='Disk image to boot from (for lxc: the root '
+                             'directory).')
+    parser.add_argument('--disk-format', choices=('raw', 'qcow2'),
+                        default='raw',
+                        help='Format of --disk (default: %(default)s).')
+
+
+def instance_from_args(args) -> tuple:
+    """(Instance, ImageMeta) from parsed instance options, checked."""
+    for option, path in (('--kernel', args.kernel),
+                         ('--initrd', args.initrd),
+                         ('--disk', args.disk)):
+        if path is not None and not os.path.exists(path):
+            raise UsageError(reason=f'{option} {path}: no such file or '
+                                    'directory.')
+    instance = instance_obj.Instance(name=args.instance_name,
+                                     memory_mb=args.memory_mb,
+                                     vcpus=args.vcpus)
+    image_meta = image_meta_obj.ImageMeta(
+        disk_path=_absolute(args.disk), disk_format=args.disk_format,
+        kernel_path=_absolute(args.kernel),
+        ramdisk_path=_absolute(args.initrd),
+        os_command_line=args.cmdline)
+    return instance, image_meta
+
+
+def _absolute(path):
+    return None if path is None else os.path.abspath(path)
+
+
+def do_guest_xml(args) -> int:
+    instance, image_meta = instance_from_args(args)
+    guest = driver.LibvirtDriver().get_guest_config(instance, image_meta)
+    sys.stdout.write(guest.to_xml())
+    return 0
+
+
+#: Subcommands: name -> (handler, help, adds its own arguments)
+COMMANDS = {
+    'guest-xml': (do_guest_xml,
+                  'Print the domain XML built for an instance under the '
+                  'loaded configuration.', _add_instance_args),
+}
+
+
+def add_command_parsers(subparsers) -> None:
+    for name, (handler, help_text, add_args) in COMMANDS.items():
+        parser = subparsers.add_parser(name, help=help_text,
+                                       description=help_text)
+        add_args(parser)
+        parser.set_defaults(handler=handler)
+
+
+command_opt = cfg.SubCommandOpt('command', title='Commands',
+                                handler=add_command_parsers,
+                                help='Run "nova-libvirt COMMAND --help" for '
+                                     "a command's options.")
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors():
+    """argparse prints usage then the error; keep only the error line."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except SystemExit as e:
+        lines = [line for line in captured.getvalue().splitlines() if line]
+        if e.code and lines:
+            message = lines[-1].split('error: ', 1)[-1]
+            raise UsageError(reason=message) from None
+        sys.stderr.write(captured.getvalue())
+        raise
+    sys.stderr.write(captured.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Registered for this run only: oslo.config makes a subcommand
+    # required, which would break every other parse of the global CONF.
+    CONF.register_cli_opt(command_opt)
+    try:
+        return _run(argv)
+    finally:
+        CONF.clear()
+        CONF.unregister_opt(command_opt)
+
+
+def _run(argv: list[str]) -> int:
+    try:
+        with _one_line_usage_errors():
+            config.parse_args(argv)
+        handler = getattr(CONF.command, 'handler', None)
+        if handler is None:
+            raise UsageError(reason='a command is required: one of ' +
+                             ', '.join(COMMANDS))
+    except (UsageError, exception.InvalidConfigValue,
+            exception.InvalidInstance) as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
+    try:
+        return handler(CONF.command)
+    except (UsageError, exception.InvalidInstance) as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
+    except exception.NovaException as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The [libvirt] option group: the options this slice of the driver reads.
+
+Types and bounds live in the options themselves; values are checked when
+the configuration loads (``nova.config.parse_args``), so no code downstream
+validates them again.
+"""
+
+from oslo_config import cfg
+
+# libvirt stores the statistics period as a C int.
+INT_MAX = 2147483647
+
+libvirt_group = cfg.OptGroup(
+    'libvirt',
+    title='Libvirt Options',
+    help="""
+Libvirt options allow cloud administrators to configure the libvirt
+hypervisor driver to be used within an OpenStack deployment.
+""")
+
+libvirt_general_opts = [
+    cfg.StrOpt('virt_type',
+               default='kvm',
+               choices=('kvm', 'qemu', 'lxc'),
+               help="""
+Describes the virtualization type (or so called domain type) libvirt should
+use.
+
+The choice of this type must match the underlying virtualization strategy
+you have chosen for the host.
+
+Possible values:
+
+* ``kvm``: hardware-accelerated guests (needs a usable ``/dev/kvm``).
+* ``qemu``: software-emulated guests; slow but runs anywhere.
+* ``lxc``: Linux containers.
+
+Related options:
+
+* ``connection_uri``: depends on this
+* ``mem_stats_period_seconds``: applies to ``kvm`` and ``qemu`` only
+"""),
+    cfg.StrOpt('connection_uri',
+               default='',
+               help="""
+Overrides the default libvirt URI of the chosen virtualization type.
+
+If set, nova-libvirt connects to this URI and ``virt_type`` is only used to
+build the guests' XML. If unset, ``kvm`` and ``qemu`` use an embedded QEMU
+driver, ``qemu:///embed?root=$state_path/libvirt/qemu-embed``, which runs in
+the nova-libvirt process and needs no libvirt daemon; ``lxc`` uses
+``lxc:///system``.
+
+Possible values:
+
+* An empty string (the default), for the behaviour above.
+* Any libvirt URI, for example ``qemu:///system`` to use the libvirtd
+  daemon, whose guests outlive the nova-libvirt command.
+
+Related options:
+
+* ``virt_type``
+* ``[DEFAULT] state_path``
+"""),
+    cfg.IntOpt('mem_stats_period_seconds',
+               default=10,
+               max=INT_MAX,
+               help="""
+A number of seconds to memory usage statistics period.
+
+QEMU asks the guest's balloon driver for fresh memory statistics this
+often, and libvirt reports them through ``virDomainMemoryStats`` (``virsh
+dommemstat``), which telemetry such as Ceilometer polls. The period is
+written into each new ``kvm`` or ``qemu`` guest's XML as
+``<memballoon model="virtio"><stats period="N"/></memballoon>``.
+
+Zero or a negative value disables memory usage statistics: the guest then
+gets ``<memballoon model="none"/>`` and libvirt reports only the figures it
+knows without the guest (``actual`` and ``rss``). A balloon without a period
+would be worse than none: its figures are read once at boot and never
+refreshed.
+
+The guest must run a balloon driver to report anything: Linux guests need
+the ``virtio_balloon`` module, Windows guests the virtio balloon driver from
+the virtio-win drivers. A guest without one still boots; it just reports no
+guest-side figures. The option takes effect for guests defined after the
+change.
+
+Possible values:
+
+* A positive integer, up to 2147483647: the period in seconds.
+* Zero or a negative integer: statistics disabled.
+
+Related options:
+
+* ``virt_type``: ignored for ``lxc``, which has no balloon.
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(libvirt_group)
+    conf.register_opts(libvirt_general_opts, group=libvirt_group)
+
+
+def list_opts() -> dict:
+    return {libvirt_group: libvirt_general_opts}

@@ -1,0 +1,63 @@
+"""Exceptions raised by the nova-libvirt slice.
+
+Each class carries a message format; callers pass the keyword arguments
+it names. This module must not import libvirt or nova.conf.
+"""
+
+
+class NovaException(Exception):
+    """Base class: ``msg_fmt`` is formatted with the keyword arguments."""
+
+    msg_fmt = 'An unknown error occurred.'
+
+    def __init__(self, message: str | None = None, **kwargs):
+        self.kwargs = kwargs
+        if message is None:
+            message = self.msg_fmt % kwargs
+        super().__init__(message)
+
+
+class InvalidConfigValue(NovaException, ValueError):
+    """A configuration value was refused when the configuration loaded."""
+
+    msg_fmt = ('[%(group)s] %(option)s = %(value)s%(where)s is not valid: '
+               '%(reason)s.')
+
+
+class InvalidLibvirtConfigValue(NovaException, ValueError):
+    """A Python value was assigned to a LibvirtConfig* field it cannot hold."""
+
+    msg_fmt = ('%(cls)s.%(field)s cannot be %(value)r: expected '
+               '%(expected)s.')
+
+
+class LibvirtConfigParseError(NovaException, ValueError):
+    """Libvirt XML holds a value a modelled field cannot take."""
+
+    msg_fmt = ('Cannot parse %(where)s: %(value)r is not %(expected)s.')
+
+
+class InvalidInstance(NovaException, ValueError):
+    """An instance or image description cannot make a guest."""
+
+    msg_fmt = '%(reason)s'
+
+
+class HypervisorUnavailable(NovaException):
+    """The libvirt connection cannot be opened."""
+
+    msg_fmt = 'Cannot connect to %(uri)s: %(reason)s'
+
+
+class InstanceNotFound(NovaException):
+    msg_fmt = 'No guest named %(name)s on %(uri)s.'
+
+
+class LibvirtCallFailed(NovaException):
+    """A libvirt call failed; keeps libvirt's own message."""
+
+    msg_fmt = 'libvirt %(call)s failed for guest %(name)s: %(reason)s'
+
+
+class GuestImageBuildFailed(NovaException):
+    msg_fmt = 'Cannot build the test guest image: %(reason)s'

@@ -1,0 +1,1 @@
+"""Plain descriptions of what a guest is made from: instance and image."""

@@ -1,0 +1,127 @@
+"""Tests for the nova-libvirt command line."""
+
+import io
+import os
+
+import fixtures
+
+from nova.cmd import libvirt as cmd
+from nova import test
+from nova.virt.libvirt import config
+
+
+class CommandTestCase(test.TestCase):
+    """Runs ``nova-libvirt`` in-process and captures what it prints."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.kernel = self._file('vmlinuz')
+        self.initrd = self._file('initrd.gz')
+
+    def _file(self, name, body='x'):
+        path = os.path.join(self.tmp, name)
+        with open(path, 'w') as f:
+            f.write(body)
+        return path
+
+    def run_cmd(self, *argv):
+        out, err = io.StringIO(), io.StringIO()
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', err))
+        rc = cmd.main(list(argv))
+        return rc, out.getvalue(), err.getvalue()
+
+    def assertOneLineError(self, rc, err, words, code=2):
+        self.assertEqual(code, rc, err)
+        self.assertEqual(1, len(err.splitlines()), err)
+        self.assertTrue(err.startswith('nova-libvirt: error: '), err)
+        self.assertIn(words, err)
+
+
+class GuestXmlTest(CommandTestCase):
+
+    def _conf(self, body):
+        return ['--config-file', self._file('nova.conf', body)]
+
+    def test_kernel_boot_with_configured_period(self):
+        rc, out, err = self.run_cmd(
+            *self._conf('[libvirt]\nvirt_type = qemu\n'
+                        'mem_stats_period_seconds = 3\n'),
+            'guest-xml', '--name', 'web1', '--memory-mb', '512', '--vcpus',
+            '2', '--kernel', self.kernel, '--initrd', self.initrd,
+            '--cmdline', 'console=ttyS0')
+        self.assertEqual(0, rc, err)
+        self.assertEqual('', err)
+        self.assertValidDomain(out)
+        guest = config.LibvirtConfigGuest().parse_str(out)
+        self.assertEqual(('qemu', 'web1', 524288, 2),
+                         (guest.virt_type, guest.name, guest.memory,
+                          guest.vcpus))
+        self.assertEqual((self.kernel, self.initrd, 'console=ttyS0'),
+                         (guest.os_kernel, guest.os_initrd,
+                          guest.os_cmdline))
+        balloon = self.get_one_device(guest,
+                                      config.LibvirtConfigMemoryBalloon)
+        self.assertXmlEqual(
+            '<memballoon model="virtio" autodeflate="on" '
+            'freePageReporting="on"><stats period="3"/></memballoon>',
+            balloon.to_xml())
+
+    def test_disabled_period(self):
+        rc, out, err = self.run_cmd(
+            *self._conf('[libvirt]\nmem_stats_period_seconds = 0\n'),
+            'guest-xml', '--disk', self.kernel)
+        self.assertEqual(0, rc, err)
+        guest = config.LibvirtConfigGuest().parse_str(out)
+        self.assertEqual('kvm', guest.virt_type)
+        self.assertXmlEqual('<memballoon model="none"/>', self.get_one_device(
+            guest, config.LibvirtConfigMemoryBalloon).to_xml())
+
+    def test_relative_paths_become_absolute(self):
+        self.addCleanup(os.chdir, os.getcwd())
+        os.chdir(self.tmp)
+        rc, out, err = self.run_cmd('guest-xml', '--disk', 'vmlinuz')
+        self.assertEqual(0, rc, err)
+        self.assertIn(f'file="{self.kernel}"', out)
+
+    def test_bad_config_value(self):
+        rc, out, err = self.run_cmd(
+            *self._conf('[libvirt]\nmem_stats_period_seconds = 2147483648\n'),
+            'guest-xml', '--disk', self.kernel)
+        self.assertOneLineError(rc, err, '[libvirt] mem_stats_period_seconds'
+                                ' = 2147483648')
+        self.assertIn('no greater than 2147483647', err)
+        self.assertEqual('', out)
+
+    def test_bad_arguments(self):
+        cases = [
+            (('--memory-mb', 'lots'), "--memory-mb: 'lots' is not an "
+                                      'integer of at least 16'),
+            (('--memory-mb', '8'), 'at least 16'),
+            (('--vcpus', '0'), "--vcpus: '0' is not an integer"),
+            (('--kernel', '/nonexistent/vmlinuz'),
+             '--kernel /nonexistent/vmlinuz: no such file'),
+            (('--initrd', 'INITRD'), 'needs a kernel'),
+            (('--kernel', 'KERNEL', '--disk', 'KERNEL'), 'not both'),
+            (('--name', 'a/b', '--disk', 'KERNEL'), "name 'a/b'"),
+            ((), 'needs a kernel or a disk'),
+            (('--bogus',), 'unrecognized arguments: --bogus'),
+        ]
+        for args, words in cases:
+            args = [{'KERNEL': self.kernel, 'INITRD': self.initrd}.get(a, a)
+                    for a in args]
+            rc, out, err = self.run_cmd('guest-xml', *args)
+            self.assertOneLineError(rc, err, words)
+            self.assertEqual('', out)
+
+    def test_no_command(self):
+        rc, out, err = self.run_cmd()
+        self.assertOneLineError(rc, err, 'command')
+
+    def test_unknown_command(self):
+        rc, out, err = self.run_cmd('bogus')
+        self.assertOneLineError(rc, err, "invalid choice: 'bogus'")
+
+    def test_help_exits_zero(self):
+        self.assertRaises(SystemExit, self.run_cmd, 'guest-xml', '--help')

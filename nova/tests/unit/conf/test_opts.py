@@ -1,0 +1,35 @@
+"""The sample configuration and the option listing."""
+
+import os
+
+import fixtures
+from oslo_config import generator
+
+from nova.conf import libvirt
+from nova.conf import opts
+from nova import test
+
+
+class ListOptsTest(test.TestCase):
+
+    def test_groups(self):
+        listed = {getattr(g, 'name', g): [o.dest for o in group_opts]
+                  for g, group_opts in opts.list_opts()}
+        self.assertEqual(['virt_type', 'connection_uri',
+                          'mem_stats_period_seconds'], listed['libvirt'])
+        self.assertIn('state_path', listed['DEFAULT'])
+
+    def test_sample_config_documents_option(self):
+        out = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                           'nova.conf.sample')
+        root = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+        generator.main(['--config-file', os.path.join(
+            root, 'etc', 'nova', 'nova-config-generator.conf'),
+            '--output-file', out])
+        with open(out) as f:
+            sample = f.read()
+        self.assertIn('[libvirt]', sample)
+        self.assertIn('#mem_stats_period_seconds = 10', sample)
+        self.assertIn('# Maximum value: %d' % libvirt.INT_MAX, sample)
+        self.assertIn('disables memory usage statistics', sample)

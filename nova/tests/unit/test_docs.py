@@ -1,0 +1,42 @@
+"""The documentation builds without warnings, the release notes lint, and
+the code passes the style checks: the suite catches what tox envs would."""
+
+import os
+import subprocess
+import sys
+
+import fixtures
+
+from nova import test
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+
+def _run(*argv):
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+class DocsTest(test.TestCase):
+
+    def test_docs_build_with_warnings_as_errors(self):
+        out = self.useFixture(fixtures.TempDir()).path
+        result = _run(sys.executable, '-m', 'sphinx', '-W', '--keep-going',
+                      '-q', '-b', 'html', 'doc/source', out)
+        self.assertEqual(0, result.returncode, result.stderr)
+        with open(os.path.join(out, 'configuration', 'config.html')) as f:
+            page = f.read()
+        self.assertIn('mem_stats_period_seconds', page)
+        self.assertIn('2147483647', page)
+
+    def test_release_notes_lint(self):
+        result = _run(sys.executable, '-m', 'reno', 'lint')
+        self.assertEqual(0, result.returncode,
+                         result.stdout + result.stderr)
+        notes = os.listdir(os.path.join(ROOT, 'releasenotes', 'notes'))
+        self.assertTrue(any('memballoon' in n for n in notes), notes)
+
+    def test_style(self):
+        result = _run(sys.executable, '-m', 'ruff', 'check', 'nova')
+        self.assertEqual(0, result.returncode, result.stdout)

@@ -1,0 +1,298 @@
+"""Tests for nova.virt.libvirt.config: format, parse and round trip."""
+
+from lxml import etree
+import testscenarios
+
+from nova import exception
+from nova import test
+from nova.virt.libvirt import config
+
+load_tests = testscenarios.load_tests_apply_scenarios
+
+
+def _all_config_classes():
+    pending, found = [config.LibvirtConfigObject], []
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.root_name:
+            found.append(cls)
+    return sorted(found, key=lambda c: c.__name__)
+
+
+def _sample_value(field):
+    """A value for ``field`` that differs from its empty value."""
+    if isinstance(field, config.Flag):
+        return True
+    if isinstance(field, config.Children):
+        return [config.LibvirtConfigMemoryBalloon(model='virtio', period=5),
+                config.LibvirtConfigGuestConsole(type='pty')]
+    kind = field.kind
+    if isinstance(kind, config.Integer):
+        return kind.min if kind.min is not None else 7
+    if isinstance(kind, config.Enum):
+        return kind.choices[-1]
+    if isinstance(kind, config.Switch):
+        return True
+    return f'sample-{field.name}'
+
+
+class BalloonFormatParseTest(test.TestCase):
+    """Each row: an object and its XML, checked both ways."""
+
+    scenarios = [
+        ('virtio_with_period', {
+            'obj': dict(model='virtio', autodeflate=True,
+                        free_page_reporting=True, period=10),
+            'xml': '<memballoon model="virtio" autodeflate="on" '
+                   'freePageReporting="on"><stats period="10"/>'
+                   '</memballoon>'}),
+        ('none', {
+            'obj': dict(model='none'),
+            'xml': '<memballoon model="none"/>'}),
+        ('virtio_no_period', {
+            'obj': dict(model='virtio'),
+            'xml': '<memballoon model="virtio"/>'}),
+        ('switches_off', {
+            'obj': dict(model='virtio', autodeflate=False,
+                        free_page_reporting=False, period=2147483647),
+            'xml': '<memballoon model="virtio" autodeflate="off" '
+                   'freePageReporting="off"><stats period="2147483647"/>'
+                   '</memballoon>'}),
+    ]
+
+    def test_format(self):
+        obj = config.LibvirtConfigMemoryBalloon(**self.obj)
+        self.assertXmlEqual(self.xml, obj.to_xml())
+
+    def test_parse(self):
+        parsed = config.LibvirtConfigMemoryBalloon().parse_str(self.xml)
+        self.assertEqual(config.LibvirtConfigMemoryBalloon(**self.obj),
+                         parsed)
+        for name, value in self.obj.items():
+            self.assertEqual(value, getattr(parsed, name))
+
+    def test_round_trip(self):
+        obj = config.LibvirtConfigMemoryBalloon(**self.obj)
+        again = config.LibvirtConfigMemoryBalloon().parse_str(obj.to_xml())
+        self.assertEqual(obj, again)
+        self.assertXmlEqual(obj.to_xml(), again.to_xml())
+
+
+class BalloonTest(test.TestCase):
+
+    def test_is_a_guest_device(self):
+        self.assertTrue(issubclass(config.LibvirtConfigMemoryBalloon,
+                                   config.LibvirtConfigGuestDevice))
+        self.assertEqual('memballoon',
+                         config.LibvirtConfigMemoryBalloon.root_name)
+
+    def test_empty_object_has_no_optional_parts(self):
+        obj = config.LibvirtConfigMemoryBalloon()
+        self.assertIsNone(obj.model)
+        self.assertIsNone(obj.period)
+        self.assertXmlEqual('<memballoon/>', obj.to_xml())
+
+    def test_no_policy_in_class(self):
+        # model none writes nothing it was not given (upstream adds
+        # autodeflate and freePageReporting unconditionally).
+        obj = config.LibvirtConfigMemoryBalloon(model='none')
+        el = obj.format_dom()
+        self.assertEqual({'model': 'none'}, dict(el.attrib))
+        self.assertIsNone(el.find('stats'))
+
+    def test_period_bounds_on_assignment(self):
+        obj = config.LibvirtConfigMemoryBalloon()
+        obj.period = 1
+        obj.period = config.INT_MAX
+        for bad in (0, -1, config.INT_MAX + 1, '10', 1.5, True):
+            e = self.assertRaises(exception.InvalidLibvirtConfigValue,
+                                  setattr, obj, 'period', bad)
+            self.assertIn('LibvirtConfigMemoryBalloon.period', str(e))
+            self.assertIn(repr(bad), str(e))
+            self.assertIn('an integer from 1 to 2147483647', str(e))
+        self.assertEqual(config.INT_MAX, obj.period)
+
+    def test_period_none_removes_stats(self):
+        obj = config.LibvirtConfigMemoryBalloon(model='virtio', period=3)
+        obj.period = None
+        self.assertXmlEqual('<memballoon model="virtio"/>', obj.to_xml())
+
+    def test_bad_model_on_assignment(self):
+        e = self.assertRaises(exception.InvalidLibvirtConfigValue,
+                              config.LibvirtConfigMemoryBalloon,
+                              model='balloon')
+        self.assertIn("'virtio'", str(e))
+        self.assertIn("'balloon'", str(e))
+
+    def test_switch_takes_bool_only(self):
+        self.assertRaises(exception.InvalidLibvirtConfigValue,
+                          config.LibvirtConfigMemoryBalloon,
+                          autodeflate='on')
+
+    def test_unknown_keyword(self):
+        self.assertRaises(TypeError, config.LibvirtConfigMemoryBalloon,
+                          stats_period=10)
+
+    def test_parse_errors_name_element_attribute_value(self):
+        cases = [
+            ('<memballoon model="virtio"><stats period="ten"/></memballoon>',
+             "<stats> attribute 'period': 'ten'"),
+            ('<memballoon model="virtio"><stats period="0"/></memballoon>',
+             "<stats> attribute 'period': '0'"),
+            ('<memballoon model="virtio" autodeflate="yes"/>',
+             "<memballoon> attribute 'autodeflate': 'yes'"),
+            ('<memballoon model="vmware"/>',
+             "<memballoon> attribute 'model': 'vmware'"),
+        ]
+        for xml, expected in cases:
+            e = self.assertRaises(exception.LibvirtConfigParseError,
+                                  config.LibvirtConfigMemoryBalloon().
+                                  parse_str, xml)
+            self.assertIn(expected, str(e))
+
+    def test_parse_wrong_root(self):
+        e = self.assertRaises(exception.LibvirtConfigParseError,
+                              config.LibvirtConfigMemoryBalloon().parse_str,
+                              '<disk type="file"/>')
+        self.assertIn('<memballoon>', str(e))
+
+    def test_parse_malformed(self):
+        self.assertRaises(exception.LibvirtConfigParseError,
+                          config.LibvirtConfigMemoryBalloon().parse_str,
+                          '<memballoon model="virtio">')
+
+    def test_parse_ignores_unmodelled_xml(self):
+        xml = ('<memballoon model="virtio"><alias name="balloon0"/>'
+               '<stats period="4"/><address type="pci" domain="0x0000" '
+               'bus="0x00" slot="0x05" function="0x0"/></memballoon>')
+        obj = config.LibvirtConfigMemoryBalloon().parse_str(xml)
+        self.assertEqual(
+            config.LibvirtConfigMemoryBalloon(model='virtio', period=4), obj)
+
+    def test_parse_does_not_expand_entities(self):
+        xml = ('<!DOCTYPE m [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+               '<memballoon model="virtio"><stats period="&e;"/>'
+               '</memballoon>')
+        e = self.assertRaises(exception.LibvirtConfigParseError,
+                              config.LibvirtConfigMemoryBalloon().parse_str,
+                              xml)
+        self.assertNotIn('root:', str(e))
+
+    def test_repr_shows_xml(self):
+        obj = config.LibvirtConfigMemoryBalloon(model='none')
+        self.assertIn('<memballoon model="none"/>', repr(obj))
+
+    def test_equality(self):
+        a = config.LibvirtConfigMemoryBalloon(model='virtio', period=2)
+        b = config.LibvirtConfigMemoryBalloon(model='virtio', period=2)
+        self.assertEqual(a, b)
+        b.period = 3
+        self.assertNotEqual(a, b)
+        self.assertNotEqual(a, config.LibvirtConfigGuestConsole())
+
+
+class GuestTest(test.TestCase):
+
+    XML = """
+        <domain type="qemu">
+          <name>demo</name>
+          <uuid>d6a4a2f8-2d5a-4c1a-9a7e-1b8c3d6f0e21</uuid>
+          <memory unit="KiB">262144</memory>
+          <vcpu>2</vcpu>
+          <os>
+            <type>hvm</type>
+            <kernel>/k</kernel>
+            <initrd>/i</initrd>
+            <cmdline>console=ttyS0</cmdline>
+          </os>
+          <features><acpi/><apic/></features>
+          <clock offset="utc"/>
+          <devices>
+            <serial type="file">
+              <source path="/tmp/console.log"/>
+              <target port="0"/>
+            </serial>
+            <memballoon model="virtio"><stats period="10"/></memballoon>
+          </devices>
+        </domain>"""
+
+    def _guest(self):
+        return config.LibvirtConfigGuest(
+            virt_type='qemu', name='demo',
+            uuid='d6a4a2f8-2d5a-4c1a-9a7e-1b8c3d6f0e21', memory=262144,
+            vcpus=2, os_type='hvm', os_kernel='/k', os_initrd='/i',
+            os_cmdline='console=ttyS0', acpi=True, apic=True,
+            clock_offset='utc', devices=[
+                config.LibvirtConfigGuestSerial(
+                    type='file', source_path='/tmp/console.log',
+                    target_port=0),
+                config.LibvirtConfigMemoryBalloon(model='virtio',
+                                                  period=10)])
+
+    def test_format(self):
+        xml = self._guest().to_xml()
+        self.assertXmlEqual(self.XML, xml)
+        self.assertValidDomain(xml)
+
+    def test_parse(self):
+        self.assertEqual(self._guest(),
+                         config.LibvirtConfigGuest().parse_str(self.XML))
+
+    def test_parse_skips_unmodelled_devices(self):
+        xml = self.XML.replace(
+            '<devices>', '<devices><emulator>/usr/bin/qemu</emulator>'
+            '<controller type="usb" index="0"/>')
+        guest = config.LibvirtConfigGuest().parse_str(xml)
+        self.assertEqual(2, len(guest.devices))
+        balloon = self.get_one_device(guest,
+                                      config.LibvirtConfigMemoryBalloon)
+        self.assertEqual(10, balloon.period)
+
+    def test_memory_unit_must_be_kib(self):
+        xml = self.XML.replace('unit="KiB"', 'unit="MiB"')
+        e = self.assertRaises(exception.LibvirtConfigParseError,
+                              config.LibvirtConfigGuest().parse_str, xml)
+        self.assertIn("<memory> attribute 'unit': 'MiB'", str(e))
+
+    def test_flags_absent(self):
+        xml = self.XML.replace('<features><acpi/><apic/></features>', '')
+        guest = config.LibvirtConfigGuest().parse_str(xml)
+        self.assertFalse(guest.acpi)
+        self.assertFalse(guest.apic)
+
+    def test_devices_must_be_devices(self):
+        self.assertRaises(exception.InvalidLibvirtConfigValue,
+                          config.LibvirtConfigGuest, devices=['<disk/>'])
+
+
+class SweepTest(test.TestCase):
+    """Every class, every declared field, populated and round-tripped."""
+
+    def test_every_class_round_trips_every_field(self):
+        classes = _all_config_classes()
+        self.assertIn(config.LibvirtConfigMemoryBalloon, classes)
+        for cls in classes:
+            obj = cls()
+            for field in cls.fields():
+                setattr(obj, field.name, _sample_value(field))
+            again = cls().parse_str(obj.to_xml())
+            for field in cls.fields():
+                self.assertEqual(
+                    _sample_value(field), getattr(again, field.name),
+                    f'{cls.__name__}.{field.name} was lost in a round '
+                    f'trip through:\n{obj.to_xml()}')
+            self.assertEqual(obj, again)
+
+    def test_declared_fields_are_unique_facts(self):
+        # Two fields writing the same attribute would fight each other.
+        for cls in _all_config_classes():
+            facts = [(type(f).__name__, f.path, getattr(f, 'xml_name', ''))
+                     for f in cls.fields()]
+            self.assertEqual(len(facts), len(set(facts)), cls.__name__)
+
+    def test_format_builds_elements(self):
+        el = config.LibvirtConfigMemoryBalloon(model='virtio',
+                                               period=1).format_dom()
+        self.assertIsInstance(el, etree._Element)
+        self.assertEqual('1', el.find('stats').get('period'))

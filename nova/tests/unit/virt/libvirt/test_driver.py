@@ -1,0 +1,227 @@
+"""Tests for the guest builder in nova.virt.libvirt.driver."""
+
+import testscenarios
+
+from nova import exception
+from nova.objects import image_meta as image_meta_obj
+from nova.objects import instance as instance_obj
+from nova import test
+from nova.virt.libvirt import config
+from nova.virt.libvirt import driver
+
+load_tests = testscenarios.load_tests_apply_scenarios
+
+UUID = '0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f'
+
+ENABLED = ('<memballoon model="virtio" autodeflate="on" '
+           'freePageReporting="on"><stats period="%d"/></memballoon>')
+DISABLED = '<memballoon model="none"/>'
+
+# (virt_type, period, expected memballoon XML or None for no element)
+BALLOON_TABLE = [
+    ('kvm', 10, ENABLED % 10),
+    ('kvm', 1, ENABLED % 1),
+    ('kvm', 2147483647, ENABLED % 2147483647),
+    ('kvm', 0, DISABLED),
+    ('kvm', -1, DISABLED),
+    ('qemu', 10, ENABLED % 10),
+    ('qemu', 2, ENABLED % 2),
+    ('qemu', 0, DISABLED),
+    ('qemu', -5, DISABLED),
+    ('lxc', 10, None),
+    ('lxc', 0, None),
+    ('lxc', -1, None),
+]
+
+
+def _scenarios():
+    return [(f'{vt}_period_{p}', {'virt_type': vt, 'period': p,
+                                   'expected': xml})
+            for vt, p, xml in BALLOON_TABLE]
+
+
+class MemballoonPolicyTest(test.TestCase):
+    """The policy step, called with two plain arguments."""
+
+    scenarios = _scenarios()
+
+    def test_step(self):
+        got = driver._get_guest_memballoon_config(self.virt_type,
+                                                  self.period)
+        if self.expected is None:
+            self.assertIsNone(got)
+        else:
+            self.assertXmlEqual(self.expected, got.to_xml())
+
+
+class GuestConfigBalloonTest(test.TestCase):
+    """The same table through get_guest_config and the options."""
+
+    scenarios = _scenarios()
+
+    def test_get_guest_config(self):
+        self.flags(virt_type=self.virt_type,
+                   mem_stats_period_seconds=self.period, group='libvirt')
+        instance = instance_obj.Instance('guest-1', uuid=UUID)
+        if self.virt_type == 'lxc':
+            image = image_meta_obj.ImageMeta(disk_path='/srv/rootfs')
+        else:
+            image = image_meta_obj.ImageMeta(disk_path='/srv/disk.img')
+        guest = driver.LibvirtDriver().get_guest_config(instance, image)
+        xml = guest.to_xml()
+        self.assertValidDomain(xml)
+        balloons = guest.get_device(config.LibvirtConfigMemoryBalloon)
+        if self.expected is None:
+            self.assertEqual([], balloons)
+            self.assertNotIn('memballoon', xml)
+        else:
+            balloon = self.get_one_device(
+                guest, config.LibvirtConfigMemoryBalloon)
+            self.assertXmlEqual(self.expected, balloon.to_xml())
+
+
+class GuestConfigTest(test.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.flags(instances_path='/var/lib/nova/instances')
+        self.instance = instance_obj.Instance('guest-1', memory_mb=512,
+                                              vcpus=2, uuid=UUID)
+
+    def _build(self, virt_type, image, period=10):
+        self.flags(virt_type=virt_type, mem_stats_period_seconds=period,
+                   group='libvirt')
+        guest = driver.LibvirtDriver().get_guest_config(self.instance, image)
+        xml = guest.to_xml()
+        self.assertValidDomain(xml)
+        return xml
+
+    def test_default_is_kvm_with_period_10(self):
+        guest = driver.LibvirtDriver().get_guest_config(
+            self.instance, image_meta_obj.ImageMeta(disk_path='/d'))
+        self.assertEqual('kvm', guest.virt_type)
+        balloon = self.get_one_device(guest,
+                                      config.LibvirtConfigMemoryBalloon)
+        self.assertEqual(10, balloon.period)
+
+    def test_qemu_direct_kernel_boot(self):
+        image = image_meta_obj.ImageMeta(
+            kernel_path='/img/vmlinuz', ramdisk_path='/img/initrd.gz',
+            os_command_line='console=ttyS0 quiet')
+        self.assertXmlEqual(f"""
+            <domain type="qemu">
+              <name>guest-1</name>
+              <uuid>{UUID}</uuid>
+              <memory unit="KiB">524288</memory>
+              <vcpu>2</vcpu>
+              <os>
+                <type>hvm</type>
+                <kernel>/img/vmlinuz</kernel>
+                <initrd>/img/initrd.gz</initrd>
+                <cmdline>console=ttyS0 quiet</cmdline>
+              </os>
+              <features><acpi/><apic/></features>
+              <clock offset="utc"/>
+              <devices>
+                <serial type="file">
+                  <source path="/var/lib/nova/instances/{UUID}/console.log"/>
+                  <target port="0"/>
+                </serial>
+                {ENABLED % 7}
+              </devices>
+            </domain>""", self._build('qemu', image, period=7))
+
+    def test_kvm_disk_boot(self):
+        image = image_meta_obj.ImageMeta(disk_path='/img/disk.qcow2',
+                                         disk_format='qcow2')
+        self.assertXmlEqual(f"""
+            <domain type="kvm">
+              <name>guest-1</name>
+              <uuid>{UUID}</uuid>
+              <memory unit="KiB">524288</memory>
+              <vcpu>2</vcpu>
+              <os><type>hvm</type><boot dev="hd"/></os>
+              <features><acpi/><apic/></features>
+              <clock offset="utc"/>
+              <devices>
+                <disk type="file" device="disk">
+                  <driver name="qemu" type="qcow2"/>
+                  <source file="/img/disk.qcow2"/>
+                  <target dev="vda" bus="virtio"/>
+                </disk>
+                <serial type="file">
+                  <source path="/var/lib/nova/instances/{UUID}/console.log"/>
+                  <target port="0"/>
+                </serial>
+                {DISABLED}
+              </devices>
+            </domain>""", self._build('kvm', image, period=0))
+
+    def test_lxc(self):
+        image = image_meta_obj.ImageMeta(disk_path='/srv/rootfs')
+        self.assertXmlEqual(f"""
+            <domain type="lxc">
+              <name>guest-1</name>
+              <uuid>{UUID}</uuid>
+              <memory unit="KiB">524288</memory>
+              <vcpu>2</vcpu>
+              <os><type>exe</type><init>/sbin/init</init></os>
+              <devices>
+                <filesystem type="mount">
+                  <source dir="/srv/rootfs"/>
+                  <target dir="/"/>
+                </filesystem>
+                <console type="pty"><target type="lxc"/></console>
+              </devices>
+            </domain>""", self._build('lxc', image))
+
+    def test_kernel_without_ramdisk_or_cmdline(self):
+        xml = self._build('qemu', image_meta_obj.ImageMeta(
+            kernel_path='/img/vmlinuz'))
+        self.assertIn('<kernel>/img/vmlinuz</kernel>', xml)
+        self.assertNotIn('<initrd>', xml)
+        self.assertNotIn('<cmdline>', xml)
+
+    def test_nothing_to_boot(self):
+        self.flags(virt_type='qemu', group='libvirt')
+        e = self.assertRaises(exception.InvalidInstance,
+                              driver.LibvirtDriver().get_guest_config,
+                              self.instance, image_meta_obj.ImageMeta())
+        self.assertIn('kernel or a disk', str(e))
+
+    def test_lxc_refuses_kernel(self):
+        self.flags(virt_type='lxc', group='libvirt')
+        self.assertRaises(exception.InvalidInstance,
+                          driver.LibvirtDriver().get_guest_config,
+                          self.instance, image_meta_obj.ImageMeta(
+                              kernel_path='/k'))
+
+    def test_lxc_needs_root_directory(self):
+        self.flags(virt_type='lxc', group='libvirt')
+        self.assertRaises(exception.InvalidInstance,
+                          driver.LibvirtDriver().get_guest_config,
+                          self.instance, image_meta_obj.ImageMeta())
+
+    def test_round_trip_of_generated_guest(self):
+        self.flags(virt_type='qemu', group='libvirt')
+        guest = driver.LibvirtDriver().get_guest_config(
+            self.instance, image_meta_obj.ImageMeta(kernel_path='/k'))
+        self.assertEqual(guest,
+                         config.LibvirtConfigGuest().parse_str(
+                             guest.to_xml()))
+
+
+class OtherStepsTest(test.TestCase):
+
+    def test_platform_only_for_qemu_machines(self):
+        self.assertEqual({}, driver._get_guest_platform('lxc'))
+        self.assertEqual({'acpi': True, 'apic': True, 'clock_offset': 'utc'},
+                         driver._get_guest_platform('qemu'))
+
+    def test_console_logs_to_instance_dir(self):
+        serial = driver._get_guest_console_config('kvm', '/inst/u')
+        self.assertEqual('/inst/u/console.log', serial.source_path)
+
+    def test_no_disk_when_kernel_boot(self):
+        self.assertIsNone(driver._get_guest_storage_config(
+            'qemu', image_meta_obj.ImageMeta(kernel_path='/k')))

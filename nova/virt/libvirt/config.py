@@ -1,0 +1,489 @@
+"""Libvirt domain XML as Python objects: build and parse, one description.
+
+Every class maps one libvirt element and declares each XML fact once, as
+a field descriptor bound to a path under that element. The base class walks
+the declarations in order to write XML (``format_dom``) and to read it back
+(``parse_dom``), so the two can never drift apart.
+
+Values are Python values inside (``int`` period, ``bool`` autodeflate);
+libvirt's spellings exist only at the XML boundary. ``None`` means absent.
+
+This module must not read nova.conf, import libvirt or decide policy: a
+class writes exactly what it was given.
+"""
+
+from lxml import etree
+
+from nova import exception
+
+# libvirt stores these figures as a C int.
+INT_MAX = 2147483647
+
+# Parser for XML we did not write: no entities, no network, no huge trees.
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, remove_comments=True,
+    remove_pis=True, huge_tree=False)
+
+
+# ---------------------------------------------------------------- kinds
+
+class Kind:
+    """How one field's value converts between Python and libvirt text."""
+
+    #: What the field accepts, for error messages ("an integer from 1 to 5")
+    description = 'a value'
+
+    def accepts(self, value) -> bool:
+        raise NotImplementedError
+
+    def to_xml(self, value) -> str:
+        return str(value)
+
+    def from_xml(self, text: str):
+        """Return the Python value for ``text`` or raise ValueError."""
+        if not self.accepts(text):
+            raise ValueError(text)
+        return text
+
+
+class String(Kind):
+    description = 'a non-empty string'
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and value != ''
+
+
+class Integer(Kind):
+    """A bounded integer written in decimal."""
+
+    def __init__(self, min: int | None = None, max: int | None = None):
+        self.min, self.max = min, max
+        if min is not None and max is not None:
+            self.description = f'an integer from {min} to {max}'
+        elif min is not None:
+            self.description = f'an integer of at least {min}'
+        elif max is not None:
+            self.description = f'an integer of at most {max}'
+        else:
+            self.description = 'an integer'
+
+    def accepts(self, value) -> bool:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        return ((self.min is None or value >= self.min) and
+                (self.max is None or value <= self.max))
+
+    def from_xml(self, text: str) -> int:
+        stripped = text.strip()
+        if not stripped.lstrip('-').isdigit():
+            raise ValueError(text)
+        value = int(stripped)
+        if not self.accepts(value):
+            raise ValueError(text)
+        return value
+
+
+class Enum(Kind):
+    """One of a fixed set of libvirt strings."""
+
+    def __init__(self, *choices: str):
+        self.choices = choices
+        self.description = 'one of ' + ', '.join(repr(c) for c in choices)
+
+    def accepts(self, value) -> bool:
+        return value in self.choices
+
+
+class Switch(Kind):
+    """A bool that libvirt spells as a pair of words (on/off, yes/no)."""
+
+    def __init__(self, true: str, false: str):
+        self.words = {True: true, False: false}
+        self.description = f'True or False (written {true!r}/{false!r})'
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, bool)
+
+    def to_xml(self, value: bool) -> str:
+        return self.words[value]
+
+    def from_xml(self, text: str) -> bool:
+        for value, word in self.words.items():
+            if text == word:
+                return value
+        raise ValueError(text)
+
+
+def OnOff() -> Switch:
+    return Switch('on', 'off')
+
+
+def YesNo() -> Switch:
+    return Switch('yes', 'no')
+
+
+# --------------------------------------------------------------- fields
+
+def _split(path: str | None) -> list[str]:
+    return path.split('/') if path else []
+
+
+def _find(el, path: str | None):
+    """The element at ``path`` under ``el``, or None."""
+    for tag in _split(path):
+        el = el.find(tag)
+        if el is None:
+            return None
+    return el
+
+
+def _ensure(el, path: str | None):
+    """The element at ``path`` under ``el``, created where missing."""
+    for tag in _split(path):
+        child = el.find(tag)
+        el = child if child is not None else etree.SubElement(el, tag)
+    return el
+
+
+class Field:
+    """A declared XML fact of a LibvirtConfigObject subclass."""
+
+    #: The value of a field nobody set.
+    empty = None
+
+    def __init__(self, kind: Kind | None = None, path: str | None = None):
+        self.kind, self.path = kind, path
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        own = owner.__dict__.get('_own_fields', ())
+        owner._own_fields = own + (self,)
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return obj.__dict__.get(self.name, self.empty)
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = self.check(obj, value)
+
+    def check(self, obj, value):
+        if value is None or self.kind.accepts(value):
+            return value
+        raise exception.InvalidLibvirtConfigValue(
+            cls=type(obj).__name__, field=self.name, value=value,
+            expected=self.kind.description + ' or None')
+
+    def where(self, el) -> str:
+        return f'<{el.tag}>'
+
+    def read(self, el, raw: str):
+        try:
+            return self.kind.from_xml(raw)
+        except ValueError:
+            raise exception.LibvirtConfigParseError(
+                where=self.where(el), value=raw,
+                expected=self.kind.description) from None
+
+    def format(self, obj, root) -> None:
+        raise NotImplementedError
+
+    def parse(self, obj, root) -> None:
+        raise NotImplementedError
+
+
+class Attribute(Field):
+    """An attribute of the object's element or of a sub-element at path."""
+
+    def __init__(self, xml_name: str, kind: Kind, path: str | None = None):
+        super().__init__(kind, path)
+        self.xml_name = xml_name
+
+    def where(self, el) -> str:
+        return f'<{el.tag}> attribute {self.xml_name!r}'
+
+    def format(self, obj, root):
+        value = getattr(obj, self.name)
+        if value is not None:
+            _ensure(root, self.path).set(self.xml_name,
+                                         self.kind.to_xml(value))
+
+    def parse(self, obj, root):
+        el = _find(root, self.path)
+        raw = None if el is None else el.get(self.xml_name)
+        obj.__dict__[self.name] = None if raw is None else self.read(el, raw)
+
+
+class Text(Field):
+    """The text of a sub-element, with attributes libvirt fixes (unit)."""
+
+    def __init__(self, path: str, kind: Kind,
+                 fixed: dict[str, str] | None = None):
+        super().__init__(kind, path)
+        self.fixed = fixed or {}
+
+    def format(self, obj, root):
+        value = getattr(obj, self.name)
+        if value is not None:
+            el = _ensure(root, self.path)
+            el.text = self.kind.to_xml(value)
+            for name, fixed_value in self.fixed.items():
+                el.set(name, fixed_value)
+
+    def parse(self, obj, root):
+        el = _find(root, self.path)
+        if el is None:
+            obj.__dict__[self.name] = None
+            return
+        for name, fixed_value in self.fixed.items():
+            raw = el.get(name)
+            if raw is not None and raw != fixed_value:
+                raise exception.LibvirtConfigParseError(
+                    where=f'<{el.tag}> attribute {name!r}', value=raw,
+                    expected=repr(fixed_value))
+        obj.__dict__[self.name] = self.read(el, el.text or '')
+
+
+class Flag(Field):
+    """An empty element whose presence means True (``<acpi/>``)."""
+
+    empty = False
+
+    def __init__(self, path: str):
+        super().__init__(None, path)
+
+    def check(self, obj, value):
+        if isinstance(value, bool):
+            return value
+        raise exception.InvalidLibvirtConfigValue(
+            cls=type(obj).__name__, field=self.name, value=value,
+            expected='True or False')
+
+    def format(self, obj, root):
+        if getattr(obj, self.name):
+            _ensure(root, self.path)
+
+    def parse(self, obj, root):
+        obj.__dict__[self.name] = _find(root, self.path) is not None
+
+
+class Children(Field):
+    """A list of child objects under path, picked by their element name."""
+
+    def __init__(self, path: str, base: type):
+        super().__init__(None, path)
+        self.base = base
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return obj.__dict__.setdefault(self.name, [])
+
+    def check(self, obj, value):
+        if isinstance(value, list) and all(
+                isinstance(item, self.base) for item in value):
+            return value
+        raise exception.InvalidLibvirtConfigValue(
+            cls=type(obj).__name__, field=self.name, value=value,
+            expected=f'a list of {self.base.__name__}')
+
+    def format(self, obj, root):
+        items = getattr(obj, self.name)
+        if items:
+            parent = _ensure(root, self.path)
+            for item in items:
+                parent.append(item.format_dom())
+
+    def parse(self, obj, root):
+        items = []
+        parent = _find(root, self.path)
+        for el in (() if parent is None else parent):
+            cls = self.base.class_for(el.tag)
+            if cls is not None:  # unmodelled devices are ignored
+                item = cls()
+                item.parse_dom(el)
+                items.append(item)
+        obj.__dict__[self.name] = items
+
+
+# -------------------------------------------------------------- objects
+
+class LibvirtConfigObject:
+    """Base of every libvirt element class.
+
+    Subclasses set ``root_name`` and declare fields; nothing else.
+    """
+
+    root_name: str | None = None
+
+    def __init__(self, **kwargs):
+        for name, value in kwargs.items():
+            if not isinstance(getattr(type(self), name, None), Field):
+                raise TypeError(
+                    f'{type(self).__name__} has no field {name!r}')
+            setattr(self, name, value)
+
+    @classmethod
+    def fields(cls) -> tuple[Field, ...]:
+        """Declared fields, base classes' first, in declaration order."""
+        found = ()
+        for klass in reversed(cls.__mro__):
+            found += klass.__dict__.get('_own_fields', ())
+        return found
+
+    @classmethod
+    def class_for(cls, tag: str):
+        """The subclass of ``cls`` whose element is ``tag``, or None."""
+        pending = [cls]
+        while pending:
+            klass = pending.pop()
+            if klass.root_name == tag:
+                return klass
+            pending.extend(klass.__subclasses__())
+        return None
+
+    def format_dom(self):
+        root = etree.Element(self.root_name)
+        for field in self.fields():
+            field.format(self, root)
+        return root
+
+    def parse_dom(self, xmldoc) -> 'LibvirtConfigObject':
+        if xmldoc.tag != self.root_name:
+            raise exception.LibvirtConfigParseError(
+                where='the root element', value=xmldoc.tag,
+                expected=f'<{self.root_name}>')
+        for field in self.fields():
+            field.parse(self, xmldoc)
+        return self
+
+    def to_xml(self, pretty_print: bool = True) -> str:
+        return etree.tostring(self.format_dom(), encoding='unicode',
+                              pretty_print=pretty_print)
+
+    def parse_str(self, xmlstr: str) -> 'LibvirtConfigObject':
+        try:
+            root = etree.fromstring(xmlstr, _SAFE_PARSER)
+        except etree.XMLSyntaxError as e:
+            raise exception.LibvirtConfigParseError(
+                where=f'<{self.root_name}> XML', value=str(e),
+                expected='well-formed XML') from None
+        return self.parse_dom(root)
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name)
+                   for f in self.fields())
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f'<{type(self).__name__} {self.to_xml(pretty_print=False)}>'
+
+
+class LibvirtConfigGuestDevice(LibvirtConfigObject):
+    """Base of the elements that live under ``<devices>``."""
+
+
+class LibvirtConfigGuestDisk(LibvirtConfigGuestDevice):
+    """A file-backed disk.
+
+    https://libvirt.org/formatdomain.html#hard-drives-floppy-disks-cdroms
+    """
+
+    root_name = 'disk'
+    source_type = Attribute('type', Enum('file'))
+    source_device = Attribute('device', Enum('disk', 'cdrom'))
+    driver_name = Attribute('name', Enum('qemu'), path='driver')
+    driver_format = Attribute('type', Enum('raw', 'qcow2'), path='driver')
+    source_path = Attribute('file', String(), path='source')
+    target_dev = Attribute('dev', String(), path='target')
+    target_bus = Attribute('bus', Enum('virtio', 'sata', 'scsi', 'ide'),
+                           path='target')
+    readonly = Flag('readonly')
+
+
+class LibvirtConfigGuestSerial(LibvirtConfigGuestDevice):
+    """A serial port, here used to log the guest console to a file.
+
+    https://libvirt.org/formatdomain.html#serial-port
+    """
+
+    root_name = 'serial'
+    type = Attribute('type', Enum('file', 'pty'))
+    source_path = Attribute('path', String(), path='source')
+    target_port = Attribute('port', Integer(min=0), path='target')
+
+
+class LibvirtConfigGuestConsole(LibvirtConfigGuestDevice):
+    """A console device.
+
+    https://libvirt.org/formatdomain.html#console
+    """
+
+    root_name = 'console'
+    type = Attribute('type', Enum('pty', 'file'))
+    target_type = Attribute('type', Enum('serial', 'virtio', 'lxc'),
+                            path='target')
+
+
+class LibvirtConfigGuestFilesys(LibvirtConfigGuestDevice):
+    """A host directory mounted in the guest (an lxc root file system).
+
+    https://libvirt.org/formatdomain.html#filesystems
+    """
+
+    root_name = 'filesystem'
+    source_type = Attribute('type', Enum('mount'))
+    source_dir = Attribute('dir', String(), path='source')
+    target_dir = Attribute('dir', String(), path='target')
+
+
+class LibvirtConfigMemoryBalloon(LibvirtConfigGuestDevice):
+    """The memory balloon and its statistics period.
+
+    https://libvirt.org/formatdomain.html#memory-balloon-device
+
+    ``period`` None writes no ``<stats>`` child; libvirt's schema takes
+    only a positive period there.
+    """
+
+    root_name = 'memballoon'
+    model = Attribute('model', Enum('virtio', 'virtio-transitional',
+                                    'virtio-non-transitional', 'xen',
+                                    'none'))
+    autodeflate = Attribute('autodeflate', OnOff())
+    free_page_reporting = Attribute('freePageReporting', OnOff())
+    period = Attribute('period', Integer(min=1, max=INT_MAX), path='stats')
+
+
+class LibvirtConfigGuest(LibvirtConfigObject):
+    """A whole domain.
+
+    https://libvirt.org/formatdomain.html
+    """
+
+    root_name = 'domain'
+    virt_type = Attribute('type', Enum('kvm', 'qemu', 'lxc'))
+    name = Text('name', String())
+    uuid = Text('uuid', String())
+    # Kibibytes, as libvirt stores it.
+    memory = Text('memory', Integer(min=1), fixed={'unit': 'KiB'})
+    vcpus = Text('vcpu', Integer(min=1))
+    os_type = Text('os/type', Enum('hvm', 'exe'))
+    os_kernel = Text('os/kernel', String())
+    os_initrd = Text('os/initrd', String())
+    os_cmdline = Text('os/cmdline', String())
+    os_init_path = Text('os/init', String())
+    os_boot_dev = Attribute('dev', Enum('hd', 'cdrom', 'network', 'fd'),
+                            path='os/boot')
+    acpi = Flag('features/acpi')
+    apic = Flag('features/apic')
+    clock_offset = Attribute('offset', Enum('utc', 'localtime'),
+                             path='clock')
+    devices = Children('devices', LibvirtConfigGuestDevice)
+
+    def get_device(self, cls: type) -> list:
+        """The devices of class ``cls``, in order."""
+        return [d for d in self.devices if isinstance(d, cls)]

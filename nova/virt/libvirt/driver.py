@@ -1,0 +1,144 @@
+"""The libvirt driver: turns an instance and its image into a guest.
+
+``LibvirtDriver.get_guest_config`` reads the configuration once and builds
+the domain from small steps. Each step is a module-level function that takes
+plain values and decides one concern, returning fields or a device (or None);
+the builder only assembles. Talking to libvirt is ``host.py``'s and
+``guest.py``'s job, never this module's.
+"""
+
+import os
+
+import nova.conf
+from nova import exception
+from nova.objects import image_meta as image_meta_obj
+from nova.objects import instance as instance_obj
+from nova.virt.libvirt import config as vconfig
+
+CONF = nova.conf.CONF
+
+# Virt types whose guests are QEMU machines (and so have a balloon).
+QEMU_VIRT_TYPES = ('kvm', 'qemu')
+
+
+def _get_guest_identity(virt_type: str,
+                        instance: instance_obj.Instance) -> dict:
+    """Domain type, name, uuid and size."""
+    return {
+        'virt_type': virt_type,
+        'name': instance.name,
+        'uuid': instance.uuid,
+        'memory': instance.memory_mb * 1024,
+        'vcpus': instance.vcpus,
+    }
+
+
+def _get_guest_os(virt_type: str,
+                  image_meta: image_meta_obj.ImageMeta) -> dict:
+    """How the guest boots: a container init, a kernel, or a disk."""
+    if virt_type == 'lxc':
+        if image_meta.direct_kernel_boot:
+            raise exception.InvalidInstance(
+                reason='lxc guests do not boot a kernel: give a root '
+                       'directory as the disk instead.')
+        return {'os_type': 'exe', 'os_init_path': '/sbin/init'}
+    if image_meta.direct_kernel_boot:
+        return {
+            'os_type': 'hvm',
+            'os_kernel': image_meta.kernel_path,
+            'os_initrd': image_meta.ramdisk_path,
+            'os_cmdline': image_meta.os_command_line or None,
+        }
+    if image_meta.disk_path is None:
+        raise exception.InvalidInstance(
+            reason=f'A {virt_type} guest needs a kernel or a disk to boot '
+                   'from: give one.')
+    return {'os_type': 'hvm', 'os_boot_dev': 'hd'}
+
+
+def _get_guest_platform(virt_type: str) -> dict:
+    """Firmware features and clock of a QEMU machine; none for lxc."""
+    if virt_type not in QEMU_VIRT_TYPES:
+        return {}
+    return {'acpi': True, 'apic': True, 'clock_offset': 'utc'}
+
+
+def _get_guest_storage_config(
+        virt_type: str, image_meta: image_meta_obj.ImageMeta):
+    """The root disk (QEMU) or root file system (lxc), or None."""
+    if virt_type == 'lxc':
+        if image_meta.disk_path is None:
+            raise exception.InvalidInstance(
+                reason='An lxc guest needs its root directory as the disk: '
+                       'give one.')
+        return vconfig.LibvirtConfigGuestFilesys(
+            source_type='mount', source_dir=image_meta.disk_path,
+            target_dir='/')
+    if image_meta.disk_path is None:
+        return None
+    return vconfig.LibvirtConfigGuestDisk(
+        source_type='file', source_device='disk', driver_name='qemu',
+        driver_format=image_meta.disk_format,
+        source_path=image_meta.disk_path, target_dev='vda',
+        target_bus='virtio')
+
+
+def _get_guest_console_config(virt_type: str, instance_dir: str):
+    """A console: QEMU guests log their serial port to console.log."""
+    if virt_type == 'lxc':
+        return vconfig.LibvirtConfigGuestConsole(type='pty',
+                                                 target_type='lxc')
+    return vconfig.LibvirtConfigGuestSerial(
+        type='file', source_path=os.path.join(instance_dir, 'console.log'),
+        target_port=0)
+
+
+def _get_guest_memballoon_config(virt_type: str, period: int):
+    """The memory balloon, the whole policy of this feature.
+
+    ============  =========================================  ===============
+    virt_type     period > 0                                 period <= 0
+    ============  =========================================  ===============
+    kvm, qemu     model virtio, autodeflate on,              model none
+                  freePageReporting on, <stats period=N/>
+    lxc           no balloon (returns None)                  no balloon
+    ============  =========================================  ===============
+    """
+    if virt_type not in QEMU_VIRT_TYPES:
+        return None
+    if period <= 0:
+        # Not "no element": libvirt would then add a default virtio
+        # balloon whose figures are read once and never refreshed. "none"
+        # says honestly that this guest reports no statistics.
+        return vconfig.LibvirtConfigMemoryBalloon(model='none')
+    return vconfig.LibvirtConfigMemoryBalloon(
+        model='virtio', autodeflate=True, free_page_reporting=True,
+        period=period)
+
+
+class LibvirtDriver:
+    """Builds guests; later steps define and run them through a Host."""
+
+    def get_instance_dir(self, instance: instance_obj.Instance) -> str:
+        return os.path.join(CONF.instances_path, instance.uuid)
+
+    def get_guest_config(
+            self, instance: instance_obj.Instance,
+            image_meta: image_meta_obj.ImageMeta,
+    ) -> vconfig.LibvirtConfigGuest:
+        """The complete domain for ``instance`` booting ``image_meta``."""
+        virt_type = CONF.libvirt.virt_type
+        period = CONF.libvirt.mem_stats_period_seconds
+        instance_dir = self.get_instance_dir(instance)
+
+        guest = vconfig.LibvirtConfigGuest(
+            **_get_guest_identity(virt_type, instance),
+            **_get_guest_os(virt_type, image_meta),
+            **_get_guest_platform(virt_type))
+        for device in (
+                _get_guest_storage_config(virt_type, image_meta),
+                _get_guest_console_config(virt_type, instance_dir),
+                _get_guest_memballoon_config(virt_type, period)):
+            if device is not None:
+                guest.devices.append(device)
+        return guest
