@@ -31,7 +31,8 @@ class DocsTest(test.TestCase):
         self.assertIn('2147483647', page)
 
     def test_release_notes_lint(self):
-        result = _run(sys.executable, '-m', 'reno', 'lint')
+        reno = os.path.join(os.path.dirname(sys.executable), 'reno')
+        result = _run(reno, 'lint')
         self.assertEqual(0, result.returncode,
                          result.stdout + result.stderr)
         notes = os.listdir(os.path.join(ROOT, 'releasenotes', 'notes'))
