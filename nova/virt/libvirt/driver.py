@@ -8,12 +8,15 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 """
 
 import os
+import shutil
 
 import nova.conf
 from nova import exception
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import guest as libvirt_guest
+from nova.virt.libvirt import host as libvirt_host
 
 CONF = nova.conf.CONF
 
@@ -116,8 +119,60 @@ def _get_guest_memballoon_config(virt_type: str, period: int):
         period=period)
 
 
+def get_connection_uri(virt_type: str, connection_uri: str,
+                       state_path: str) -> str:
+    """The URI to use: the configured one, else the virt type's default.
+
+    QEMU guests default to an embedded driver under ``state_path``, which
+    runs in this process and needs no libvirt daemon.
+    """
+    if connection_uri:
+        return connection_uri
+    if virt_type == 'lxc':
+        return 'lxc:///system'
+    return libvirt_host.embed_uri(
+        os.path.join(state_path, 'libvirt', 'qemu-embed'))
+
+
 class LibvirtDriver:
-    """Builds guests; later steps define and run them through a Host."""
+    """Builds guests and runs them through a Host."""
+
+    def __init__(self, host: libvirt_host.Host | None = None):
+        self._host = host
+
+    @property
+    def host(self) -> libvirt_host.Host:
+        """The Host, for the configured URI unless one was given."""
+        if self._host is None:
+            self._host = libvirt_host.Host(get_connection_uri(
+                CONF.libvirt.virt_type, CONF.libvirt.connection_uri,
+                CONF.state_path))
+        return self._host
+
+    def spawn(self, instance: instance_obj.Instance,
+              image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:
+        """Define and start the guest; on failure leave nothing behind."""
+        config = self.get_guest_config(instance, image_meta)
+        instance_dir = self.get_instance_dir(instance)
+        os.makedirs(instance_dir, exist_ok=True)
+        guest = None
+        try:
+            guest = self.host.define_guest(config)
+            guest.launch()
+        except BaseException:
+            if guest is not None:
+                guest.delete()
+            shutil.rmtree(instance_dir, ignore_errors=True)
+            raise
+        return guest
+
+    def destroy(self, name: str) -> None:
+        """Stop and undefine the guest ``name`` and remove its files."""
+        guest = self.host.get_guest(name)
+        uuid = guest.uuid
+        guest.delete()
+        shutil.rmtree(os.path.join(CONF.instances_path, uuid),
+                      ignore_errors=True)
 
     def get_instance_dir(self, instance: instance_obj.Instance) -> str:
         return os.path.join(CONF.instances_path, instance.uuid)

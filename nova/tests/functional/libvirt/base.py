@@ -1,0 +1,156 @@
+"""Real guests on real QEMU, for functional tests.
+
+One embedded QEMU root per test process (stestr keeps all functional tests
+in one worker: only one process may hold a root), the driver's own default
+URI for it, and the test guest image from nova.virt.libvirt.testimage.
+Every guest a test starts is destroyed and undefined in cleanup, and the
+cleanup checks that its QEMU process is gone.
+"""
+
+import atexit
+import os
+import platform
+import shutil
+import tempfile
+import time
+
+import fixtures
+import testtools
+
+from nova import exception
+from nova.objects import image_meta as image_meta_obj
+from nova.objects import instance as instance_obj
+from nova import test
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import testimage
+
+IMAGE_CACHE = os.environ.get(
+    'NOVA_LIBVIRT_IMAGE_CACHE',
+    os.path.expanduser('~/.cache/nova-libvirt/test-image'))
+
+# Guest-side figures: only a balloon driver with a period reports these.
+GUEST_KEYS = ('unused', 'available', 'usable')
+
+
+def host_cannot_run_qemu() -> str | None:
+    """Why this host cannot run these tests at all, or None.
+
+    Missing packages are not a reason: bindep.txt installs them, and a
+    test that needs them fails loudly instead.
+    """
+    if platform.machine() != 'x86_64':
+        return (f'the test guest is an x86_64 Debian kernel; this host is '
+                f'{platform.machine()}')
+    if os.geteuid() != 0:
+        return 'the embedded QEMU driver runs QEMU as root: run as root'
+    return None
+
+
+class _Shared:
+    """What all functional tests of one process share."""
+
+    state_path = None
+    host = None
+    images = None
+
+    @classmethod
+    def get(cls):
+        if cls.state_path is None:
+            # Not $TMPDIR: oslotest points it at the current test's own
+            # directory. Short, too: QEMU's sockets live under the root and
+            # a socket path may not exceed 107 bytes.
+            cls.state_path = tempfile.mkdtemp(prefix='nlv-ft-', dir='/tmp')
+            atexit.register(cls.close)
+            cls.host = libvirt_host.Host(libvirt_driver.get_connection_uri(
+                'qemu', '', cls.state_path))
+            cls.host.get_connection()
+            cls.images = testimage.get_images(IMAGE_CACHE)
+        return cls
+
+    @classmethod
+    def close(cls):
+        if cls.host is not None:
+            cls.host.close()
+        if cls.state_path is not None:
+            shutil.rmtree(cls.state_path, ignore_errors=True)
+
+
+def qemu_processes(name: str) -> list[int]:
+    """Pids of live QEMU processes running the guest ``name``."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue  # gone meanwhile
+        if argv and b'qemu-system' in argv[0] and any(
+                arg.startswith(f'guest={name},'.encode()) or
+                arg == f'guest={name}'.encode() for arg in argv):
+            pids.append(int(pid))
+    return pids
+
+
+class RealQemuTestCase(test.TestCase):
+    """Boots real guests (virt_type qemu) on the embedded driver."""
+
+    def setUp(self):
+        super().setUp()
+        reason = host_cannot_run_qemu()
+        if reason:
+            self.skipTest(f'Cannot run QEMU on this host: {reason}.')
+        self.useFixture(fixtures.Timeout(240, gentle=True))
+        shared = _Shared.get()
+        self.state_path = shared.state_path
+        self.images = shared.images
+        self.flags(state_path=self.state_path,
+                   instances_path=os.path.join(self.state_path, 'instances'))
+        self.flags(virt_type='qemu', connection_uri='', group='libvirt')
+        self.driver = libvirt_driver.LibvirtDriver(host=shared.host)
+
+    def boot(self, name: str, period: int, variant: str = 'balloon'):
+        """Start a guest whose cleanup is registered before it exists."""
+        self.flags(mem_stats_period_seconds=period, group='libvirt')
+        self.addCleanup(self._delete_and_check, name)
+        instance = instance_obj.Instance(name, memory_mb=256)
+        guest = self.driver.spawn(instance, self.image_meta(variant))
+        self.console_log = os.path.join(
+            self.driver.get_instance_dir(instance), 'console.log')
+        return guest
+
+    def image_meta(self, variant: str = 'balloon'):
+        """The test image, as kernel/ramdisk image properties."""
+        image = self.images[variant]
+        return image_meta_obj.ImageMeta(
+            kernel_path=image.kernel_path, ramdisk_path=image.ramdisk_path,
+            os_command_line=image.os_command_line)
+
+    def _delete_and_check(self, name: str):
+        try:
+            self.driver.destroy(name)
+        except exception.InstanceNotFound:
+            pass
+        self.assertEqual([], qemu_processes(name),
+                         f'QEMU still runs guest {name} after destroy')
+
+    def wait_for(self, what: str, check, timeout: float, interval=0.5):
+        """Poll ``check()`` until it returns a true value; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise testtools.TestCase.failureException(
+                    f'timed out after {timeout}s waiting for {what}')
+            time.sleep(interval)
+
+    def wait_for_console(self, text: str, timeout: float = 60):
+        def seen():
+            try:
+                with open(self.console_log, errors='replace') as f:
+                    return text in f.read()
+            except FileNotFoundError:
+                return False
+        self.wait_for(f'{text!r} on the guest console', seen, timeout)
