@@ -15,12 +15,15 @@ import sys
 
 from oslo_config import cfg
 
+from nova.cmd import demo
+from nova.cmd import output
 from nova import config
 from nova import exception
 import nova.conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
+from nova.virt.libvirt import memstats
 
 CONF = nova.conf.CONF
 PROG = 'nova-libvirt'
@@ -43,11 +46,16 @@ def _integer(low: int):
     return parse
 
 
-def _add_instance_args(parser: argparse.ArgumentParser) -> None:
+def _add_instance_args(parser: argparse.ArgumentParser,
+                       positional_name: bool = False) -> None:
     """The options that describe one instance and its image."""
     # dest is not "name": oslo.config keeps the command's name there.
-    parser.add_argument('--name', dest='instance_name', default='guest',
-                        help='Guest name (default: %(default)s).')
+    if positional_name:
+        parser.add_argument('instance_name', metavar='NAME',
+                            help='Guest name.')
+    else:
+        parser.add_argument('--name', dest='instance_name', default='guest',
+                            help='Guest name (default: %(default)s).')
     parser.add_argument('--memory-mb', type=_integer(16), default=256,
                         help='Memory in MiB, at least 16 '
                              '(default: %(default)s).')
@@ -97,11 +105,65 @@ def do_guest_xml(args) -> int:
     return 0
 
 
+def do_boot(args) -> int:
+    instance, image_meta = instance_from_args(args)
+    drv = driver.LibvirtDriver()
+    guest = drv.spawn(instance, image_meta)
+    print(guest.uuid)
+    print(f'{PROG}: guest {guest.name} runs on {drv.host.uri}; it outlives '
+          f'this command: "{PROG} destroy {guest.name}" stops it.',
+          file=sys.stderr)
+    return 0
+
+
+def do_destroy(args) -> int:
+    driver.LibvirtDriver().destroy(args.instance_name)
+    return 0
+
+
+def do_memstats(args) -> int:
+    drv = driver.LibvirtDriver()
+    rows = memstats.MemoryStatsCollector(drv.host).collect(
+        args.names or None)
+    sys.stdout.write(output.format_memstats(rows, args.format))
+    return 0
+
+
+def do_demo(args) -> int:
+    return demo.run(args)
+
+
+def _add_boot_args(parser):
+    _add_instance_args(parser, positional_name=True)
+
+
+def _add_name_arg(parser):
+    parser.add_argument('instance_name', metavar='NAME', help='Guest name.')
+
+
+def _add_memstats_args(parser):
+    parser.add_argument('names', metavar='NAME', nargs='*',
+                        help='Guests to report (default: all).')
+    parser.add_argument('--format', choices=output.FORMATS,
+                        default='table',
+                        help='Output format (default: %(default)s).')
+
+
 #: Subcommands: name -> (handler, help, adds its own arguments)
 COMMANDS = {
     'guest-xml': (do_guest_xml,
                   'Print the domain XML built for an instance under the '
                   'loaded configuration.', _add_instance_args),
+    'boot': (do_boot, 'Define and start a guest on the configured '
+                      'connection and print its UUID.', _add_boot_args),
+    'destroy': (do_destroy, 'Stop and undefine a guest and remove its '
+                            'files.', _add_name_arg),
+    'memstats': (do_memstats, "Report every guest's memory statistics, "
+                              'with a reason wherever a figure is missing.',
+                 _add_memstats_args),
+    'demo': (do_demo, 'Boot a guest with statistics and one without, on '
+                      'the configured connection, show what each reports, '
+                      'and remove both.', demo.add_args),
 }
 
 
@@ -168,6 +230,9 @@ def _run(argv: list[str]) -> int:
     except exception.NovaException as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f'{PROG}: interrupted', file=sys.stderr)
+        return 130
 
 
 if __name__ == '__main__':

@@ -25,6 +25,15 @@ _SAFE_PARSER = etree.XMLParser(
     remove_pis=True, huge_tree=False)
 
 
+def parse_xml(xmlstr: str):
+    """The root element of ``xmlstr``, read with the hardened parser."""
+    try:
+        return etree.fromstring(xmlstr, _SAFE_PARSER)
+    except etree.XMLSyntaxError as e:
+        raise exception.LibvirtConfigParseError(
+            where='XML', value=str(e), expected='well-formed XML') from None
+
+
 # ---------------------------------------------------------------- kinds
 
 class Kind:
@@ -362,13 +371,7 @@ class LibvirtConfigObject:
                               pretty_print=pretty_print)
 
     def parse_str(self, xmlstr: str) -> 'LibvirtConfigObject':
-        try:
-            root = etree.fromstring(xmlstr, _SAFE_PARSER)
-        except etree.XMLSyntaxError as e:
-            raise exception.LibvirtConfigParseError(
-                where=f'<{self.root_name}> XML', value=str(e),
-                expected='well-formed XML') from None
-        return self.parse_dom(root)
+        return self.parse_dom(parse_xml(xmlstr))
 
     def __eq__(self, other):
         if type(other) is not type(self):

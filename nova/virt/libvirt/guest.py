@@ -27,6 +27,11 @@ class Guest:
     def uuid(self) -> str:
         return self._domain.UUIDString()
 
+    @property
+    def domain_id(self) -> int:
+        """The running domain's id (new on every start), -1 when off."""
+        return self._domain.ID()
+
     @contextlib.contextmanager
     def _call(self, call: str):
         try:

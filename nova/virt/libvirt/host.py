@@ -6,6 +6,7 @@ up. This module and guest.py are the only importers of libvirt-python; no
 other module may import it. It must not read nova.conf: it gets a URI.
 """
 
+import dataclasses
 import os
 import threading
 import urllib.parse
@@ -72,18 +73,9 @@ def embed_uri(root: str) -> str:
 
 
 def prepare_embed_root(root: str) -> None:
-    """Create the embedded driver's root and its etc/qemu.conf.
-
-    The driver runs in our process and would log its warnings to our
-    stderr; unless the user chose libvirt's log outputs, they go to
-    ``ROOT/log/libvirt.log``.
-    """
+    """Create the embedded driver's root and its etc/qemu.conf."""
     etc = os.path.join(root, 'etc')
     os.makedirs(etc, exist_ok=True)
-    os.makedirs(os.path.join(root, 'log'), exist_ok=True)
-    os.environ.setdefault(
-        'LIBVIRT_LOG_OUTPUTS',
-        '3:file:' + os.path.join(root, 'log', 'libvirt.log'))
     path = os.path.join(etc, 'qemu.conf')
     current = None
     if os.path.exists(path):
@@ -93,6 +85,44 @@ def prepare_embed_root(root: str) -> None:
         with open(path + '.tmp', 'w') as f:
             f.write(EMBED_QEMU_CONF)
         os.replace(path + '.tmp', path)
+
+
+# libvirt domain states in which QEMU runs.
+_ACTIVE_STATES = frozenset((
+    libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED,
+    libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_SHUTDOWN,
+    libvirt.VIR_DOMAIN_PMSUSPENDED))
+# Errors after which a connection is worth reopening once.
+_CONNECTION_ERRORS = frozenset((
+    libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC,
+    libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_ERR_INTERNAL_ERROR))
+
+
+@dataclasses.dataclass
+class DomainMemoryStats:
+    """One domain's balloon figures, named as virDomainMemoryStats names
+    them (``actual``, ``rss``, ``last_update`` ...), in KiB or seconds."""
+
+    guest: libvirt_guest.Guest | None
+    name: str
+    uuid: str | None
+    active: bool
+    stats: dict
+    error: str | None = None
+
+
+def balloon_stats_to_memory_stats(record: dict) -> dict:
+    """``balloon.*`` keys of the bulk call, renamed as memoryStats() names.
+
+    The bulk call says ``balloon.current`` and ``balloon.last-update``
+    where virDomainMemoryStats says ``actual`` and ``last_update``.
+    """
+    stats = {}
+    for key, value in record.items():
+        if key.startswith('balloon.') and key != 'balloon.maximum':
+            name = key[len('balloon.'):].replace('-', '_')
+            stats['actual' if name == 'current' else name] = value
+    return stats
 
 
 def _hint(uri: str) -> str:
@@ -193,3 +223,98 @@ class Host:
         domains = self.get_connection().listAllDomains(flags)
         return [libvirt_guest.Guest(d) for d in domains]
 
+    def _bulk_stats(self, names):
+        conn = self.get_connection()
+        kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | \
+            libvirt.VIR_DOMAIN_STATS_STATE
+        if names is None:
+            return conn.getAllDomainStats(kinds), []
+        domains, missing = [], []
+        for name in names:
+            try:
+                domains.append(conn.lookupByName(name))
+            except libvirt.libvirtError as e:
+                if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                missing.append(name)
+        records = conn.domainListGetStats(domains, kinds) if domains else []
+        return records, missing
+
+    def _per_domain_stats(self, names) -> list[DomainMemoryStats]:
+        """Fallback where the bulk call is unsupported: two calls each."""
+        conn = self.get_connection()
+        if names is None:
+            domains = conn.listAllDomains(0)
+        else:
+            domains = []
+            for name in names:
+                try:
+                    domains.append(conn.lookupByName(name))
+                except libvirt.libvirtError as e:
+                    if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise
+                    domains.append(_missing(name))
+        found = []
+        for domain in domains:
+            if isinstance(domain, DomainMemoryStats):
+                found.append(domain)
+                continue
+            guest = libvirt_guest.Guest(domain)
+            try:
+                active = guest.is_active()
+                stats = guest.get_memory_stats() if active else {}
+            except exception.LibvirtCallFailed as e:
+                found.append(DomainMemoryStats(
+                    guest, domain.name(), domain.UUIDString(), False, {},
+                    str(e)))
+                continue
+            found.append(DomainMemoryStats(
+                guest, guest.name, guest.uuid, active, stats))
+        return found
+
+    def get_memory_stats(self, names: list[str] | None = None
+                         ) -> list[DomainMemoryStats]:
+        """Balloon statistics of every domain (or of ``names``) in one
+        libvirt call, virConnectGetAllDomainStats.
+
+        A lost connection is reopened once; a driver without the bulk call
+        is read domain by domain. A named domain that does not exist comes
+        back with an error, and the rest are still read.
+        """
+        for attempt in (1, 2):
+            conn = self.get_connection()
+            try:
+                records, missing = self._bulk_stats(names)
+                break
+            except libvirt.libvirtError as e:
+                code = e.get_error_code()
+                if code == libvirt.VIR_ERR_NO_SUPPORT:
+                    return self._per_domain_stats(names)
+                if (attempt == 1 and code in _CONNECTION_ERRORS and
+                        not _alive(conn)):
+                    self.reconnect()
+                    continue
+                raise exception.HypervisorUnavailable(
+                    uri=self.uri,
+                    reason='reading domain statistics failed: '
+                           f'{e.get_error_message()}') from None
+        found = []
+        for domain, record in records:
+            found.append(DomainMemoryStats(
+                libvirt_guest.Guest(domain), domain.name(),
+                domain.UUIDString(),
+                record.get('state.state') in _ACTIVE_STATES,
+                balloon_stats_to_memory_stats(record)))
+        return found + [_missing(name) for name in missing]
+
+
+def _missing(name: str) -> DomainMemoryStats:
+    return DomainMemoryStats(None, name, None, False, {},
+                             f'No guest named {name}.')
+
+
+def _alive(conn) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
