@@ -9,6 +9,7 @@ from nova.objects import instance as instance_obj
 from nova.tests.functional.libvirt import base
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
 
@@ -125,3 +126,63 @@ class LifecycleTest(base.RealQemuTestCase):
             self.assertLess(elapsed, 20,
                             f'define/start/destroy cycle {cycle} took '
                             f'{elapsed:.1f}s')
+
+
+class CollectorStatesTest(base.RealQemuTestCase):
+    """Every state a running guest can be in, from one poll of real QEMU."""
+
+    def _boot_without_period(self, name):
+        """A virtio balloon with no <stats period>: libvirt's default."""
+        self.addCleanup(self._delete_and_check, name)
+        instance = instance_obj.Instance(name)
+        config = self.driver.get_guest_config(instance, self.image_meta())
+        balloon = self.get_one_device(config,
+                                      vconfig.LibvirtConfigMemoryBalloon)
+        balloon.period = None
+        os.makedirs(self.driver.get_instance_dir(instance), exist_ok=True)
+        guest = self.driver.host.define_guest(config)
+        guest.launch()
+        return guest
+
+    def test_states(self):
+        self.boot('ft-state-ok', period=2)
+        ok_console = self.console_log
+        self.boot('ft-state-disabled', period=0)
+        self.boot('ft-state-nodriver', period=2, variant='nodriver')
+        nodriver_console = self.console_log
+        self._boot_without_period('ft-state-noperiod')
+        names = ['ft-state-ok', 'ft-state-disabled', 'ft-state-nodriver',
+                 'ft-state-noperiod']
+
+        for console, variant in ((ok_console, 'balloon'),
+                                 (nodriver_console, 'nodriver')):
+            self.console_log = console
+            self.wait_for_console(f'{testimage.READY_LINE} ({variant})')
+        collector = memstats.MemoryStatsCollector(self.driver.host)
+        rows = self.wait_for(
+            'the period-2 guest to report',
+            lambda: (lambda r: r if r[0].stats_state == memstats.OK
+                     else None)(collector.collect(names)), 60)
+        time.sleep(4)  # two periods: the no-driver guest had its chance
+        rows = {r.name: r for r in collector.collect(names)}
+        self.assertEqual(
+            {'ft-state-ok': 'ok', 'ft-state-disabled': 'balloon-disabled',
+             'ft-state-nodriver': 'no-guest-driver',
+             'ft-state-noperiod': 'no-stats-period'},
+            {n: r.stats_state for n, r in rows.items()})
+        ok = rows['ft-state-ok']
+        self.assertEqual(2, ok.period)
+        self.assertEqual(256.0, ok.memory_actual_mb)
+        self.assertGreater(ok.memory_usage_mb, 0)
+        self.assertLess(ok.memory_usage_mb, ok.memory_available_mb)
+        self.assertGreater(ok.memory_resident_mb, 0)
+        self.assertIsNotNone(ok.last_update)
+        disabled = rows['ft-state-disabled']
+        self.assertIsNone(disabled.memory_usage_mb)
+        self.assertGreater(disabled.memory_resident_mb, 0)
+        self.assertIsNone(rows['ft-state-noperiod'].period)
+
+        # and a guest that stops is reported as such, not as an error
+        self.driver.host.get_guest('ft-state-disabled').poweroff()
+        row = collector.collect(['ft-state-disabled'])[0]
+        self.assertEqual('not-running', row.stats_state)

@@ -1,6 +1,7 @@
 """Tests for the nova-libvirt command line."""
 
 import io
+import json
 import os
 
 import fixtures
@@ -8,6 +9,7 @@ import fixtures
 from nova.cmd import libvirt as cmd
 from nova import test
 from nova.virt.libvirt import config
+from nova.virt.libvirt import host as libvirt_host
 
 
 class CommandTestCase(test.TestCase):
@@ -125,3 +127,61 @@ class GuestXmlTest(CommandTestCase):
 
     def test_help_exits_zero(self):
         self.assertRaises(SystemExit, self.run_cmd, 'guest-xml', '--help')
+
+
+class TestDriverCommandsTest(CommandTestCase):
+    """boot, memstats and destroy on test:///default: plumbing only."""
+
+    def setUp(self):
+        super().setUp()
+        # test:///default forgets its domains when its last connection
+        # closes, and every command opens and drops its own.
+        keeper = libvirt_host.Host('test:///default')
+        keeper.get_connection()
+        self.addCleanup(keeper.close)
+
+    def _conf(self):
+        path = self._file('nova.conf', '[libvirt]\nvirt_type = qemu\n'
+                          'connection_uri = test:///default\n'
+                          f'[DEFAULT]\nstate_path = {self.tmp}\n')
+        return ['--config-file', path]
+
+    def test_boot_memstats_destroy(self):
+        rc, out, err = self.run_cmd(*self._conf(), 'boot', 'cli-guest',
+                                    '--kernel', self.kernel)
+        self.addCleanup(self.run_cmd, *self._conf(), 'destroy', 'cli-guest')
+        self.assertEqual(0, rc, err)
+        uuid = out.strip()
+        self.assertEqual(36, len(uuid))
+        self.assertIn('destroy cli-guest', err)
+
+        rc, out, err = self.run_cmd(*self._conf(), 'memstats', '--format',
+                                    'json', 'cli-guest', 'nope')
+        self.assertEqual(0, rc, err)
+        rows = json.loads(out)
+        self.assertEqual(['cli-guest', 'nope'], [r['name'] for r in rows])
+        self.assertEqual(uuid, rows[0]['uuid'])
+        self.assertEqual(10, rows[0]['period'])
+        self.assertEqual('error', rows[1]['stats_state'])
+
+        rc, out, err = self.run_cmd(*self._conf(), 'memstats')
+        self.assertEqual(0, rc, err)
+        self.assertIn('cli-guest', out)
+        self.assertIn('NAME', out.splitlines()[0])
+
+        rc, out, err = self.run_cmd(*self._conf(), 'destroy', 'cli-guest')
+        self.assertEqual(0, rc, err)
+        rc, out, err = self.run_cmd(*self._conf(), 'destroy', 'cli-guest')
+        self.assertOneLineError(rc, err, 'No guest named cli-guest', code=1)
+
+    def test_memstats_connection_failure(self):
+        path = self._file('bad.conf',
+                          '[libvirt]\nconnection_uri = nope:///x\n')
+        rc, out, err = self.run_cmd('--config-file', path, 'memstats')
+        self.assertOneLineError(rc, err, 'Cannot connect to nope:///x',
+                                code=1)
+        self.assertEqual('', out)
+
+    def test_demo_refuses_disabled_period(self):
+        rc, out, err = self.run_cmd(*self._conf(), 'demo', '--period', '0')
+        self.assertOneLineError(rc, err, 'pass --period N')

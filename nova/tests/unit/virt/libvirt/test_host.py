@@ -1,0 +1,129 @@
+"""Tests for nova.virt.libvirt.host on libvirt's test:///default driver.
+
+test:///default answers with canned figures whatever a domain's XML says:
+these tests prove the plumbing, never the feature (the functional tests
+do that on real QEMU).
+"""
+
+import os
+
+import fixtures
+import libvirt
+
+from nova import exception
+from nova import test
+from nova.virt.libvirt import host as libvirt_host
+
+
+def _libvirt_error(code):
+    error = libvirt.libvirtError('injected')
+    error.err = (code, 0, 'injected failure', 2, None, None, None, 0, 0)
+    return error
+
+
+class HostTest(test.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.host = libvirt_host.Host('test:///default')
+        self.addCleanup(self.host.close)
+
+    def test_version(self):
+        self.assertGreaterEqual(self.host.get_version(), (9, 0, 0))
+        self.assertTrue(self.host.has_min_version((1, 0, 0)))
+        self.assertFalse(self.host.has_min_version((999, 0, 0)))
+
+    def test_bulk_stats_one_record_per_domain(self):
+        records = self.host.get_memory_stats()
+        self.assertEqual(['test'], [r.name for r in records])
+        self.assertTrue(records[0].active)
+        self.assertIsNone(records[0].error)
+        self.assertEqual(36, len(records[0].uuid))
+
+    def test_named_with_missing_guest(self):
+        records = self.host.get_memory_stats(['nope', 'test'])
+        by_name = {r.name: r for r in records}
+        self.assertIsNone(by_name['test'].error)
+        self.assertEqual('No guest named nope.', by_name['nope'].error)
+
+    def test_unsupported_bulk_call_falls_back_per_domain(self):
+        def unsupported(names):
+            raise _libvirt_error(libvirt.VIR_ERR_NO_SUPPORT)
+        self.useFixture(fixtures.MockPatchObject(self.host, '_bulk_stats',
+                                                 unsupported))
+        records = self.host.get_memory_stats(['test', 'nope'])
+        self.assertEqual(['test', 'nope'], [r.name for r in records])
+        # test:///default's canned virDomainMemoryStats figures
+        self.assertIn('actual', records[0].stats)
+        self.assertEqual('No guest named nope.', records[1].error)
+
+    def test_lost_connection_reopened_once(self):
+        self.host.get_connection().close()  # dies under the Host's feet
+        records = self.host.get_memory_stats()
+        self.assertEqual(['test'], [r.name for r in records])
+
+    def test_gives_up_after_one_reopen(self):
+        attempts = []
+
+        def always_lost(names):
+            attempts.append(names)
+            self.host.get_connection().close()
+            raise _libvirt_error(libvirt.VIR_ERR_INVALID_CONN)
+        self.useFixture(fixtures.MockPatchObject(self.host, '_bulk_stats',
+                                                 always_lost))
+        e = self.assertRaises(exception.HypervisorUnavailable,
+                              self.host.get_memory_stats)
+        self.assertEqual(2, len(attempts))
+        self.assertIn('test:///default', str(e))
+        self.assertIn('injected failure', str(e))
+
+    def test_get_guest(self):
+        guest = self.host.get_guest('test')
+        self.assertEqual('test', guest.name)
+        self.assertTrue(guest.is_active())
+        e = self.assertRaises(exception.InstanceNotFound,
+                              self.host.get_guest, 'nope')
+        self.assertIn('nope', str(e))
+
+    def test_guest_errors_name_call_and_domain(self):
+        guest = self.host.get_guest('test')
+        e = self.assertRaises(exception.LibvirtCallFailed, guest.launch)
+        self.assertIn('create()', str(e))
+        self.assertIn('test', str(e))
+
+
+class ConnectTest(test.TestCase):
+
+    def test_unknown_uri(self):
+        e = self.assertRaises(exception.HypervisorUnavailable,
+                              libvirt_host.Host('nope:///x').get_connection)
+        self.assertIn('Cannot connect to nope:///x', str(e))
+        self.assertIn('connection_uri', str(e))
+        self.assertEqual(1, len(str(e).splitlines()))
+
+    def test_embed_needs_root(self):
+        e = self.assertRaises(
+            exception.HypervisorUnavailable,
+            libvirt_host.Host('qemu:///embed').get_connection)
+        self.assertIn('?root=DIR', str(e))
+
+    def test_embed_uri_round_trip(self):
+        uri = libvirt_host.embed_uri('/var/lib/nova/libvirt/qemu-embed')
+        self.assertEqual('/var/lib/nova/libvirt/qemu-embed',
+                         libvirt_host.embed_root_of(uri))
+        self.assertIsNone(libvirt_host.embed_root_of('qemu:///system'))
+
+    def test_prepare_embed_root(self):
+        root = os.path.join(self.useFixture(fixtures.TempDir()).path, 'r')
+        libvirt_host.prepare_embed_root(root)
+        path = os.path.join(root, 'etc', 'qemu.conf')
+        with open(path) as f:
+            text = f.read()
+        for line in ('stdio_handler = "file"', 'user = "root"',
+                     'group = "root"'):
+            self.assertIn(line, text)
+        with open(path, 'w') as f:
+            f.write('user = "libvirt-qemu"\n')
+        libvirt_host.prepare_embed_root(root)  # rewritten on use
+        with open(path) as f:
+            self.assertEqual(text, f.read())

@@ -1,0 +1,240 @@
+"""Tests for nova.virt.libvirt.memstats: states, formulas, the collector."""
+
+import testscenarios
+
+from nova import exception
+from nova import test
+from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import memstats
+
+load_tests = testscenarios.load_tests_apply_scenarios
+
+NOW = 1_800_000_000
+FULL = {'actual': 262144, 'swap_in': 1024, 'swap_out': 2048,
+        'major_fault': 1, 'minor_fault': 700, 'unused': 195840,
+        'available': 223632, 'usable': 198964, 'last_update': NOW - 3,
+        'disk_caches': 2216, 'rss': 197520}
+
+
+def _balloon(model='virtio', period=2):
+    return vconfig.LibvirtConfigMemoryBalloon(model=model, period=period)
+
+
+class ClassifyTest(test.TestCase):
+    """Each state, from the inputs that produce it."""
+
+    scenarios = [
+        ('ok', dict(active=True, balloon=_balloon(period=2), stats=FULL,
+                    state='ok', words='period 2s')),
+        ('ok_at_twice_period', dict(
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, last_update=NOW - 4), state='ok',
+            words='4s ago')),
+        ('stale', dict(active=True, balloon=_balloon(period=2),
+                       stats=dict(FULL, last_update=NOW - 5),
+                       state='stale', words='5s ago, over twice the 2s')),
+        ('stale_long_period', dict(
+            active=True, balloon=_balloon(period=10),
+            stats=dict(FULL, last_update=NOW - 21), state='stale',
+            words='twice the 10s')),
+        ('no_stats_period', dict(active=True, balloon=_balloon(period=None),
+                                 stats=FULL, state='no-stats-period',
+                                 words='never refreshed')),
+        ('balloon_none', dict(active=True, balloon=_balloon('none', None),
+                              stats={'rss': 1}, state='balloon-disabled',
+                              words='model none')),
+        ('no_balloon_element', dict(active=True, balloon=None,
+                                    stats={'rss': 1},
+                                    state='balloon-disabled',
+                                    words='has no memory balloon')),
+        ('never_reported', dict(
+            active=True, balloon=_balloon(period=10),
+            stats={'actual': 262144, 'last_update': 0, 'rss': 1},
+            state='no-guest-driver', words='virtio_balloon')),
+        ('no_last_update_key', dict(
+            active=True, balloon=_balloon(period=10),
+            stats={'actual': 1, 'rss': 1}, state='no-guest-driver',
+            words='Windows')),
+        ('last_update_without_guest_keys', dict(
+            active=True, balloon=_balloon(period=10),
+            stats={'actual': 1, 'last_update': NOW}, state='no-guest-driver',
+            words='never reported')),
+        ('not_running', dict(active=False, balloon=None, stats={},
+                             state='not-running', words='not running')),
+        ('not_running_beats_balloon', dict(
+            active=False, balloon=_balloon(), stats=FULL,
+            state='not-running', words='start it')),
+    ]
+
+    def test_classify(self):
+        state, reason = memstats.classify(self.active, self.balloon,
+                                          self.stats, NOW)
+        self.assertEqual(self.state, state)
+        self.assertIn(self.words, reason)
+        self.assertIn(state, memstats.STATES)
+        self.assertEqual(1, len(reason.splitlines()))
+
+
+class FiguresTest(test.TestCase):
+
+    def test_full_set_uses_usable(self):
+        got = memstats.figures(FULL)
+        self.assertEqual(round((223632 - 198964) / 1024, 2),
+                         got['memory_usage_mb'])
+        self.assertEqual(round(197520 / 1024, 2), got['memory_resident_mb'])
+        self.assertEqual(256.0, got['memory_actual_mb'])
+        self.assertEqual(round(223632 / 1024, 2),
+                         got['memory_available_mb'])
+        self.assertEqual((1.0, 2.0), (got['swap_in_mb'], got['swap_out_mb']))
+        self.assertEqual(NOW - 3, got['last_update'])
+
+    def test_without_usable_uses_unused(self):
+        stats = dict(FULL)
+        del stats['usable']
+        self.assertEqual(round((223632 - 195840) / 1024, 2),
+                         memstats.figures(stats)['memory_usage_mb'])
+
+    def test_available_alone_gives_no_usage(self):
+        got = memstats.figures({'available': 1024})
+        self.assertIsNone(got['memory_usage_mb'])
+        self.assertEqual(1.0, got['memory_available_mb'])
+
+    def test_host_side_only(self):
+        got = memstats.figures({'rss': 2048, 'last_update': 0})
+        self.assertEqual(2.0, got['memory_resident_mb'])
+        for key in ('memory_usage_mb', 'memory_actual_mb',
+                    'memory_available_mb', 'swap_in_mb', 'swap_out_mb',
+                    'last_update'):
+            self.assertIsNone(got[key], key)
+
+    def test_empty(self):
+        self.assertEqual(set(memstats.FIELDS) - {
+            'name', 'uuid', 'stats_state', 'reason', 'period'},
+            set(memstats.figures({})))
+        self.assertTrue(all(v is None
+                            for v in memstats.figures({}).values()))
+
+
+class BulkKeysTest(test.TestCase):
+
+    def test_renamed_to_memory_stats_names(self):
+        record = {'state.state': 1, 'balloon.current': 262144,
+                  'balloon.maximum': 262144, 'balloon.rss': 5,
+                  'balloon.last-update': 7, 'balloon.usable': 3,
+                  'balloon.disk_caches': 2}
+        self.assertEqual(
+            {'actual': 262144, 'rss': 5, 'last_update': 7, 'usable': 3,
+             'disk_caches': 2},
+            libvirt_host.balloon_stats_to_memory_stats(record))
+
+
+class FakeGuest:
+    """Stands in for guest.Guest behind the fake host's records."""
+
+    def __init__(self, xml, domain_id=1, fail=None):
+        self.xml, self.domain_id, self.fail = xml, domain_id, fail
+        self.xml_reads = 0
+
+    def get_xml_desc(self):
+        self.xml_reads += 1
+        if self.fail:
+            raise exception.LibvirtCallFailed(call='XMLDesc()', name='x',
+                                              reason=self.fail)
+        return self.xml
+
+
+class FakeHost:
+    def __init__(self, records):
+        self.records, self.calls = records, []
+
+    def get_memory_stats(self, names=None):
+        self.calls.append(names)
+        return self.records
+
+
+def _xml(balloon):
+    return f'<domain type="qemu"><devices>{balloon}</devices></domain>'
+
+
+def _record(name, balloon_xml, stats, active=True, error=None, **kw):
+    guest = FakeGuest(_xml(balloon_xml), **kw)
+    return libvirt_host.DomainMemoryStats(guest, name, f'uuid-{name}',
+                                          active, stats, error)
+
+
+class CollectorTest(test.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.records = [
+            _record('b-ok', '<memballoon model="virtio"><stats period="2"/>'
+                            '</memballoon>', FULL),
+            _record('a-off', '<memballoon model="none"/>', {'rss': 1024}),
+            _record('c-down', '', {}, active=False),
+            _record('d-gone', '<memballoon model="virtio"/>', FULL,
+                    fail='Domain not found'),
+            libvirt_host.DomainMemoryStats(None, 'e-err', None, False, {},
+                                           'No guest named e-err.'),
+        ]
+        self.host = FakeHost(self.records)
+        self.collector = memstats.MemoryStatsCollector(self.host,
+                                                       clock=lambda: NOW)
+
+    def test_each_guest_gets_a_state(self):
+        rows = {r.name: r for r in self.collector.collect()}
+        self.assertEqual(
+            {'b-ok': 'ok', 'a-off': 'balloon-disabled',
+             'c-down': 'not-running', 'd-gone': 'error', 'e-err': 'error'},
+            {n: r.stats_state for n, r in rows.items()})
+        self.assertEqual(2, rows['b-ok'].period)
+        self.assertEqual(256.0, rows['b-ok'].memory_actual_mb)
+        self.assertIsNone(rows['a-off'].period)
+        self.assertEqual(1.0, rows['a-off'].memory_resident_mb)
+        self.assertIn('Domain not found', rows['d-gone'].reason)
+        self.assertIn('XMLDesc()', rows['d-gone'].reason)
+        self.assertEqual('No guest named e-err.', rows['e-err'].reason)
+
+    def test_sorted_by_name_or_requested_order(self):
+        self.assertEqual(['a-off', 'b-ok', 'c-down', 'd-gone', 'e-err'],
+                         [r.name for r in self.collector.collect()])
+        names = ['e-err', 'b-ok', 'a-off', 'd-gone', 'c-down']
+        self.assertEqual(names,
+                         [r.name for r in self.collector.collect(names)])
+        self.assertEqual([None, names], self.host.calls)
+
+    def test_xml_read_once_per_domain_run(self):
+        for _ in range(3):
+            self.collector.collect()
+        ok = self.records[0].guest
+        self.assertEqual(1, ok.xml_reads)
+        self.assertEqual(0, self.records[2].guest.xml_reads)  # not running
+        ok.domain_id = 2  # restarted: its XML may have changed
+        self.collector.collect()
+        self.assertEqual(2, ok.xml_reads)
+
+    def test_ok_turns_stale(self):
+        clock = [NOW]
+        collector = memstats.MemoryStatsCollector(
+            FakeHost(self.records[:1]), clock=lambda: clock[0])
+        self.assertEqual('ok', collector.collect()[0].stats_state)
+        clock[0] = NOW + 10
+        row = collector.collect()[0]
+        self.assertEqual('stale', row.stats_state)
+        self.assertIn('13s ago', row.reason)
+
+    def test_as_dict_has_the_json_keys(self):
+        row = self.collector.collect(['b-ok'])[0]
+        self.assertEqual(
+            ['name', 'uuid', 'stats_state', 'reason', 'period',
+             'memory_usage_mb', 'memory_resident_mb', 'memory_actual_mb',
+             'memory_available_mb', 'swap_in_mb', 'swap_out_mb',
+             'last_update'], list(row.as_dict()))
+
+    def test_unparsable_balloon_is_an_error(self):
+        collector = memstats.MemoryStatsCollector(FakeHost([_record(
+            'bad', '<memballoon model="virtio"><stats period="x"/>'
+                   '</memballoon>', FULL)]), clock=lambda: NOW)
+        row = collector.collect()[0]
+        self.assertEqual('error', row.stats_state)
+        self.assertIn("'period': 'x'", row.reason)
