@@ -98,7 +98,7 @@ _CONNECTION_ERRORS = frozenset((
     libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_ERR_INTERNAL_ERROR))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class DomainMemoryStats:
     """One domain's balloon figures, named as virDomainMemoryStats names
     them (``actual``, ``rss``, ``last_update`` ...), in KiB or seconds."""

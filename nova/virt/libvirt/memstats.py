@@ -34,7 +34,7 @@ STATES = (OK, STALE, NO_STATS_PERIOD, BALLOON_DISABLED, NO_GUEST_DRIVER,
 GUEST_KEYS = ('unused', 'available', 'usable')
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class GuestMemoryStats:
     """One guest's figures (MiB; None where absent) and why any lack."""
 
@@ -137,13 +137,17 @@ class MemoryStatsCollector:
     def __init__(self, host, clock: Callable[[], float] = time.time):
         self._host = host
         self._clock = clock
+        # (uuid, domain id) -> balloon, for the domains of the last poll
         self._balloons: dict = {}
+        self._seen: dict = {}
 
     def _balloon(self, record):
         key = (record.uuid, record.guest.domain_id)
-        if key not in self._balloons:
-            self._balloons[key] = balloon_of(record.guest.get_xml_desc())
-        return self._balloons[key]
+        balloon = self._balloons.get(key, self)
+        if balloon is self:
+            balloon = balloon_of(record.guest.get_xml_desc())
+        self._seen[key] = balloon
+        return balloon
 
     def _one(self, record, now: float) -> GuestMemoryStats:
         if record.error is not None:
@@ -169,7 +173,12 @@ class MemoryStatsCollector:
         """Every guest's figures (or those of ``names``, in that order)."""
         records = self._host.get_memory_stats(names)
         now = self._clock()
+        self._seen = {}
         found = [self._one(record, now) for record in records]
+        if names is None:  # a partial poll must not forget the others
+            self._balloons = self._seen
+        else:
+            self._balloons.update(self._seen)
         if names is None:
             return sorted(found, key=lambda g: g.name)
         order = {name: index for index, name in enumerate(names)}

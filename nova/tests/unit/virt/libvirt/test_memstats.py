@@ -238,3 +238,19 @@ class CollectorTest(test.TestCase):
         row = collector.collect()[0]
         self.assertEqual('error', row.stats_state)
         self.assertIn("'period': 'x'", row.reason)
+
+
+class CollectorCacheTest(test.TestCase):
+
+    def test_cache_forgets_vanished_domains(self):
+        records = [_record(f'g{i}', '<memballoon model="none"/>', {})
+                   for i in range(3)]
+        host = FakeHost(records)
+        collector = memstats.MemoryStatsCollector(host, clock=lambda: NOW)
+        collector.collect()
+        self.assertEqual(3, len(collector._balloons))
+        host.records = records[:1]
+        collector.collect(['g0'])  # a partial poll keeps the others
+        self.assertEqual(3, len(collector._balloons))
+        collector.collect()
+        self.assertEqual(1, len(collector._balloons))

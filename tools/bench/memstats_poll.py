@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Benchmark: one memory-statistics poll of N running guests.
+
+On libvirt's test:///default driver (canned figures, no QEMU) it starts N
+transient domains and times, per poll:
+
+* raw:        the bulk call alone, virConnectGetAllDomainStats(BALLOON|STATE)
+* collector:  MemoryStatsCollector.collect() with a warm XML cache
+* cold:       the collector's first poll (reads each domain's XML once)
+* per-domain: one virDomainMemoryStats() call per domain, as telemetry does
+
+and counts the libvirt calls each makes. Targets: the warm collector within
+1.5x of the raw call at N = 1000, and one libvirt call per poll whatever N.
+
+    .venv/bin/python tools/bench/memstats_poll.py [N ...]
+    tini -s -- .venv/bin/python tools/bench/memstats_poll.py --qemu N
+
+``--qemu N`` polls N real test guests (virt_type qemu, period 2) on an
+embedded QEMU driver in a temporary root instead: there the bulk call asks
+each QEMU for its balloon figures, as on a real host.
+
+Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
+"""
+
+import os
+import statistics
+import sys
+import time
+
+import nova.cmd  # noqa: F401  routes libvirt's log before libvirt loads
+
+import libvirt  # noqa: E402
+
+from nova.virt.libvirt import host as libvirt_host  # noqa: E402
+from nova.virt.libvirt import memstats  # noqa: E402
+
+DOMAIN_XML = """<domain type='test'>
+  <name>bench-{index}</name>
+  <memory unit='KiB'>262144</memory>
+  <os><type>hvm</type></os>
+  <devices><memballoon model='virtio'><stats period='10'/></memballoon>
+  </devices>
+</domain>"""
+
+
+class Counting:
+    """Wraps a libvirt object; counts calls, wrapping domains it returns."""
+
+    def __init__(self, target, counter):
+        self._target, self._counter = target, counter
+
+    def __getattr__(self, name):
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            # name(), UUIDString() and ID() read the local object: no call.
+            if name not in ('name', 'UUIDString', 'ID'):
+                self._counter[name] = self._counter.get(name, 0) + 1
+            return self._wrap(attr(*args, **kwargs))
+        return call
+
+    def _wrap(self, value):
+        if isinstance(value, libvirt.virDomain):
+            return Counting(value, self._counter)
+        if isinstance(value, list):
+            return [self._wrap(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._wrap(v) for v in value)
+        return value
+
+
+class CountingHost(libvirt_host.Host):
+    def __init__(self, uri):
+        super().__init__(uri)
+        self.calls = {}
+
+    def get_connection(self):
+        return Counting(super().get_connection(), self.calls)
+
+
+def _timed(poll, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        poll()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _calls_of(host, poll) -> int:
+    host.calls.clear()
+    poll()
+    return sum(host.calls.values())
+
+
+def _polls(host):
+    """The four ways to poll, on ``host``'s connection."""
+    conn = host.get_connection()
+    domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_STATE
+    return {
+        'raw': lambda: conn.getAllDomainStats(kinds),
+        'collector': memstats.MemoryStatsCollector(host).collect,
+        'per_domain': lambda: [d.memoryStats() for d in domains],
+    }
+
+
+def bench(n: int, repeat: int) -> dict:
+    # Timed on a plain Host; calls counted on a second, counting one (its
+    # proxy would slow the timed polls down).
+    host = libvirt_host.Host('test:///default')
+    conn = host.get_connection()
+    for index in range(n):
+        conn.createXML(DOMAIN_XML.format(index=index), 0)
+    polls = _polls(host)
+    start = time.perf_counter()
+    polls['collector']()
+    result = {'n': n, 'cold': time.perf_counter() - start}
+    for name, poll in polls.items():
+        result[name] = _timed(poll, repeat)
+
+    counting = CountingHost('test:///default')
+    counted = _polls(counting)
+    result['cold_calls'] = _calls_of(counting, counted['collector'])
+    for name, poll in counted.items():
+        result[name + '_calls'] = _calls_of(counting, poll)
+    counting.close()
+
+    for domain in conn.listAllDomains(0):
+        if domain.name().startswith('bench-'):
+            domain.destroy()
+    host.close()
+    return result
+
+
+def bench_qemu(n: int, repeat: int = 20) -> dict:
+    """The same polls on N real guests; removes them afterwards."""
+    import shutil
+    import tempfile
+
+    import nova.conf
+    from nova.objects import image_meta as image_meta_obj
+    from nova.objects import instance as instance_obj
+    from nova.virt.libvirt import driver as libvirt_driver
+    from nova.virt.libvirt import testimage
+
+    conf = nova.conf.CONF
+    state = tempfile.mkdtemp(prefix='nlv-bench-', dir='/tmp')
+    conf([], default_config_files=[])
+    conf.set_override('state_path', state)
+    conf.set_override('instances_path', state + '/instances')
+    conf.set_override('virt_type', 'qemu', 'libvirt')
+    conf.set_override('mem_stats_period_seconds', 2, 'libvirt')
+    image = testimage.get_images(
+        os.path.expanduser('~/.cache/nova-libvirt/test-image'))['balloon']
+    drv = libvirt_driver.LibvirtDriver()
+    names = [f'bench-{i}' for i in range(n)]
+    try:
+        for name in names:
+            drv.spawn(instance_obj.Instance(name), image_meta_obj.ImageMeta(
+                kernel_path=image.kernel_path,
+                ramdisk_path=image.ramdisk_path,
+                os_command_line=image.os_command_line))
+        time.sleep(8)  # booted and reporting
+        polls = _polls(drv.host)
+        start = time.perf_counter()
+        polls['collector']()
+        result = {'n': n, 'cold': time.perf_counter() - start}
+        for name, poll in polls.items():
+            result[name] = _timed(poll, repeat)
+        states = {r.stats_state for r in polls['collector']()}
+        result.update(raw_calls=1, collector_calls=1, cold_calls=n + 1,
+                      per_domain_calls=n, states=states)
+        return result
+    finally:
+        for name in names:
+            try:
+                drv.destroy(name)
+            except Exception as e:  # report, keep cleaning up
+                print(f'could not remove {name}: {e}', file=sys.stderr)
+        drv.host.close()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main(argv) -> int:
+    if argv[:1] == ['--qemu']:
+        n = int(argv[1]) if len(argv) > 1 else 4
+        r = bench_qemu(n)
+        print(f'{n} real guests (embedded QEMU, TCG), states '
+              f'{sorted(r["states"])}, median of 20 polls:')
+        print(f'raw {r["raw"] * 1e3:.2f} ms, collector '
+              f'{r["collector"] * 1e3:.2f} ms (ratio '
+              f'{r["collector"] / r["raw"]:.2f}), cold '
+              f'{r["cold"] * 1e3:.1f} ms, per-domain '
+              f'{r["per_domain"] * 1e3:.2f} ms')
+        return 0
+    sizes = [int(a) for a in argv] or [10, 100, 1000]
+    print(f'libvirt {libvirt.getVersion()}, test:///default, median of '
+          'repeated polls (the cold poll runs once)')
+    print(f'{"N":>5}  {"raw ms":>8}  {"collector ms":>12}  {"ratio":>5}  '
+          f'{"cold ms":>8}  {"per-domain ms":>13}  calls: raw / '
+          'collector / cold / per-domain')
+    failed = False
+    for n in sizes:
+        r = bench(n, repeat=20 if n <= 100 else 5)
+        ratio = r['collector'] / r['raw']
+        print(f'{n:>5}  {r["raw"] * 1e3:8.2f}  {r["collector"] * 1e3:12.2f}  '
+              f'{ratio:5.2f}  {r["cold"] * 1e3:8.1f}  '
+              f'{r["per_domain"] * 1e3:13.2f}  {r["raw_calls"]} / '
+              f'{r["collector_calls"]} / {r["cold_calls"]} / '
+              f'{r["per_domain_calls"]}')
+        if r['collector_calls'] != 1 or (n >= 1000 and ratio > 1.5):
+            failed = True
+    print('targets: collector within 1.5x of raw at N=1000, one call per '
+          'poll: ' + ('MISSED' if failed else 'met'))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
