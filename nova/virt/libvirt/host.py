@@ -216,19 +216,9 @@ class Host:
                 call='lookupByName()', name=name,
                 reason=e.get_error_message()) from None
 
-    def list_guests(self, only_running: bool = False
-                    ) -> list[libvirt_guest.Guest]:
-        flags = libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE if only_running \
-            else 0
-        domains = self.get_connection().listAllDomains(flags)
-        return [libvirt_guest.Guest(d) for d in domains]
-
-    def _bulk_stats(self, names):
-        conn = self.get_connection()
-        kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | \
-            libvirt.VIR_DOMAIN_STATS_STATE
-        if names is None:
-            return conn.getAllDomainStats(kinds), []
+    @staticmethod
+    def _lookup(conn, names) -> tuple[list, list[str]]:
+        """(domains, names not found) for ``names``."""
         domains, missing = [], []
         for name in names:
             try:
@@ -237,6 +227,15 @@ class Host:
                 if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
                 missing.append(name)
+        return domains, missing
+
+    def _bulk_stats(self, names):
+        conn = self.get_connection()
+        kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | \
+            libvirt.VIR_DOMAIN_STATS_STATE
+        if names is None:
+            return conn.getAllDomainStats(kinds), []
+        domains, missing = self._lookup(conn, names)
         records = conn.domainListGetStats(domains, kinds) if domains else []
         return records, missing
 
@@ -244,21 +243,11 @@ class Host:
         """Fallback where the bulk call is unsupported: two calls each."""
         conn = self.get_connection()
         if names is None:
-            domains = conn.listAllDomains(0)
+            domains, missing = conn.listAllDomains(0), []
         else:
-            domains = []
-            for name in names:
-                try:
-                    domains.append(conn.lookupByName(name))
-                except libvirt.libvirtError as e:
-                    if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                        raise
-                    domains.append(_missing(name))
+            domains, missing = self._lookup(conn, names)
         found = []
         for domain in domains:
-            if isinstance(domain, DomainMemoryStats):
-                found.append(domain)
-                continue
             guest = libvirt_guest.Guest(domain)
             try:
                 active = guest.is_active()
@@ -270,7 +259,7 @@ class Host:
                 continue
             found.append(DomainMemoryStats(
                 guest, guest.name, guest.uuid, active, stats))
-        return found
+        return found + [_missing(name) for name in missing]
 
     def get_memory_stats(self, names: list[str] | None = None
                          ) -> list[DomainMemoryStats]:
