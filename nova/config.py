@@ -83,7 +83,11 @@ def parse_args(argv: list[str], default_config_files=None,
     """Load configuration from ``argv`` and files, checking every value."""
     import nova.conf  # registers the option groups
     conf = conf or nova.conf.CONF
-    conf(argv, project='nova', prog='nova-libvirt',
-         default_config_files=default_config_files)
+    try:
+        conf(argv, project='nova', prog='nova-libvirt',
+             default_config_files=default_config_files)
+    except (cfg.ConfigFilesNotFoundError, cfg.ConfigFileParseError,
+            cfg.ConfigDirNotFoundError) as e:
+        raise exception.InvalidConfig(reason=f'{e}.') from None
     check_values(conf)
     return conf

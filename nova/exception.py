@@ -17,7 +17,13 @@ class NovaException(Exception):
         super().__init__(message)
 
 
-class InvalidConfigValue(NovaException, ValueError):
+class InvalidConfig(NovaException, ValueError):
+    """The configuration cannot be loaded: a file is missing or malformed."""
+
+    msg_fmt = 'Cannot load the configuration: %(reason)s'
+
+
+class InvalidConfigValue(InvalidConfig):
     """A configuration value was refused when the configuration loaded."""
 
     msg_fmt = ('[%(group)s] %(option)s = %(value)s%(where)s is not valid: '

@@ -218,7 +218,7 @@ def _run(argv: list[str]) -> int:
         if handler is None:
             raise UsageError(reason='a command is required: one of ' +
                              ', '.join(COMMANDS))
-    except (UsageError, exception.InvalidConfigValue,
+    except (UsageError, exception.InvalidConfig,
             exception.InvalidInstance) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2

@@ -117,6 +117,16 @@ class GuestXmlTest(CommandTestCase):
             self.assertOneLineError(rc, err, words)
             self.assertEqual('', out)
 
+    def test_missing_config_file(self):
+        rc, out, err = self.run_cmd('--config-file', '/nonexistent.conf',
+                                    'guest-xml', '--disk', self.kernel)
+        self.assertOneLineError(rc, err, '/nonexistent.conf')
+
+    def test_malformed_config_file(self):
+        rc, out, err = self.run_cmd(*self._conf('garbage\n[libvirt\n'),
+                                    'guest-xml', '--disk', self.kernel)
+        self.assertOneLineError(rc, err, 'Failed to parse')
+
     def test_no_command(self):
         rc, out, err = self.run_cmd()
         self.assertOneLineError(rc, err, 'command')
