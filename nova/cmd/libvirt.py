@@ -46,14 +46,17 @@ def _integer(low: int):
     return parse
 
 
+def _add_name_arg(parser):
+    # dest is not "name": oslo.config keeps the command's name there.
+    parser.add_argument('instance_name', metavar='NAME', help='Guest name.')
+
+
 def _add_instance_args(parser: argparse.ArgumentParser,
                        positional_name: bool = False) -> None:
     """The options that describe one instance and its image."""
-    # dest is not "name": oslo.config keeps the command's name there.
     if positional_name:
-        parser.add_argument('instance_name', metavar='NAME',
-                            help='Guest name.')
-    else:
+        _add_name_arg(parser)
+    else:  # dest: see _add_name_arg
         parser.add_argument('--name', dest='instance_name', default='guest',
                             help='Guest name (default: %(default)s).')
     parser.add_argument('--memory-mb', type=_integer(16), default=256,
@@ -129,16 +132,8 @@ def do_memstats(args) -> int:
     return 0
 
 
-def do_demo(args) -> int:
-    return demo.run(args)
-
-
 def _add_boot_args(parser):
     _add_instance_args(parser, positional_name=True)
-
-
-def _add_name_arg(parser):
-    parser.add_argument('instance_name', metavar='NAME', help='Guest name.')
 
 
 def _add_memstats_args(parser):
@@ -161,7 +156,7 @@ COMMANDS = {
     'memstats': (do_memstats, "Report every guest's memory statistics, "
                               'with a reason wherever a figure is missing.',
                  _add_memstats_args),
-    'demo': (do_demo, 'Boot a guest with statistics and one without, on '
+    'demo': (demo.run, 'Boot a guest with statistics and one without, on '
                       'the configured connection, show what each reports, '
                       'and remove both.', demo.add_args),
 }

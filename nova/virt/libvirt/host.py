@@ -23,7 +23,8 @@ EMBED_PREFIX = 'qemu:///embed'
 # group root: on hosts where /dev/kvm exists but QEMU's default user cannot
 # open it, libvirt finds KVM "enabled when probing but not available now"
 # and re-probes QEMU on every call (a define took ~40 s); as root it can
-# open /dev/kvm and the capabilities cache holds.
+# open /dev/kvm and the capabilities cache holds. remember_owner 0: the
+# files are root's already, so no xattr bookkeeping (and no warnings).
 EMBED_QEMU_CONF = """\
 # Written by nova-libvirt for its embedded QEMU driver; rewritten on use.
 stdio_handler = "file"
@@ -31,7 +32,6 @@ user = "root"
 group = "root"
 remember_owner = 0
 """
-# remember_owner 0: the files are root's already; no xattr bookkeeping.
 
 _event_loop_lock = threading.Lock()
 _event_loop_thread = None
