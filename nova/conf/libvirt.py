@@ -21,19 +21,19 @@ hypervisor driver to be used within an OpenStack deployment.
 libvirt_general_opts = [
     cfg.StrOpt('virt_type',
                default='kvm',
-               choices=('kvm', 'qemu', 'lxc'),
+               choices=(
+                   ('kvm', 'Hardware-accelerated guests (needs a usable '
+                           '/dev/kvm).'),
+                   ('qemu', 'Software-emulated guests: slow, but runs '
+                            'anywhere.'),
+                   ('lxc', 'Linux containers.'),
+               ),
                help="""
 Describes the virtualization type (or so called domain type) libvirt should
 use.
 
 The choice of this type must match the underlying virtualization strategy
 you have chosen for the host.
-
-Possible values:
-
-* ``kvm``: hardware-accelerated guests (needs a usable ``/dev/kvm``).
-* ``qemu``: software-emulated guests; slow but runs anywhere.
-* ``lxc``: Linux containers.
 
 Related options:
 

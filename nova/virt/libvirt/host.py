@@ -195,10 +195,15 @@ class Host:
 
     def define_guest(self, config: vconfig.LibvirtConfigGuest
                      ) -> libvirt_guest.Guest:
-        """Define (not start) the domain ``config`` describes."""
+        """Define (not start) the domain ``config`` describes.
+
+        libvirt validates the XML against its own schema first, so a
+        domain it would silently "fix" is refused instead.
+        """
         conn = self.get_connection()
         try:
-            return libvirt_guest.Guest(conn.defineXML(config.to_xml()))
+            return libvirt_guest.Guest(conn.defineXMLFlags(
+                config.to_xml(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE))
         except libvirt.libvirtError as e:
             raise exception.LibvirtCallFailed(
                 call='defineXML()', name=config.name,
