@@ -139,24 +139,24 @@ class MemoryStatsCollector:
         self._clock = clock
         # (uuid, domain id) -> balloon, for the domains of the last poll
         self._balloons: dict = {}
-        self._seen: dict = {}
 
-    def _balloon(self, record):
+    def _balloon(self, record, seen: dict):
+        """The guest's balloon, from the cache or its XML; noted in seen."""
         key = (record.uuid, record.guest.domain_id)
         balloon = self._balloons.get(key, self)
         if balloon is self:
             balloon = balloon_of(record.guest.get_xml_desc())
-        self._seen[key] = balloon
+        seen[key] = balloon
         return balloon
 
-    def _one(self, record, now: float) -> GuestMemoryStats:
+    def _one(self, record, now: float, seen: dict) -> GuestMemoryStats:
         if record.error is not None:
             return GuestMemoryStats(record.name, record.uuid, ERROR,
                                     record.error)
         balloon = None
         if record.active:
             try:
-                balloon = self._balloon(record)
+                balloon = self._balloon(record, seen)
             except (exception.LibvirtCallFailed,
                     exception.LibvirtConfigParseError) as e:
                 # Vanished since the listing, or XML we cannot read.
@@ -173,12 +173,12 @@ class MemoryStatsCollector:
         """Every guest's figures (or those of ``names``, in that order)."""
         records = self._host.get_memory_stats(names)
         now = self._clock()
-        self._seen = {}
-        found = [self._one(record, now) for record in records]
+        seen: dict = {}
+        found = [self._one(record, now, seen) for record in records]
         if names is None:  # a partial poll must not forget the others
-            self._balloons = self._seen
+            self._balloons = seen
         else:
-            self._balloons.update(self._seen)
+            self._balloons.update(seen)
         if names is None:
             return sorted(found, key=lambda g: g.name)
         order = {name: index for index, name in enumerate(names)}
