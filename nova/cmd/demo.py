@@ -19,7 +19,6 @@ from lxml import etree
 from nova.cmd import output
 from nova import exception
 import nova.conf
-from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
@@ -136,10 +135,7 @@ def run(args) -> int:
     say(f'connection {drv.host.uri}')
     images = testimage.get_images(
         os.path.join(CONF.state_path, 'test-image'), say)
-    image = images['balloon']
-    image_meta = image_meta_obj.ImageMeta(
-        kernel_path=image.kernel_path, ramdisk_path=image.ramdisk_path,
-        os_command_line=image.os_command_line)
+    image_meta = images['balloon'].image_meta()
 
     created = []
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)

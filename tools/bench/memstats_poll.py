@@ -141,7 +141,6 @@ def bench_qemu(n: int, repeat: int = 20) -> dict:
     import tempfile
 
     import nova.conf
-    from nova.objects import image_meta as image_meta_obj
     from nova.objects import instance as instance_obj
     from nova.virt.libvirt import driver as libvirt_driver
     from nova.virt.libvirt import testimage
@@ -159,10 +158,7 @@ def bench_qemu(n: int, repeat: int = 20) -> dict:
     names = [f'bench-{i}' for i in range(n)]
     try:
         for name in names:
-            drv.spawn(instance_obj.Instance(name), image_meta_obj.ImageMeta(
-                kernel_path=image.kernel_path,
-                ramdisk_path=image.ramdisk_path,
-                os_command_line=image.os_command_line))
+            drv.spawn(instance_obj.Instance(name), image.image_meta())
         time.sleep(8)  # booted and reporting
         polls = _polls(drv.host)
         start = time.perf_counter()

@@ -134,6 +134,10 @@ def get_connection_uri(virt_type: str, connection_uri: str,
         os.path.join(state_path, 'libvirt', 'qemu-embed'))
 
 
+def _instance_dir(uuid: str) -> str:
+    return os.path.join(CONF.instances_path, uuid)
+
+
 class LibvirtDriver:
     """Builds guests and runs them through a Host."""
 
@@ -169,13 +173,12 @@ class LibvirtDriver:
     def destroy(self, name: str) -> None:
         """Stop and undefine the guest ``name`` and remove its files."""
         guest = self.host.get_guest(name)
-        uuid = guest.uuid
+        instance_dir = _instance_dir(guest.uuid)
         guest.delete()
-        shutil.rmtree(os.path.join(CONF.instances_path, uuid),
-                      ignore_errors=True)
+        shutil.rmtree(instance_dir, ignore_errors=True)
 
     def get_instance_dir(self, instance: instance_obj.Instance) -> str:
-        return os.path.join(CONF.instances_path, instance.uuid)
+        return _instance_dir(instance.uuid)
 
     def get_guest_config(
             self, instance: instance_obj.Instance,

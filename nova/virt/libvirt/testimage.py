@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable
 
 from nova import exception
+from nova.objects import image_meta as image_meta_obj
 
 KERNEL_PACKAGE = 'linux-image-cloud-amd64'
 BUSYBOX = '/bin/busybox'
@@ -57,6 +58,12 @@ class TestImage:
     kernel_path: str
     ramdisk_path: str
     os_command_line: str = CMDLINE
+
+    def image_meta(self) -> image_meta_obj.ImageMeta:
+        """The image, as kernel/ramdisk image properties give it."""
+        return image_meta_obj.ImageMeta(
+            kernel_path=self.kernel_path, ramdisk_path=self.ramdisk_path,
+            os_command_line=self.os_command_line)
 
 
 def _run(argv: list[str], cwd: str | None = None) -> str:

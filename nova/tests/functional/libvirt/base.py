@@ -18,7 +18,6 @@ import fixtures
 import testtools
 
 from nova import exception
-from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova import test
 from nova.virt.libvirt import driver as libvirt_driver
@@ -121,10 +120,7 @@ class RealQemuTestCase(test.TestCase):
 
     def image_meta(self, variant: str = 'balloon'):
         """The test image, as kernel/ramdisk image properties."""
-        image = self.images[variant]
-        return image_meta_obj.ImageMeta(
-            kernel_path=image.kernel_path, ramdisk_path=image.ramdisk_path,
-            os_command_line=image.os_command_line)
+        return self.images[variant].image_meta()
 
     def _delete_and_check(self, name: str):
         try:
