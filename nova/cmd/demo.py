@@ -153,7 +153,7 @@ def run(args) -> int:
                 '\n', '\n    '))
         say(f'watching statistics for {args.periods} periods of '
             f'{period}s (Ctrl-C stops and cleans up)')
-        rows, updates = _watch(memstats.MemoryStatsCollector(drv.host),
+        rows, updates = _watch(drv.get_memory_stats_collector(),
                                 period, args.periods)
         print()
         sys.stdout.write(output.format_table(rows))

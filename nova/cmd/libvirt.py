@@ -23,7 +23,6 @@ import nova.conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
-from nova.virt.libvirt import memstats
 
 CONF = nova.conf.CONF
 PROG = 'nova-libvirt'
@@ -126,8 +125,7 @@ def do_destroy(args) -> int:
 
 def do_memstats(args) -> int:
     drv = driver.LibvirtDriver()
-    rows = memstats.MemoryStatsCollector(drv.host).collect(
-        args.names or None)
+    rows = drv.get_memory_stats_collector().collect(args.names or None)
     sys.stdout.write(output.format_memstats(rows, args.format))
     return 0
 

@@ -94,6 +94,32 @@ Possible values:
 Related options:
 
 * ``virt_type``: ignored for ``lxc``, which has no balloon.
+* ``mem_stats_poll_timeout``
+"""),
+    cfg.IntOpt('mem_stats_poll_timeout',
+               default=5,
+               min=1,
+               max=3600,
+               help="""
+Longest time, in seconds, that one poll of the guests' memory statistics
+waits for libvirt.
+
+A guest whose QEMU process does not answer (stopped, stuck in a migration
+or hung) blocks libvirt's statistics call. A poll waits half this time for
+libvirt's answer, then asks again without waiting for busy guests: every
+other guest gets fresh figures and the stuck one is reported
+``unresponsive``, with how long its QEMU monitor has been busy. If libvirt
+itself does not answer within this time, the poll fails with a one-line
+error (``nova-libvirt memstats`` exits 1; the exporter reports
+``libvirt_up 0``).
+
+Possible values:
+
+* An integer from 1 to 3600: the bound in seconds.
+
+Related options:
+
+* ``mem_stats_period_seconds``
 """),
 ]
 

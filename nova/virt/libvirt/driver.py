@@ -17,6 +17,7 @@ from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import memstats
 
 CONF = nova.conf.CONF
 
@@ -176,6 +177,11 @@ class LibvirtDriver:
         instance_dir = _instance_dir(guest.uuid)
         guest.delete()
         shutil.rmtree(instance_dir, ignore_errors=True)
+
+    def get_memory_stats_collector(self) -> memstats.MemoryStatsCollector:
+        """A collector for this host, bounded by the configured timeout."""
+        return memstats.MemoryStatsCollector(
+            self.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
 
     def get_instance_dir(self, instance: instance_obj.Instance) -> str:
         return _instance_dir(instance.uuid)

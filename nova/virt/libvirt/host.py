@@ -4,11 +4,20 @@
 a daemon thread, prepares an embedded QEMU driver's root, and looks guests
 up. This module and guest.py are the only importers of libvirt-python; no
 other module may import it. It must not read nova.conf: it gets a URI.
+
+Reading statistics is bounded here, at the door: a guest whose QEMU does not
+answer its monitor (stopped, stuck in a migration) blocks libvirt's bulk
+call, and a call stuck inside libvirt cannot be cancelled. So each such call
+runs on a worker thread of its own, the caller waits at most its timeout,
+and a call that overran is left to finish on its own, counted, and never
+repeated past a small limit (see ``Host.get_memory_stats``).
 """
 
 import dataclasses
+import functools
 import os
 import threading
+import time
 import urllib.parse
 
 import libvirt
@@ -32,6 +41,14 @@ user = "root"
 group = "root"
 remember_owner = 0
 """
+
+# Seconds a poll waits for libvirt unless told otherwise.
+DEFAULT_POLL_TIMEOUT = 5.0
+# Seconds opening a connection may take (an embedded driver probes QEMU).
+CONNECT_TIMEOUT = 30.0
+# Calls libvirt has not answered that a Host keeps waiting on; past this it
+# starts no more and fails at once, so stuck threads never pile up.
+MAX_PENDING_CALLS = 8
 
 _event_loop_lock = threading.Lock()
 _event_loop_thread = None
@@ -109,6 +126,9 @@ class DomainMemoryStats:
     active: bool
     stats: dict
     error: str | None = None
+    #: Seconds the guest's QEMU monitor had been busy when libvirt skipped
+    #: its figures; None when libvirt did read them.
+    monitor_busy: float | None = None
 
 
 def balloon_stats_to_memory_stats(record: dict) -> dict:
@@ -125,8 +145,13 @@ def balloon_stats_to_memory_stats(record: dict) -> dict:
     return stats
 
 
-def _hint(uri: str) -> str:
-    if embed_root_of(uri) is not None:
+def _hint(uri: str, message: str = '') -> str:
+    root = embed_root_of(uri)
+    if root is not None:
+        if 'pid file' in message or 'driver.pid' in message:
+            return (f'another process holds the embedded root {root}: '
+                    f'find it with "fuser -v {root}/run/qemu/driver.pid" '
+                    'and stop it, or use another [DEFAULT] state_path')
         return ('install the libvirt and QEMU packages in bindep.txt; only '
                 'one process at a time may use an embedded root')
     if uri.startswith('qemu:///system') or uri.startswith('lxc:'):
@@ -136,6 +161,34 @@ def _hint(uri: str) -> str:
     return 'check [libvirt] connection_uri'
 
 
+class _Call:
+    """One libvirt call on a daemon thread of its own."""
+
+    def __init__(self, what: str, fn):
+        self.what = what
+        self.started = time.monotonic()
+        self.result = self.error = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(fn,), daemon=True,
+                         name=f'libvirt {what}').start()
+
+    def _run(self, fn):
+        try:
+            self.result = fn()
+        except BaseException as e:  # handed to the waiting caller
+            self.error = e
+        finally:
+            self.done.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self.done.wait(max(0.0, timeout))
+
+    def get(self):
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class Host:
     """One libvirt connection, opened on first use."""
 
@@ -143,6 +196,49 @@ class Host:
         self.uri = uri
         self._conn = None
         self._lock = threading.Lock()
+        # Calls that overran their caller's wait and still run in libvirt.
+        self._pending: list[_Call] = []
+        self._pending_lock = threading.Lock()
+
+    # -- bounded calls
+
+    def _start(self, what: str, fn) -> _Call:
+        """Run ``fn`` on a worker, unless too many calls are still stuck."""
+        with self._pending_lock:
+            self._pending = [c for c in self._pending if not c.done.is_set()]
+            if len(self._pending) >= MAX_PENDING_CALLS:
+                age = time.monotonic() - min(c.started
+                                             for c in self._pending)
+                raise exception.HypervisorUnavailable(
+                    uri=self.uri,
+                    reason=f'libvirt has not answered {len(self._pending)} '
+                           f'earlier calls, the oldest for {age:.0f}s; is '
+                           'libvirtd (or QEMU) stopped? Calls resume once '
+                           'it answers.')
+            return _Call(what, fn)
+
+    def _abandon(self, call: _Call) -> None:
+        """Stop waiting for ``call``; it finishes (or not) on its own."""
+        with self._pending_lock:
+            self._pending.append(call)
+
+    def _bounded(self, what: str, fn, timeout: float):
+        """``fn()`` if libvirt answers within ``timeout`` seconds."""
+        call = self._start(what, fn)
+        if call.wait(timeout):
+            return call.get()
+        self._abandon(call)
+        raise exception.HypervisorUnavailable(
+            uri=self.uri, reason=f'libvirt did not answer {what} within '
+                                 f'{timeout:g}s; is libvirtd stopped?')
+
+    @property
+    def pending_calls(self) -> int:
+        """Calls that overran their wait and have not returned yet."""
+        with self._pending_lock:
+            return sum(not c.done.is_set() for c in self._pending)
+
+    # -- the connection
 
     def get_connection(self) -> 'libvirt.virConnect':
         with self._lock:
@@ -150,11 +246,27 @@ class Host:
                 self._conn = self._open()
             return self._conn
 
+    def connect(self, timeout: float = CONNECT_TIMEOUT) -> None:
+        """Open the connection now, waiting at most ``timeout`` seconds."""
+        if self._conn is None:
+            self._bounded('open()', self.get_connection, timeout)
+
     def _open(self) -> 'libvirt.virConnect':
         root = embed_root_of(self.uri)
         if self.uri.startswith(EMBED_PREFIX) and root is None:
             raise exception.HypervisorUnavailable(
                 uri=self.uri, reason='an embedded URI needs ?root=DIR.')
+        if root is not None and not os.path.isabs(root):
+            raise exception.HypervisorUnavailable(
+                uri=self.uri,
+                reason=f'the embedded root {root!r} is not an absolute '
+                       'path: set [DEFAULT] state_path to one.')
+        if root is not None and os.geteuid() != 0:
+            raise exception.HypervisorUnavailable(
+                uri=self.uri,
+                reason='the embedded QEMU driver runs QEMU as root: run '
+                       'as root, or set [libvirt] connection_uri to a '
+                       'libvirtd you may use.')
         if root is not None:
             try:
                 prepare_embed_root(root)
@@ -166,9 +278,10 @@ class Host:
         try:
             conn = libvirt.open(self.uri)
         except libvirt.libvirtError as e:
+            message = e.get_error_message()
             raise exception.HypervisorUnavailable(
                 uri=self.uri,
-                reason=f'{e.get_error_message()}; {_hint(self.uri)}.'
+                reason=f'{message}; {_hint(self.uri, message)}.'
             ) from None
         return conn
 
@@ -238,10 +351,15 @@ class Host:
         conn = self.get_connection()
         kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | \
             libvirt.VIR_DOMAIN_STATS_STATE
+        # NOWAIT: a guest whose job another call holds (one stuck on a
+        # frozen QEMU, a migration) comes back without its guest figures
+        # at once, instead of after libvirt's 30 s job timeout.
+        flags = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
         if names is None:
-            return conn.getAllDomainStats(kinds), []
+            return conn.getAllDomainStats(kinds, flags), []
         domains, missing = self._lookup(conn, names)
-        records = conn.domainListGetStats(domains, kinds) if domains else []
+        records = (conn.domainListGetStats(domains, kinds, flags)
+                   if domains else [])
         return records, missing
 
     def _per_domain_stats(self, names) -> list[DomainMemoryStats]:
@@ -266,15 +384,36 @@ class Host:
                 guest, guest.name, guest.uuid, active, stats))
         return found + [_missing(name) for name in missing]
 
-    def get_memory_stats(self, names: list[str] | None = None
+    def get_memory_stats(self, names: list[str] | None = None,
+                         timeout: float = DEFAULT_POLL_TIMEOUT
                          ) -> list[DomainMemoryStats]:
         """Balloon statistics of every domain (or of ``names``) in one
-        libvirt call, virConnectGetAllDomainStats.
+        libvirt call, virConnectGetAllDomainStats, within ``timeout``.
+
+        The call runs on a worker thread. The first call to reach a guest
+        whose QEMU does not answer waits for it, holding that guest's job;
+        so when the first call has not answered in half the time, a second
+        one (NOWAIT) reads every other guest at once and reports the stuck
+        one with ``monitor_busy``. When neither answers in time, libvirt
+        itself is stuck: HypervisorUnavailable. Overrunning calls are left
+        to finish on their own (a call inside libvirt cannot be cancelled),
+        at most MAX_PENDING_CALLS of them.
 
         A lost connection is reopened once; a driver without the bulk call
         is read domain by domain. A named domain that does not exist comes
         back with an error, and the rest are still read.
         """
+        deadline = time.monotonic() + timeout
+        self.connect()
+        read = functools.partial(self._read_memory_stats, names)
+        first = self._start('getAllDomainStats()', read)
+        if first.wait(timeout / 2):
+            return first.get()
+        self._abandon(first)
+        return self._bounded('getAllDomainStats()', read,
+                             deadline - time.monotonic())
+
+    def _read_memory_stats(self, names) -> list[DomainMemoryStats]:
         for attempt in (1, 2):
             conn = self.get_connection()
             try:
@@ -294,12 +433,51 @@ class Host:
                            f'{e.get_error_message()}') from None
         found = []
         for domain, record in records:
+            active = record.get('state.state') in _ACTIVE_STATES
             found.append(DomainMemoryStats(
                 libvirt_guest.Guest(domain), domain.name(),
-                domain.UUIDString(),
-                record.get('state.state') in _ACTIVE_STATES,
-                balloon_stats_to_memory_stats(record)))
+                domain.UUIDString(), active,
+                balloon_stats_to_memory_stats(record),
+                monitor_busy=_monitor_busy(domain)
+                if active and figures_skipped(record) else None))
         return found + [_missing(name) for name in missing]
+
+    def get_xml_descs(self, guests: list, timeout: float
+                      ) -> dict[int, str | Exception]:
+        """Each guest's live XML (or the error reading it), by list index,
+        all within ``timeout``; HypervisorUnavailable past it."""
+        def read():
+            found = {}
+            for index, guest in enumerate(guests):
+                try:
+                    found[index] = guest.get_xml_desc()
+                except exception.LibvirtCallFailed as e:
+                    found[index] = e
+            return found
+        return self._bounded('XMLDesc()', read, timeout)
+
+
+def figures_skipped(record: dict) -> bool:
+    """Whether libvirt skipped a running guest's balloon query.
+
+    QEMU's driver always adds the QEMU process's ``rss`` when it queries
+    the balloon; a record with ``balloon.current`` but no ``balloon.rss``
+    is one whose job was busy (the NOWAIT call skipped it). Drivers that
+    give no balloon figures at all (test:///default) are not skipped ones.
+    """
+    return 'balloon.current' in record and 'balloon.rss' not in record
+
+
+def _monitor_busy(domain) -> float:
+    """Seconds the domain's QEMU monitor has been busy (controlInfo()
+    answers without the monitor); 0 when it is free again or unknown."""
+    try:
+        state, _details, busy_ms = domain.controlInfo()
+    except libvirt.libvirtError:
+        return 0.0
+    if state == libvirt.VIR_DOMAIN_CONTROL_OK:
+        return 0.0
+    return busy_ms / 1000
 
 
 def _missing(name: str) -> DomainMemoryStats:

@@ -4,13 +4,21 @@
 libvirt call (``Host.get_memory_stats``), derives the figures Ceilometer's
 libvirt inspector meters, in MiB, and gives each guest a ``stats_state``
 with a one-line reason an operator can act on wherever a figure is missing
-or old. Deciding the state is ``classify``, a pure function.
+or old. Deciding the state is ``classify``, a pure function. A poll answers
+within its timeout whatever one guest or the daemon does: a guest whose
+QEMU does not answer is ``unresponsive``, the others keep fresh figures.
 
 The statistics period comes from the domain's live XML, read once per
-domain run (keyed by UUID and domain id) and cached: later polls cost one
-libvirt call whatever the number of guests. A period changed on a running
-guest with ``setMemoryStatsPeriod`` is therefore seen after a restart, or by
-a new collector. This module must not import libvirt or read nova.conf.
+domain run (keyed by UUID and domain id) and cached, so a poll costs one
+libvirt call whatever the number of guests. libvirt sends no event when a
+period changes (``setMemoryStatsPeriod``, from this or another process), so
+the cache is checked against the guest's own reports at every poll, for
+free: a report that is off the cached period's cadence, or one overdue by
+half a period, makes the collector re-read that guest's XML once
+(``period_may_have_changed``). A changed period is thus seen at the first
+poll after the guest's first report under it, and a healthy guest is never
+called ``stale`` on the strength of a period cached before a change. This
+module must not import libvirt or read nova.conf.
 """
 
 import dataclasses
@@ -26,9 +34,10 @@ NO_STATS_PERIOD = 'no-stats-period'
 BALLOON_DISABLED = 'balloon-disabled'
 NO_GUEST_DRIVER = 'no-guest-driver'
 NOT_RUNNING = 'not-running'
+UNRESPONSIVE = 'unresponsive'
 ERROR = 'error'
 STATES = (OK, STALE, NO_STATS_PERIOD, BALLOON_DISABLED, NO_GUEST_DRIVER,
-          NOT_RUNNING, ERROR)
+          NOT_RUNNING, UNRESPONSIVE, ERROR)
 
 # Figures only the guest's balloon driver reports.
 GUEST_KEYS = ('unused', 'available', 'usable')
@@ -88,15 +97,24 @@ def figures(stats: dict) -> dict:
     }
 
 
-def classify(active: bool, balloon, stats: dict,
-             now: float) -> tuple[str, str]:
+def classify(active: bool, balloon, stats: dict, now: float,
+             monitor_busy: float | None = None) -> tuple[str, str]:
     """(stats_state, reason) of one guest.
 
     ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
-    where the domain has no balloon element.
+    where the domain has no balloon element. ``monitor_busy`` is set (in
+    seconds) when libvirt skipped the guest because its QEMU monitor was
+    busy.
     """
     if not active:
         return NOT_RUNNING, 'Guest is not running: start it to get figures.'
+    if monitor_busy is not None:
+        busy = (f'has been busy for {monitor_busy:.0f}s' if monitor_busy
+                else 'was busy')
+        return UNRESPONSIVE, (
+            f"Guest's QEMU monitor {busy}, so libvirt skipped its figures: "
+            'its QEMU is stopped, migrating or hung; other guests are '
+            'unaffected.')
     if balloon is None or balloon.model == 'none':
         what = 'has no memory balloon' if balloon is None else \
             'has its memory balloon disabled (model none)'
@@ -131,38 +149,114 @@ def balloon_of(xml: str):
     return vconfig.LibvirtConfigMemoryBalloon().parse_dom(el)
 
 
-class MemoryStatsCollector:
-    """Polls all guests of a Host; keep one to make repeated polls cheap."""
+def period_may_have_changed(period: int | None, seen: int, update: int,
+                            read_at: float, now: float) -> bool:
+    """Whether a guest's reports no longer fit the period cached for it.
 
-    def __init__(self, host, clock: Callable[[], float] = time.time):
+    ``seen`` is the guest's ``last_update`` at the previous poll, ``update``
+    the current one (0: never reported), ``read_at`` when its XML was last
+    read, ``now`` the time of this poll.
+
+    ======================================  ================================
+    the guest                               re-read its XML?
+    ======================================  ================================
+    never reported                          no: nothing to compare with
+    no period cached, reports again         yes: someone set a period
+    reported again, off the cadence (the    yes: the period was shortened
+    gap is not a whole number of periods,   or changed
+    give or take a second and 5 %)
+    last report overdue (over 1.5 periods   yes, once (if the XML was read
+    and a second old)                       before it was overdue): the
+                                            period was lengthened or
+                                            stopped, else it is stale
+    anything else                           no
+    ======================================  ================================
+    """
+    if not update:
+        return False
+    if period is None:
+        return update != seen
+    if seen and update != seen:
+        gap = update - seen
+        periods = max(1, round(gap / period))
+        if abs(gap - periods * period) > 1 + 0.05 * gap:
+            return True
+    overdue_at = update + 1.5 * period + 1
+    return now > overdue_at and read_at <= overdue_at
+
+
+@dataclasses.dataclass(slots=True)
+class _Known:
+    """What the collector remembers of one domain run."""
+
+    balloon: object
+    seen: int       # last_update at the previous poll
+    read_at: float  # when the XML was read
+
+
+class MemoryStatsCollector:
+    """Polls all guests of a Host; keep one to make repeated polls cheap.
+
+    ``timeout`` bounds a whole poll in seconds, libvirt's answer included.
+    """
+
+    def __init__(self, host, clock: Callable[[], float] = time.time,
+                 timeout: float = 5.0):
         self._host = host
         self._clock = clock
-        # (uuid, domain id) -> balloon, for the domains of the last poll
-        self._balloons: dict = {}
+        self._timeout = timeout
+        # (uuid, domain id) -> _Known, for the domains of the last poll
+        self._known: dict = {}
 
-    def _balloon(self, record, seen: dict):
-        """The guest's balloon, from the cache or its XML; noted in seen."""
-        key = (record.uuid, record.guest.domain_id)
-        balloon = self._balloons.get(key, self)
-        if balloon is self:
-            balloon = balloon_of(record.guest.get_xml_desc())
-        seen[key] = balloon
-        return balloon
+    def _balloons(self, records, deadline: float) -> dict:
+        """(uuid, domain id) -> _Known or the error reading it, for the
+        running guests of ``records``; reads only the XML it must."""
+        now = self._clock()
+        found, stale = {}, []
+        for record in records:
+            if record.error is not None or not record.active:
+                continue
+            key = (record.uuid, record.guest.domain_id)
+            update = record.stats.get('last_update') or 0
+            known = self._known.get(key)
+            if known is None or period_may_have_changed(
+                    known.balloon and known.balloon.period, known.seen,
+                    update, known.read_at, now):
+                stale.append((key, record.guest, update))
+            else:
+                found[key] = _Known(known.balloon, update, known.read_at)
+        if not stale:
+            return found
+        try:
+            xmls = self._host.get_xml_descs(
+                [guest for _, guest, _ in stale],
+                max(0.5, deadline - time.monotonic()))
+        except exception.HypervisorUnavailable as e:
+            xmls = dict.fromkeys(range(len(stale)), e)
+        for index, (key, _, update) in enumerate(stale):
+            xml = xmls[index]
+            try:
+                if isinstance(xml, Exception):
+                    raise xml
+                found[key] = _Known(balloon_of(xml), update, now)
+            except (exception.NovaException, ValueError) as e:
+                # Vanished since the listing, or XML we cannot read.
+                found[key] = e
+        return found
 
-    def _one(self, record, now: float, seen: dict) -> GuestMemoryStats:
+    def _one(self, record, now: float, known: dict) -> GuestMemoryStats:
         if record.error is not None:
             return GuestMemoryStats(record.name, record.uuid, ERROR,
                                     record.error)
         balloon = None
         if record.active:
-            try:
-                balloon = self._balloon(record, seen)
-            except (exception.LibvirtCallFailed,
-                    exception.LibvirtConfigParseError) as e:
-                # Vanished since the listing, or XML we cannot read.
+            entry = known[(record.uuid, record.guest.domain_id)]
+            if isinstance(entry, Exception):
                 return GuestMemoryStats(record.name, record.uuid, ERROR,
-                                        str(e))
-        state, reason = classify(record.active, balloon, record.stats, now)
+                                        str(entry))
+            balloon = entry.balloon
+        state, reason = classify(record.active, balloon, record.stats, now,
+                                 record.monitor_busy)
         return GuestMemoryStats(
             record.name, record.uuid, state, reason,
             period=None if balloon is None else balloon.period,
@@ -170,15 +264,20 @@ class MemoryStatsCollector:
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:
-        """Every guest's figures (or those of ``names``, in that order)."""
-        records = self._host.get_memory_stats(names)
+        """Every guest's figures (or those of ``names``, in that order).
+
+        Raises HypervisorUnavailable when libvirt does not answer in time.
+        """
+        deadline = time.monotonic() + self._timeout
+        records = self._host.get_memory_stats(names, timeout=self._timeout)
+        known = self._balloons(records, deadline)
         now = self._clock()
-        seen: dict = {}
-        found = [self._one(record, now, seen) for record in records]
+        found = [self._one(record, now, known) for record in records]
+        kept = {k: v for k, v in known.items() if isinstance(v, _Known)}
         if names is None:  # a partial poll must not forget the others
-            self._balloons = seen
+            self._known = kept
         else:
-            self._balloons.update(seen)
+            self._known.update(kept)
         if names is None:
             return sorted(found, key=lambda g: g.name)
         order = {name: index for index, name in enumerate(names)}

@@ -16,7 +16,8 @@ class ListOptsTest(test.TestCase):
         listed = {getattr(g, 'name', g): [o.dest for o in group_opts]
                   for g, group_opts in opts.list_opts()}
         self.assertEqual(['virt_type', 'connection_uri',
-                          'mem_stats_period_seconds'], listed['libvirt'])
+                          'mem_stats_period_seconds',
+                          'mem_stats_poll_timeout'], listed['libvirt'])
         self.assertIn('state_path', listed['DEFAULT'])
 
     def test_sample_config_documents_option(self):

@@ -6,6 +6,8 @@ do that on real QEMU).
 """
 
 import os
+import threading
+import time
 
 import fixtures
 import libvirt
@@ -127,3 +129,123 @@ class ConnectTest(test.TestCase):
         libvirt_host.prepare_embed_root(root)  # rewritten on use
         with open(path) as f:
             self.assertEqual(text, f.read())
+
+
+class FakeDomain:
+    """A virDomain of the fake connection below."""
+
+    def __init__(self, name, control=(0, 0, 0)):
+        self._name, self.control = name, control
+
+    def name(self):
+        return self._name
+
+    def UUIDString(self):
+        return f'uuid-{self._name}'
+
+    def controlInfo(self):
+        return list(self.control)
+
+
+HEALTHY = {'state.state': 1, 'balloon.current': 262144,
+           'balloon.maximum': 262144, 'balloon.rss': 1000,
+           'balloon.available': 200000, 'balloon.usable': 100000,
+           'balloon.last-update': 1800000000}
+# What the NOWAIT call gives for a guest whose job another call holds.
+SKIPPED = {'state.state': 1, 'balloon.current': 262144,
+           'balloon.maximum': 262144}
+
+
+class FreezingConnection:
+    """getAllDomainStats whose first ``stuck`` calls block until released,
+    as libvirt's do on a frozen QEMU (the first call) or daemon (all)."""
+
+    def __init__(self, stuck: int, records):
+        self.stuck, self.records = stuck, records
+        self.release = threading.Event()
+        self.calls = []
+
+    def getAllDomainStats(self, kinds, flags=0):
+        self.calls.append(flags)
+        if len(self.calls) <= self.stuck:
+            self.release.wait(60)
+        return self.records
+
+    def close(self):
+        pass
+
+
+class BoundedPollTest(test.TestCase):
+    """A frozen guest or daemon never holds a poll past its timeout."""
+
+    def _host(self, conn):
+        host = libvirt_host.Host('fake:///')
+        host._conn = conn
+        self.addCleanup(conn.release.set)  # let stuck workers finish
+        return host
+
+    def _poll(self, host, timeout=1.0):
+        start = time.monotonic()
+        try:
+            return host.get_memory_stats(timeout=timeout)
+        finally:
+            self.elapsed = time.monotonic() - start
+
+    def test_frozen_guest_is_skipped_and_others_read(self):
+        frozen = FakeDomain('frozen', control=(2, 0, 3003))
+        conn = FreezingConnection(1, [(FakeDomain('healthy'), HEALTHY),
+                                      (frozen, SKIPPED)])
+        host = self._host(conn)
+        records = {r.name: r for r in self._poll(host)}
+        self.assertLess(self.elapsed, 1.5)
+        self.assertEqual(2, len(conn.calls))
+        nowait = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+        self.assertEqual([nowait, nowait], conn.calls)
+        self.assertIsNone(records['healthy'].monitor_busy)
+        self.assertEqual(200000, records['healthy'].stats['available'])
+        self.assertEqual(3.003, records['frozen'].monitor_busy)
+        self.assertEqual({'actual': 262144}, records['frozen'].stats)
+        self.assertEqual(1, host.pending_calls)
+
+        # the next poll does not wait for the stuck call
+        self._poll(host)
+        self.assertLess(self.elapsed, 0.2)
+        conn.release.set()
+        for _ in range(100):
+            if not host.pending_calls:
+                break
+            time.sleep(0.01)
+        self.assertEqual(0, host.pending_calls)
+
+    def test_busy_monitor_freed_meanwhile_is_still_skipped(self):
+        conn = FreezingConnection(0, [(FakeDomain('g'), SKIPPED)])
+        record = self._poll(self._host(conn))[0]
+        self.assertEqual(0.0, record.monitor_busy)
+
+    def test_frozen_daemon_fails_in_one_line_within_bound(self):
+        conn = FreezingConnection(100, [])
+        host = self._host(conn)
+        e = self.assertRaises(exception.HypervisorUnavailable,
+                              self._poll, host)
+        self.assertLess(self.elapsed, 1.5)
+        self.assertIn('did not answer getAllDomainStats() within', str(e))
+        self.assertEqual(1, len(str(e).splitlines()))
+
+    def test_stuck_calls_do_not_pile_up(self):
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.host.MAX_PENDING_CALLS', 2))
+        conn = FreezingConnection(100, [])
+        host = self._host(conn)
+        self.assertRaises(exception.HypervisorUnavailable, self._poll, host)
+        self.assertEqual(2, host.pending_calls)
+        e = self.assertRaises(exception.HypervisorUnavailable, self._poll,
+                              host)
+        self.assertLess(self.elapsed, 0.1)  # no new call was started
+        self.assertEqual(2, len(conn.calls))
+        self.assertIn('has not answered 2 earlier calls', str(e))
+
+    def test_figures_skipped(self):
+        self.assertTrue(libvirt_host.figures_skipped(SKIPPED))
+        self.assertFalse(libvirt_host.figures_skipped(HEALTHY))
+        # test:///default gives no balloon figures at all: not skipped
+        self.assertFalse(libvirt_host.figures_skipped({'state.state': 1}))

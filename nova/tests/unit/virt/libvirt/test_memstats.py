@@ -60,6 +60,14 @@ class ClassifyTest(test.TestCase):
             active=True, balloon=_balloon(period=10),
             stats={'actual': 1, 'last_update': NOW}, state='no-guest-driver',
             words='never reported')),
+        ('unresponsive', dict(
+            active=True, balloon=_balloon(period=2),
+            stats={'actual': 262144}, busy=3.003, state='unresponsive',
+            words='monitor has been busy for 3s')),
+        ('unresponsive_beats_disabled', dict(
+            active=True, balloon=_balloon('none', None),
+            stats={'actual': 1}, busy=0.0, state='unresponsive',
+            words='monitor was busy')),
         ('not_running', dict(active=False, balloon=None, stats={},
                              state='not-running', words='not running')),
         ('not_running_beats_balloon', dict(
@@ -67,9 +75,11 @@ class ClassifyTest(test.TestCase):
             state='not-running', words='start it')),
     ]
 
+    busy = None
+
     def test_classify(self):
         state, reason = memstats.classify(self.active, self.balloon,
-                                          self.stats, NOW)
+                                          self.stats, NOW, self.busy)
         self.assertEqual(self.state, state)
         self.assertIn(self.words, reason)
         self.assertIn(state, memstats.STATES)
@@ -144,11 +154,14 @@ class FakeGuest:
         return self.xml
 
 
-class FakeHost:
+class FakeHost(libvirt_host.Host):
+    """A Host whose bulk call returns ``records``; the rest is Host's."""
+
     def __init__(self, records):
+        super().__init__('fake:///')
         self.records, self.calls = records, []
 
-    def get_memory_stats(self, names=None):
+    def get_memory_stats(self, names=None, timeout=None):
         self.calls.append(names)
         return self.records
 
@@ -240,6 +253,79 @@ class CollectorTest(test.TestCase):
         self.assertIn("'period': 'x'", row.reason)
 
 
+class CollectorPeriodChangeTest(test.TestCase):
+    """A period changed by another process is seen without a restart."""
+
+    def setUp(self):
+        super().setUp()
+        self.clock = [NOW]
+        self.record = _record('g', self._balloon(30),
+                              dict(FULL, last_update=NOW))
+        self.collector = memstats.MemoryStatsCollector(
+            FakeHost([self.record]), clock=lambda: self.clock[0])
+
+    @staticmethod
+    def _balloon(period):
+        stats = '' if period is None else f'<stats period="{period}"/>'
+        return f'<memballoon model="virtio">{stats}</memballoon>'
+
+    def _poll(self, now, last_update, period=None):
+        self.clock[0] = now
+        self.record.stats = dict(FULL, last_update=last_update)
+        if period is not None:
+            self.record.guest.xml = _xml(self._balloon(period))
+        return self.collector.collect()[0]
+
+    def test_shortened_period_seen_at_next_report(self):
+        self.assertEqual(30, self._poll(NOW, NOW).period)
+        row = self._poll(NOW + 13, NOW + 12, period=2)  # set to 2 at +11
+        self.assertEqual((2, 'ok'), (row.period, row.stats_state))
+        self.assertEqual(2, self.record.guest.xml_reads)
+        for t in range(14, 30, 2):  # then on cadence: no more reads
+            self._poll(NOW + t, NOW + t)
+        self.assertEqual(2, self.record.guest.xml_reads)
+
+    def test_lengthened_period_is_not_stale(self):
+        self._poll(NOW, NOW, period=2)
+        self.collector._known.clear()
+        self._poll(NOW, NOW)
+        row = self._poll(NOW + 6, NOW, period=30)  # no report for 6 s
+        self.assertEqual((30, 'ok'), (row.period, row.stats_state))
+
+    def test_stale_guest_xml_read_once(self):
+        self._poll(NOW, NOW, period=2)
+        for t in range(5, 60, 5):
+            row = self._poll(NOW + t, NOW)
+        self.assertEqual('stale', row.stats_state)
+        self.assertEqual(2, self.record.guest.xml_reads)
+
+    def test_stopped_reports_become_no_stats_period(self):
+        self._poll(NOW, NOW)
+        # set-period 0: libvirt drops <stats>, reports stop
+        self.record.guest.xml = _xml('<memballoon model="virtio"/>')
+        row = self._poll(NOW + 60, NOW)
+        self.assertEqual('no-stats-period', row.stats_state)
+
+
+class CollectorUnresponsiveTest(test.TestCase):
+
+    def test_skipped_guest_is_unresponsive_others_ok(self):
+        ok = _record('ok', '<memballoon model="virtio"><stats period="2"/>'
+                           '</memballoon>', FULL)
+        frozen = _record('frozen', '<memballoon model="virtio"><stats '
+                                   'period="2"/></memballoon>',
+                         {'actual': 262144})
+        frozen.monitor_busy = 12.5
+        rows = memstats.MemoryStatsCollector(
+            FakeHost([ok, frozen]), clock=lambda: NOW).collect()
+        self.assertEqual({'ok': 'ok', 'frozen': 'unresponsive'},
+                         {r.name: r.stats_state for r in rows})
+        self.assertIn('busy for 12s', rows[0].reason)
+        self.assertNotIn('virtio_balloon', rows[0].reason)
+        self.assertEqual(256.0, rows[0].memory_actual_mb)
+        self.assertIsNone(rows[0].memory_usage_mb)
+
+
 class CollectorCacheTest(test.TestCase):
 
     def test_cache_forgets_vanished_domains(self):
@@ -248,9 +334,40 @@ class CollectorCacheTest(test.TestCase):
         host = FakeHost(records)
         collector = memstats.MemoryStatsCollector(host, clock=lambda: NOW)
         collector.collect()
-        self.assertEqual(3, len(collector._balloons))
+        self.assertEqual(3, len(collector._known))
         host.records = records[:1]
         collector.collect(['g0'])  # a partial poll keeps the others
-        self.assertEqual(3, len(collector._balloons))
+        self.assertEqual(3, len(collector._known))
         collector.collect()
-        self.assertEqual(1, len(collector._balloons))
+        self.assertEqual(1, len(collector._known))
+
+
+class PeriodMayHaveChangedTest(test.TestCase):
+    """When the collector re-reads a guest's XML for its period."""
+
+    scenarios = [
+        # (cached period, seen, update, read_at, now) -> re-read?
+        ('never_reported', dict(args=(10, 0, 0, NOW, NOW), want=False)),
+        ('on_cadence', dict(args=(10, NOW - 10, NOW, NOW - 10, NOW),
+                            want=False)),
+        ('on_cadence_a_second_late', dict(
+            args=(10, NOW - 11, NOW, NOW - 11, NOW), want=False)),
+        ('several_periods_between_polls', dict(
+            args=(10, NOW - 30, NOW, NOW - 30, NOW + 1), want=False)),
+        ('same_report_within_period', dict(
+            args=(10, NOW, NOW, NOW, NOW + 9), want=False)),
+        ('shortened_30_to_2', dict(args=(30, NOW - 12, NOW, NOW - 12, NOW),
+                                   want=True)),
+        ('lengthened_overdue', dict(args=(2, NOW, NOW, NOW, NOW + 5),
+                                    want=True)),
+        ('overdue_read_since', dict(args=(2, NOW, NOW, NOW + 5, NOW + 60),
+                                    want=False)),
+        ('no_period_reports_again', dict(
+            args=(None, NOW - 50, NOW, NOW - 50, NOW), want=True)),
+        ('no_period_same_report', dict(
+            args=(None, NOW, NOW, NOW, NOW + 500), want=False)),
+    ]
+
+    def test_decision(self):
+        self.assertEqual(self.want,
+                         memstats.period_may_have_changed(*self.args))

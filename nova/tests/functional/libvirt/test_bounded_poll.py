@@ -1,0 +1,69 @@
+"""A frozen guest on real QEMU: polls stay bounded, other guests fresh."""
+
+import os
+import signal
+import time
+
+from nova.tests.functional.libvirt import base
+from nova.virt.libvirt import memstats
+from nova.virt.libvirt import testimage
+
+
+class FrozenGuestTest(base.RealQemuTestCase):
+
+    def freeze(self, name: str) -> int:
+        """SIGSTOP the guest's QEMU; the clean-up always thaws it."""
+        pids = base.qemu_processes(name)
+        self.assertEqual(1, len(pids), f'QEMU processes of {name}')
+        pid = pids[0]
+        # Registered after boot's delete clean-up, so it runs before it
+        # (last in, first out): the guest is thawed, then destroyed.
+        self.addCleanup(self._thaw, pid)
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    @staticmethod
+    def _thaw(pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    def test_frozen_guest_is_unresponsive_others_ok(self):
+        self.boot('ft-frozen', period=2)
+        self.boot('ft-healthy', period=2)
+        self.wait_for_console(testimage.READY_LINE)
+        collector = memstats.MemoryStatsCollector(self.driver.host,
+                                                  timeout=3)
+
+        def both_ok():
+            rows = collector.collect()
+            states = {r.name: r.stats_state for r in rows}
+            return states if set(states.values()) == {'ok'} else None
+        self.wait_for('both guests to report', both_ok, 60)
+
+        pid = self.freeze('ft-frozen')
+        time.sleep(2.5)  # past a period: the healthy guest reports again
+        for poll in range(3):
+            start = time.monotonic()
+            rows = {r.name: r for r in collector.collect()}
+            elapsed = time.monotonic() - start
+            self.assertLess(elapsed, 3.5, f'poll {poll} took {elapsed:.1f}s')
+            frozen, healthy = rows['ft-frozen'], rows['ft-healthy']
+            self.assertEqual('unresponsive', frozen.stats_state,
+                             frozen.reason)
+            self.assertIn('QEMU monitor', frozen.reason)
+            self.assertNotIn('virtio_balloon', frozen.reason)
+            self.assertIsNone(frozen.memory_usage_mb)
+            self.assertEqual('ok', healthy.stats_state, healthy.reason)
+            self.assertIsNotNone(healthy.memory_usage_mb)
+            self.assertLess(time.time() - healthy.last_update, 5)
+        self.assertIn('busy for', frozen.reason)
+        self.assertLessEqual(self.driver.host.pending_calls, 1)
+
+        self._thaw(pid)
+        row = self.wait_for(
+            'the thawed guest to answer again',
+            lambda: (lambda r: r if r.stats_state == 'ok' else None)(
+                collector.collect(['ft-frozen'])[0]), 30)
+        self.assertIsNotNone(row.memory_usage_mb)
