@@ -4,15 +4,24 @@ oslo.config converts a value only when it is first read, so a bad value in
 nova.conf would surface at the first guest start. ``parse_args`` reads every
 registered option once, at load, and turns any refusal into one message
 that names the option, the value, where it came from and what is allowed.
+Before oslo.config reads a file, the file is checked (a regular, readable,
+UTF-8 file of sane size), so a directory, ``/dev/zero`` or a binary file is
+refused in one line rather than a traceback or a memory blow-up. Options
+oslo.config would silently ignore (misspelt, or in the wrong section) are
+listed by ``unknown_options`` so that commands can warn.
 """
 
+import argparse
+import difflib
 import glob
 import os
+import stat
 
 from oslo_config import cfg
 from oslo_config import types
 
 from nova import exception
+from nova import utils
 
 
 def _allowed(opt: cfg.Opt) -> str:
@@ -59,8 +68,31 @@ def _raw_value(conf: cfg.ConfigOpts, group: str, name: str):
     return found
 
 
+# A configuration file larger than this is refused unread.
+MAX_CONFIG_BYTES = 1024 * 1024
+shorten = utils.shorten
+
+
+def _refuse(conf: cfg.ConfigOpts, gname: str, opt: cfg.Opt,
+            reason: str | None = None):
+    value, where = _raw_value(conf, gname, opt.dest)
+    if value is None:
+        value = '(unreadable)'
+    elif not value.strip():
+        value = '(empty)'
+    raise exception.InvalidConfigValue(
+        group=gname, option=opt.dest, value=shorten(value),
+        where=f' (in {where})' if where else '',
+        reason=reason or _allowed(opt)) from None
+
+
 def check_values(conf: cfg.ConfigOpts) -> None:
-    """Read every option once; raise InvalidConfigValue on a bad one."""
+    """Read every option once; raise InvalidConfigValue on a bad one.
+
+    An empty value (``option =``) reads as None in oslo.config; it is
+    refused for every option that has a default, since no code expects
+    None there.
+    """
     from nova.conf import opts
 
     for group, group_opts in opts.list_opts():
@@ -68,14 +100,113 @@ def check_values(conf: cfg.ConfigOpts) -> None:
         namespace = conf if gname == 'DEFAULT' else conf[gname]
         for opt in group_opts:
             try:
-                namespace[opt.dest]
+                value = namespace[opt.dest]
             except cfg.ConfigSourceValueError:
-                value, where = _raw_value(conf, gname, opt.dest)
-                raise exception.InvalidConfigValue(
-                    group=gname, option=opt.dest,
-                    value=value if value is not None else '(unreadable)',
-                    where=f' (in {where})' if where else '',
-                    reason=_allowed(opt)) from None
+                _refuse(conf, gname, opt)
+            if value is None and opt.default is not None:
+                _refuse(conf, gname, opt,
+                        'a value is required, ' + _allowed(opt) +
+                        ' (delete the line to use the default, '
+                        f'{opt.default})')
+
+
+def check_config_file(path: str) -> None:
+    """Refuse, in one line, a file oslo.config could not read sanely."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return  # oslo.config says so itself
+    except OSError as e:
+        raise exception.InvalidConfig(
+            reason=f'{shorten(path)}: {e.strerror}.') from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = 'a directory (use --config-dir)' if stat.S_ISDIR(
+            info.st_mode) else 'not a regular file'
+        raise exception.InvalidConfig(
+            reason=f'{shorten(path)} is {kind}: give a nova.conf file.')
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise exception.InvalidConfig(
+            reason=f'{shorten(path)} is {info.st_size} bytes, over the '
+                   f'{MAX_CONFIG_BYTES} a configuration file may have.')
+    try:
+        with open(path, 'rb') as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise exception.InvalidConfig(
+            reason=f'{shorten(path)} cannot be read: {e.strerror}; check '
+                   'its permissions.') from None
+    try:
+        data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise exception.InvalidConfig(
+            reason=f'{shorten(path)} is not UTF-8 text (byte '
+                   f'0x{data[e.start]:02x} at offset {e.start}): save it '
+                   'as UTF-8.') from None
+
+
+def _requested_files(argv: list[str], default_config_files) -> list[str]:
+    """The configuration files ``argv`` (or the defaults) name."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument('--config-file', action='append', default=[])
+    pre.add_argument('--config-dir', action='append', default=[])
+    known, _ = pre.parse_known_args(argv)
+    files = known.config_file or list(
+        default_config_files if default_config_files is not None
+        else cfg.find_config_files(project='nova', prog='nova-libvirt'))
+    for directory in known.config_dir:
+        if os.path.isdir(directory):
+            files += sorted(glob.glob(os.path.join(directory, '*.conf')))
+    return files
+
+
+def _known_names(conf: cfg.ConfigOpts) -> dict[str, set[str]]:
+    """Registered option names by group ('DEFAULT' included)."""
+    names: dict[str, set[str]] = {'DEFAULT': set()}
+    for name in conf:
+        attr = getattr(conf, name, None) if name in conf._groups else None
+        if isinstance(attr, cfg.ConfigOpts.GroupAttr):
+            names[name] = set(attr)
+        else:
+            names['DEFAULT'].add(name)
+    return names
+
+
+def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
+    """One warning per option or section in the files that nothing reads.
+
+    oslo.config ignores them silently, so a misspelt option or one in the
+    wrong section would quietly keep its default.
+    """
+    known = _known_names(conf)
+    warnings = []
+    for path in _config_files(conf):
+        sections: dict = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue
+        for section, options in sections.items():
+            if section not in known:
+                close = difflib.get_close_matches(section, known, 1)
+                hint = f'; did you mean [{close[0]}]?' if close else '.'
+                warnings.append(
+                    f'[{shorten(section)}] in {path} is not a section '
+                    f'nova-libvirt reads: its options are ignored{hint}')
+                continue
+            for name in options:
+                if name in known[section]:
+                    continue
+                home = [g for g, opts in known.items() if name in opts]
+                if home:
+                    hint = f'; it belongs in [{home[0]}]'
+                else:
+                    close = difflib.get_close_matches(
+                        name, known[section], 1)
+                    hint = f'; did you mean {close[0]}?' if close else ''
+                warnings.append(
+                    f'[{section}] {shorten(name)} in {path} is not an '
+                    f'option of [{section}] and is ignored{hint}')
+    return list(dict.fromkeys(warnings))
 
 
 def parse_args(argv: list[str], default_config_files=None,
@@ -83,6 +214,8 @@ def parse_args(argv: list[str], default_config_files=None,
     """Load configuration from ``argv`` and files, checking every value."""
     import nova.conf  # registers the option groups
     conf = conf or nova.conf.CONF
+    for path in _requested_files(argv, default_config_files):
+        check_config_file(path)
     try:
         conf(argv, project='nova', prog='nova-libvirt',
              default_config_files=default_config_files)

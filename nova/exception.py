@@ -6,7 +6,11 @@ it names. This module must not import libvirt or nova.conf.
 
 
 class NovaException(Exception):
-    """Base class: ``msg_fmt`` is formatted with the keyword arguments."""
+    """Base class: ``msg_fmt`` is formatted with the keyword arguments.
+
+    A message is always one line: libvirt's multi-line errors (a schema
+    failure lists every element it tried) are folded into one.
+    """
 
     msg_fmt = 'An unknown error occurred.'
 
@@ -14,7 +18,7 @@ class NovaException(Exception):
         self.kwargs = kwargs
         if message is None:
             message = self.msg_fmt % kwargs
-        super().__init__(message)
+        super().__init__(' '.join(message.split()))
 
 
 class InvalidConfig(NovaException, ValueError):
@@ -53,6 +57,12 @@ class HypervisorUnavailable(NovaException):
     """The libvirt connection cannot be opened."""
 
     msg_fmt = 'Cannot connect to %(uri)s: %(reason)s'
+
+
+class HypervisorNotAnswering(HypervisorUnavailable):
+    """libvirt did not answer in time (a frozen daemon)."""
+
+    msg_fmt = '%(uri)s: %(reason)s'
 
 
 class InstanceNotFound(NovaException):

@@ -11,15 +11,30 @@ import os
 LOG_DIR = '/var/log/nova'
 
 
-def _route_libvirt_log() -> None:
-    if 'LIBVIRT_LOG_OUTPUTS' in os.environ:
-        return
+def libvirt_log_outputs(environ, log_dir: str = LOG_DIR) -> str | None:
+    """The LIBVIRT_LOG_OUTPUTS to set, or None to leave libvirt's default.
+
+    Only a log file this user can write: libvirt fails to initialise
+    (``SystemError: initialization of libvirtmod failed``) when its log
+    output cannot be opened, e.g. for a non-root user once root created
+    the directory.
+    """
+    if 'LIBVIRT_LOG_OUTPUTS' in environ:
+        return None
+    path = os.path.join(log_dir, 'nova-libvirt.log')
     try:
-        os.makedirs(LOG_DIR, exist_ok=True)
+        os.makedirs(log_dir, exist_ok=True)
     except OSError:
-        return  # not root: keep libvirt's default (stderr)
-    os.environ['LIBVIRT_LOG_OUTPUTS'] = (
-        '3:file:' + os.path.join(LOG_DIR, 'nova-libvirt.log'))
+        return None  # not root: keep libvirt's default (stderr)
+    writable = (os.access(path, os.W_OK) if os.path.exists(path)
+                else os.access(log_dir, os.W_OK | os.X_OK))
+    return f'3:file:{path}' if writable else None
+
+
+def _route_libvirt_log() -> None:
+    outputs = libvirt_log_outputs(os.environ)
+    if outputs is not None:
+        os.environ['LIBVIRT_LOG_OUTPUTS'] = outputs
 
 
 _route_libvirt_log()

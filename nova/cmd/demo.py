@@ -5,7 +5,8 @@ builds the test image if needed, boots one guest with the configured period
 and one with statistics disabled, shows each domain's memballoon as libvirt
 stored it, polls their statistics for a few periods with progress on
 stderr, prints what each reports, and removes both guests, also on Ctrl-C,
-SIGTERM or error. Results go to stdout, progress to stderr.
+SIGTERM, SIGHUP (a closed terminal or SSH session) or error. Results go to
+stdout, progress to stderr.
 """
 
 import copy
@@ -16,10 +17,12 @@ import time
 
 from lxml import etree
 
+from nova.cmd import args as args_util
 from nova.cmd import output
 from nova import exception
 import nova.conf
 from nova.objects import instance as instance_obj
+from nova.conf import libvirt as libvirt_conf
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
@@ -40,7 +43,8 @@ def add_args(parser) -> None:
              'emulation, which runs anywhere; kvm guests hung on hosts '
              'whose /dev/kvm QEMU cannot use).')
     parser.add_argument(
-        '--period', type=int, default=None,
+        '--period', type=args_util.integer(1, libvirt_conf.INT_MAX),
+        default=None,
         help='Statistics period of the first guest in seconds (default: '
              '[libvirt] mem_stats_period_seconds).')
     parser.add_argument(
@@ -133,12 +137,14 @@ def run(args) -> int:
         + (' (software emulation; --virt-type kvm for hardware '
            'acceleration)' if args.virt_type == 'qemu' else ''))
     say(f'connection {drv.host.uri}')
+    drv.host.connect()  # fail in one line (say, not root) before building
     images = testimage.get_images(
         os.path.join(CONF.state_path, 'test-image'), say)
     image_meta = images['balloon'].image_meta()
 
     created = []
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = {signum: signal.signal(signum, _raise_interrupt)
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         for name, guest_period in ((ON, period), (OFF, 0)):
             _remove_leftover(drv, name)
@@ -166,7 +172,8 @@ def run(args) -> int:
                 _remove(drv, name)
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, previous_term)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     return 0
 
 

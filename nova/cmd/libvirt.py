@@ -15,10 +15,12 @@ import sys
 
 from oslo_config import cfg
 
+from nova.cmd import args as args_util
 from nova.cmd import demo
 from nova.cmd import output
 from nova import config
 from nova import exception
+from nova import utils
 import nova.conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
@@ -32,17 +34,7 @@ class UsageError(exception.NovaException):
     msg_fmt = '%(reason)s'
 
 
-def _integer(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(
-                f'{text!r} is not an integer of at least {low}')
-        return value
-    return parse
+_integer = args_util.integer
 
 
 def _add_name_arg(parser):
@@ -58,10 +50,11 @@ def _add_instance_args(parser: argparse.ArgumentParser,
     else:  # dest: see _add_name_arg
         parser.add_argument('--name', dest='instance_name', default='guest',
                             help='Guest name (default: %(default)s).')
-    parser.add_argument('--memory-mb', type=_integer(16), default=256,
+    parser.add_argument('--memory-mb', type=_integer(16, 16 * 1024 * 1024),
+                        default=256,
                         help='Memory in MiB, at least 16 '
                              '(default: %(default)s).')
-    parser.add_argument('--vcpus', type=_integer(1), default=1,
+    parser.add_argument('--vcpus', type=_integer(1, 4096), default=1,
                         help='Virtual CPUs (default: %(default)s).')
     parser.add_argument('--kernel', metavar='PATH',
                         help='Kernel for direct kernel boot.')
@@ -83,8 +76,8 @@ def instance_from_args(args) -> tuple:
                          ('--initrd', args.initrd),
                          ('--disk', args.disk)):
         if path is not None and not os.path.exists(path):
-            raise UsageError(reason=f'{option} {path}: no such file or '
-                                    'directory.')
+            raise UsageError(reason=f'{option} {utils.shorten(path)}: no '
+                                    'such file or directory.')
     instance = instance_obj.Instance(name=args.instance_name,
                                      memory_mb=args.memory_mb,
                                      vcpus=args.vcpus)
@@ -207,6 +200,8 @@ def _run(argv: list[str]) -> int:
     try:
         with _one_line_usage_errors():
             config.parse_args(argv)
+        for warning in config.unknown_options(CONF):
+            print(f'{PROG}: warning: {warning}', file=sys.stderr)
         handler = getattr(CONF.command, 'handler', None)
         if handler is None:
             raise UsageError(reason='a command is required: one of ' +
@@ -217,7 +212,8 @@ def _run(argv: list[str]) -> int:
         return 2
     try:
         return handler(CONF.command)
-    except (UsageError, exception.InvalidInstance) as e:
+    except (UsageError, exception.InvalidInstance,
+            exception.InvalidLibvirtConfigValue) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     except exception.NovaException as e:

@@ -8,6 +8,10 @@ For lxc, ``disk_path`` is the directory holding the container's root.
 import dataclasses
 
 from nova import exception
+from nova import utils
+
+_TEXT_FIELDS = ('disk_path', 'kernel_path', 'ramdisk_path',
+                'os_command_line')
 
 
 @dataclasses.dataclass
@@ -19,6 +23,14 @@ class ImageMeta:
     os_command_line: str | None = None
 
     def __post_init__(self):
+        for field in _TEXT_FIELDS:
+            value = getattr(self, field)
+            problem = None if value is None else utils.xml_problem(value)
+            if problem:
+                raise exception.InvalidInstance(
+                    reason=f'Image {field} {ascii(value)[:80]} {problem}: '
+                           'libvirt cannot take it; rename the file or '
+                           'fix the text.')
         if self.disk_format not in ('raw', 'qcow2'):
             raise exception.InvalidInstance(
                 reason=f'Image disk_format {self.disk_format!r} is not '

@@ -5,9 +5,10 @@ import re
 import uuid as uuidlib
 
 from nova import exception
+from nova import utils
 
 # libvirt accepts more, but these names are safe as file and domain names.
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
+NAME_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}')
 
 
 @dataclasses.dataclass
@@ -25,11 +26,12 @@ class Instance:
         default_factory=lambda: str(uuidlib.uuid4()))
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+        if not isinstance(self.name, str) or not NAME_RE.fullmatch(
+                self.name):
             raise exception.InvalidInstance(
-                reason=f'Instance name {self.name!r} is not valid: use 1 to '
-                       '63 letters, digits, "_", "." or "-", starting with '
-                       'a letter or digit.')
+                reason=f'Instance name {self._shown(self.name)} is not '
+                       'valid: use 1 to 63 letters, digits, "_", "." or '
+                       '"-", starting with a letter or digit.')
         for field, low in (('memory_mb', 16), ('vcpus', 1)):
             value = getattr(self, field)
             if (not isinstance(value, int) or isinstance(value, bool) or
@@ -42,3 +44,7 @@ class Instance:
         except ValueError:
             raise exception.InvalidInstance(
                 reason=f'Instance uuid {self.uuid!r} is not a UUID.') from None
+
+    @staticmethod
+    def _shown(value) -> str:
+        return utils.shorten(repr(value))

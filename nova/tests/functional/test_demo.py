@@ -7,12 +7,13 @@ import sys
 
 import fixtures
 
+from nova.tests import doc_table
 from nova.tests.functional.libvirt import base
 
 
 class DemoCommandTest(base.RealQemuTestCase):
 
-    def test_demo(self):
+    def _start_demo(self, *args):
         # Its own state_path, so its own embedded root: only one process
         # may hold the one the other functional tests use.
         state = self.useFixture(fixtures.TempDir(rootdir='/tmp')).path
@@ -22,8 +23,32 @@ class DemoCommandTest(base.RealQemuTestCase):
         self.addCleanup(self._no_demo_guests_left)
         demo = subprocess.Popen(
             [sys.executable, '-m', 'nova.cmd.libvirt', '--config-file',
-             conf, 'demo', '--period', '2', '--periods', '2'],
+             conf, 'demo', *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self._stop, demo)
+        return demo
+
+    @staticmethod
+    def _stop(demo):
+        if demo.poll() is None:
+            demo.terminate()  # the demo removes its guests on SIGTERM
+            demo.communicate(timeout=60)
+
+    def test_sighup_cleans_up(self):
+        demo = self._start_demo('--period', '2', '--periods', '10')
+        seen = []
+        for line in demo.stderr:  # bounded by the test's Timeout fixture
+            seen.append(line)
+            if line.startswith('watching statistics'):
+                break
+        demo.send_signal(signal.SIGHUP)  # the terminal went away
+        out, err = demo.communicate(timeout=60)
+        err = ''.join(seen) + err
+        doc_table.check(self, 'demo-sighup', demo.returncode, err)
+        self.assertIn('removed memstats-demo-off', err)
+
+    def test_demo(self):
+        demo = self._start_demo('--period', '2', '--periods', '2')
         try:
             out, err = demo.communicate(timeout=180)
         except subprocess.TimeoutExpired:

@@ -209,7 +209,7 @@ class Host:
             if len(self._pending) >= MAX_PENDING_CALLS:
                 age = time.monotonic() - min(c.started
                                              for c in self._pending)
-                raise exception.HypervisorUnavailable(
+                raise exception.HypervisorNotAnswering(
                     uri=self.uri,
                     reason=f'libvirt has not answered {len(self._pending)} '
                            f'earlier calls, the oldest for {age:.0f}s; is '
@@ -222,15 +222,18 @@ class Host:
         with self._pending_lock:
             self._pending.append(call)
 
-    def _bounded(self, what: str, fn, timeout: float):
-        """``fn()`` if libvirt answers within ``timeout`` seconds."""
+    def _bounded(self, what: str, fn, timeout: float,
+                 budget: float | None = None):
+        """``fn()`` if libvirt answers within ``timeout`` seconds; the
+        error names ``budget`` (the caller's whole wait) if given."""
         call = self._start(what, fn)
         if call.wait(timeout):
             return call.get()
         self._abandon(call)
-        raise exception.HypervisorUnavailable(
-            uri=self.uri, reason=f'libvirt did not answer {what} within '
-                                 f'{timeout:g}s; is libvirtd stopped?')
+        raise exception.HypervisorNotAnswering(
+            uri=self.uri,
+            reason=f'libvirt did not answer {what} within '
+                   f'{budget or timeout:g}s; is libvirtd stopped?')
 
     @property
     def pending_calls(self) -> int:
@@ -411,7 +414,7 @@ class Host:
             return first.get()
         self._abandon(first)
         return self._bounded('getAllDomainStats()', read,
-                             deadline - time.monotonic())
+                             deadline - time.monotonic(), budget=timeout)
 
     def _read_memory_stats(self, names) -> list[DomainMemoryStats]:
         for attempt in (1, 2):

@@ -99,8 +99,8 @@ class GuestXmlTest(CommandTestCase):
     def test_bad_arguments(self):
         cases = [
             (('--memory-mb', 'lots'), "--memory-mb: 'lots' is not an "
-                                      'integer of at least 16'),
-            (('--memory-mb', '8'), 'at least 16'),
+                                      'integer from 16 to 16777216'),
+            (('--memory-mb', '8'), "'8' is not an integer from 16"),
             (('--vcpus', '0'), "--vcpus: '0' is not an integer"),
             (('--kernel', '/nonexistent/vmlinuz'),
              '--kernel /nonexistent/vmlinuz: no such file'),
@@ -193,5 +193,15 @@ class TestDriverCommandsTest(CommandTestCase):
         self.assertEqual('', out)
 
     def test_demo_refuses_disabled_period(self):
-        rc, out, err = self.run_cmd(*self._conf(), 'demo', '--period', '0')
+        conf = self._file('off.conf',
+                          '[libvirt]\nmem_stats_period_seconds = 0\n')
+        rc, out, err = self.run_cmd('--config-file', conf, 'demo')
         self.assertOneLineError(rc, err, 'pass --period N')
+
+    def test_demo_period_bounded_like_the_option(self):
+        for value in ('0', '2147483648', '-1', 'x'):
+            rc, out, err = self.run_cmd(*self._conf(), 'demo', '--period',
+                                        value)
+            self.assertOneLineError(
+                rc, err, f"--period: '{value}' is not an integer from 1 to "
+                         '2147483647')

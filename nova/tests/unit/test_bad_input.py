@@ -1,0 +1,263 @@
+"""Every case of doc/source/admin/bad-input.rst, run as the page says.
+
+Cases that need real QEMU are run by the functional tests named in
+FUNCTIONAL; this module checks that they do, and that the page and the
+tests list the same cases.
+"""
+
+import os
+
+import fixtures
+
+from nova import exception
+from nova.tests import doc_table
+from nova.tests.unit.cmd import test_libvirt as cmd_tests
+from nova.tests.unit.virt.libvirt import test_host
+from nova.tests.unit.virt.libvirt import test_memstats
+from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import memstats
+
+# case id -> functional test module that runs it
+FUNCTIONAL = {
+    'frozen-guest': 'nova/tests/functional/libvirt/test_bounded_poll.py',
+    'root-in-use': 'nova/tests/functional/libvirt/test_bounded_poll.py',
+    'demo-sighup': 'nova/tests/functional/test_demo.py',
+}
+
+PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
+
+
+class BadInputTest(cmd_tests.CommandTestCase):
+
+    def _conf(self, body, name='nova.conf'):
+        return self._file(name, body)
+
+    def _guest_xml(self, *extra, conf_body=''):
+        conf = self._conf(conf_body)
+        return self.run_cmd('--config-file', conf, 'guest-xml', *extra)
+
+    def _check(self, case, result, **placeholders):
+        rc, out, err = result
+        if rc:
+            self.assertEqual(1, len(err.splitlines()), err)
+            self.assertTrue(err.startswith('nova-libvirt: error: '), err)
+        doc_table.check(self, case, rc, err, **placeholders)
+        return err
+
+    # -- configuration
+
+    def test_empty_value(self):
+        for blank in ('', '   '):
+            self._check('empty-value', self._guest_xml(
+                '--disk', self.kernel,
+                conf_body=f'[libvirt]\nmem_stats_period_seconds ={blank}\n'))
+
+    def test_above_int_max(self):
+        self._check('above-int-max', self._guest_xml(
+            '--disk', self.kernel,
+            conf_body='[libvirt]\nmem_stats_period_seconds = 2147483648\n'))
+
+    def test_huge_value(self):
+        err = self._check('huge-value', self._guest_xml(
+            '--disk', self.kernel,
+            conf_body='[libvirt]\nvirt_type = ' + 'x' * 100000 + '\n'))
+        self.assertLess(len(err), 400)
+
+    def test_relative_state_path(self):
+        conf = self._conf('[DEFAULT]\nstate_path = nova\n')
+        self._check('relative-state-path', self.run_cmd(
+            '--config-file', conf, 'guest-xml', '--disk', self.kernel),
+            FILE=conf)
+
+    def test_config_is_directory(self):
+        self._check('config-is-directory', self.run_cmd(
+            '--config-file', self.tmp, 'guest-xml'))
+
+    def test_config_endless(self):
+        self._check('config-endless', self.run_cmd(
+            '--config-file', '/dev/zero', 'guest-xml'))
+        fifo = os.path.join(self.tmp, 'fifo.conf')
+        os.mkfifo(fifo)
+        self._check('config-endless', self.run_cmd(
+            '--config-file', fifo, 'guest-xml'))
+
+    def test_config_too_big(self):
+        conf = self._conf('#' * (1024 * 1024 + 1))
+        self._check('config-too-big', self.run_cmd(
+            '--config-file', conf, 'guest-xml'))
+
+    def test_config_not_utf8(self):
+        path = os.path.join(self.tmp, 'latin1.conf')
+        with open(path, 'wb') as f:
+            f.write(b'[libvirt]\n# caf\xff\n')
+        self._check('config-not-utf8', self.run_cmd(
+            '--config-file', path, 'guest-xml'))
+
+    def test_config_in_config_dir_checked_too(self):
+        path = os.path.join(self.tmp, 'd')
+        os.mkdir(path)
+        with open(os.path.join(path, 'a.conf'), 'wb') as f:
+            f.write(b'\xff')
+        self._check('config-not-utf8', self.run_cmd(
+            '--config-dir', path, 'guest-xml'))
+
+    def test_config_unreadable(self):
+        # As root every file is readable: refuse the open as the kernel
+        # would for another user.
+        denied = PermissionError(13, 'Permission denied')
+        self.useFixture(fixtures.MockPatch('nova.config.open',
+                                           side_effect=denied, create=True))
+        self._check('config-unreadable', self.run_cmd(
+            '--config-file', self._conf('[libvirt]\n'), 'guest-xml'))
+
+    def test_misspelt_option(self):
+        rc, out, err = self._guest_xml(
+            '--disk', self.kernel,
+            conf_body='[libvirt]\nmem_stats_period = 5\n')
+        doc_table.check(self, 'misspelt-option', rc, err)
+        self.assertTrue(err.startswith('nova-libvirt: warning: '), err)
+        self.assertEqual(1, len(err.splitlines()), err)
+        self.assertIn('<stats period="10"/>', out)  # the default, kept
+
+    def test_wrong_section(self):
+        rc, out, err = self._guest_xml(
+            '--disk', self.kernel,
+            conf_body='[DEFAULT]\nmem_stats_period_seconds = 5\n')
+        doc_table.check(self, 'wrong-section', rc, err)
+        self.assertEqual(1, len(err.splitlines()), err)
+
+    def test_unknown_section(self):
+        rc, out, err = self._guest_xml(
+            '--disk', self.kernel,
+            conf_body='[libvrt]\nmem_stats_period_seconds = 5\n')
+        doc_table.check(self, 'unknown-section', rc, err)
+        self.assertEqual(1, len(err.splitlines()), err)
+
+    def test_known_options_give_no_warning(self):
+        rc, out, err = self._guest_xml(
+            '--disk', self.kernel,
+            conf_body='[DEFAULT]\nstate_path = /tmp/x\n[libvirt]\n'
+                      'mem_stats_period_seconds = 5\n')
+        self.assertEqual((0, ''), (rc, err))
+
+    # -- command line
+
+    def test_name_newline(self):
+        self._check('name-newline', self._guest_xml(
+            '--name', 'web\n', '--disk', self.kernel))
+
+    def test_control_character(self):
+        self._check('control-character', self._guest_xml(
+            '--kernel', self.kernel, '--cmdline', 'console=ttyS0\x01'))
+        path = self._file('vm\x1blinuz')
+        self._check('control-character', self._guest_xml('--disk', path))
+
+    def test_path_not_utf8(self):
+        path = os.fsdecode(os.path.join(self.tmp, 'k').encode() + b'\xff')
+        with open(path, 'w') as f:
+            f.write('x')
+        self._check('path-not-utf8', self._guest_xml('--kernel', path))
+
+    def test_demo_period_too_big(self):
+        self._check('demo-period-too-big', self.run_cmd(
+            '--config-file', self._conf(''), 'demo', '--period',
+            '2147483648'))
+
+    def test_vcpus_too_many(self):
+        self._check('vcpus-too-many', self._guest_xml(
+            '--vcpus', '100000', '--disk', self.kernel))
+
+    def test_not_root(self):
+        self.useFixture(fixtures.MockPatch('os.geteuid', return_value=1000))
+        conf = self._conf(f'[DEFAULT]\nstate_path = {self.tmp}\n'
+                          '[libvirt]\nvirt_type = qemu\n')
+        self._check('not-root', self.run_cmd(
+            '--config-file', conf, 'boot', 'g', '--disk', self.kernel))
+        # guest-xml needs no root
+        rc, out, err = self.run_cmd('--config-file', conf, 'guest-xml',
+                                    '--disk', self.kernel)
+        self.assertEqual((0, ''), (rc, err))
+
+
+class LibvirtLogTest(cmd_tests.CommandTestCase):
+    """A non-root user, once root created /var/log/nova: libvirt must not
+    be pointed at a log file it cannot open (libvirtmod fails to load)."""
+
+    def test_unwritable_log_dir_is_not_used(self):
+        from nova import cmd as nova_cmd
+        log_dir = os.path.join(self.tmp, 'log')
+        os.mkdir(log_dir)
+        self.assertEqual(
+            f'3:file:{log_dir}/nova-libvirt.log',
+            nova_cmd.libvirt_log_outputs({}, log_dir))
+        self.useFixture(fixtures.MockPatch('os.access', return_value=False))
+        self.assertIsNone(nova_cmd.libvirt_log_outputs({}, log_dir))
+
+    def test_user_setting_wins(self):
+        from nova import cmd as nova_cmd
+        self.assertIsNone(nova_cmd.libvirt_log_outputs(
+            {'LIBVIRT_LOG_OUTPUTS': '1:stderr'}, self.tmp))
+
+
+class FaultTest(cmd_tests.CommandTestCase):
+
+    def test_multi_line_libvirt_error(self):
+        e = exception.LibvirtCallFailed(
+            call='defineXML()', name='g',
+            reason='XML document failed to validate against schema:\n'
+                   'Extra element vcpu in interleave\n  element domain')
+        rc, err = 1, f'nova-libvirt: error: {e}\n'
+        doc_table.check(self, 'multi-line-libvirt-error', rc, err)
+        self.assertEqual(1, len(err.splitlines()))
+        self.assertIn('schema: Extra element vcpu in interleave element',
+                      str(e))
+
+    def test_frozen_daemon(self):
+        conn = test_host.FreezingConnection(100, [])
+        self.addCleanup(conn.release.set)
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.host.MAX_PENDING_CALLS', 2))
+        host = libvirt_host.Host('qemu:///system')
+        host._conn = conn
+        first = self.assertRaises(exception.HypervisorUnavailable,
+                                  host.get_memory_stats, timeout=0.2)
+        later = self.assertRaises(exception.HypervisorUnavailable,
+                                  host.get_memory_stats, timeout=0.2)
+        self.assertIn('qemu:///system', str(first))
+        text = f'{first} {later}'.replace('within 0.2s', 'within 5s')
+        doc_table.check(self, 'frozen-daemon', 1, text)
+
+    def _collect(self, xml):
+        good = test_memstats._record('good', PERIOD_2, test_memstats.FULL)
+        bad = test_memstats._record('bad', '', test_memstats.FULL)
+        bad.guest.xml = xml
+        rows = memstats.MemoryStatsCollector(
+            test_memstats.FakeHost([good, bad]),
+            clock=lambda: test_memstats.NOW).collect()
+        self.assertEqual('ok', rows[1].stats_state)
+        return f'{rows[0].stats_state}: {rows[0].reason}'
+
+    def test_huge_domain_xml(self):
+        xml = test_memstats._xml(PERIOD_2 + '<x/>' * (1024 * 1024))
+        doc_table.check(self, 'huge-domain-xml', 0, self._collect(xml))
+
+    def test_xml_declaration(self):
+        xml = ('<?xml version="1.0" encoding="UTF-8"?>' +
+               test_memstats._xml(PERIOD_2))
+        doc_table.check(self, 'xml-declaration', 0, self._collect(xml))
+
+
+class PageTest(cmd_tests.CommandTestCase):
+
+    def test_page_and_tests_list_the_same_cases(self):
+        tested = {name[len('test_'):].replace('_', '-')
+                  for cls in (BadInputTest, FaultTest)
+                  for name in vars(cls) if name.startswith('test_')}
+        documented = set(doc_table.rows())
+        self.assertEqual(set(), documented - tested - set(FUNCTIONAL))
+        for case, path in FUNCTIONAL.items():
+            with open(os.path.join(doc_table.ROOT, path)) as f:
+                self.assertTrue(f"'{case}'" in f.read(),
+                                f'{path} does not run case {case}')
+
+
