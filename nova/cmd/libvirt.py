@@ -23,8 +23,10 @@ from nova import exception
 from nova import utils
 import nova.conf
 from nova.objects import image_meta as image_meta_obj
+from nova.conf import libvirt as libvirt_conf
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
+from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
 PROG = 'nova-libvirt'
@@ -123,6 +125,63 @@ def do_memstats(args) -> int:
     return 0
 
 
+def _summary(outcomes, dry_run: bool, words: dict) -> str:
+    counts = dict.fromkeys(words, 0)
+    for outcome in outcomes:
+        key = 'failed' if outcome.change is None else outcome.change.action
+        counts[key] += 1
+    text = ', '.join(f'{counts[key]} {word}' for key, word in words.items())
+    return text + (' (dry run: nothing was changed)' if dry_run else '')
+
+
+def do_set_period(args) -> int:
+    if bool(args.names) == args.all:
+        raise UsageError(reason='give the guests to change (NAME ...) or '
+                                '--all, not both')
+    outcomes = driver.LibvirtDriver().set_memory_stats_period(
+        args.seconds, args.names or None, dry_run=args.dry_run)
+    for outcome in outcomes:
+        print(outcome.line)
+    print('set-period: ' + _summary(outcomes, args.dry_run, {
+        stats_period.CHANGE: 'changed', stats_period.KEEP: 'unchanged',
+        stats_period.CANNOT: 'cannot change', 'failed': 'failed'}))
+    ok = all(o.change is not None and o.change.action != stats_period.CANNOT
+             for o in outcomes)
+    return 0 if ok else 1
+
+
+def do_reconcile(args) -> int:
+    period, outcomes = driver.LibvirtDriver().reconcile_memory_stats_period(
+        dry_run=args.dry_run)
+    print(f'reconcile: bringing every guest to period {period}s ([libvirt] '
+          'mem_stats_period_seconds)' if period else
+          'reconcile: statistics disabled ([libvirt] '
+          'mem_stats_period_seconds <= 0): stopping reports')
+    for outcome in outcomes:
+        print(outcome.line)
+    print('reconcile: ' + _summary(outcomes, args.dry_run, {
+        stats_period.CHANGE: 'changed', stats_period.KEEP: 'already right',
+        stats_period.CANNOT: 'need recreation', 'failed': 'failed'}))
+    return 1 if any(o.change is None for o in outcomes) else 0
+
+
+def _add_set_period_args(parser):
+    parser.add_argument(
+        'seconds', metavar='SECONDS',
+        type=_integer(0, libvirt_conf.INT_MAX),
+        help='The new period, 0 to 2147483647; 0 stops the reports.')
+    parser.add_argument('names', metavar='NAME', nargs='*',
+                        help='Guests to change.')
+    parser.add_argument('--all', action='store_true',
+                        help='Change every guest on the connection.')
+    _add_dry_run_arg(parser)
+
+
+def _add_dry_run_arg(parser):
+    parser.add_argument('--dry-run', action='store_true',
+                        help='Print what would change; change nothing.')
+
+
 def _add_boot_args(parser):
     _add_instance_args(parser, positional_name=True)
 
@@ -147,6 +206,13 @@ COMMANDS = {
     'memstats': (do_memstats, "Report every guest's memory statistics, "
                               'with a reason wherever a figure is missing.',
                  _add_memstats_args),
+    'set-period': (do_set_period, 'Set the statistics period of existing '
+                                  'guests, live and persistently, without '
+                                  'a reboot.', _add_set_period_args),
+    'reconcile': (do_reconcile, 'Bring every guest to [libvirt] '
+                                'mem_stats_period_seconds, as a compute '
+                                'service would at start.',
+                  _add_dry_run_arg),
     'demo': (demo.run, 'Boot a guest with statistics and one without, on '
                       'the configured connection, show what each reports, '
                       'and remove both.', demo.add_args),

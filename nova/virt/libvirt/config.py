@@ -506,3 +506,17 @@ class LibvirtConfigGuest(LibvirtConfigObject):
     def get_device(self, cls: type) -> list:
         """The devices of class ``cls``, in order."""
         return [d for d in self.devices if isinstance(d, cls)]
+
+
+def domain_balloon(xml: str) -> tuple[str | None, LibvirtConfigMemoryBalloon
+                                      | None]:
+    """(domain type, balloon or None) of a domain's XML.
+
+    Reads just these two facts, so a domain using elements this model does
+    not describe (a guest we did not create) is still understood.
+    """
+    root = parse_xml(xml)
+    el = root.find('devices/memballoon')
+    balloon = (None if el is None else
+               LibvirtConfigMemoryBalloon().parse_dom(el))
+    return root.get('type'), balloon

@@ -7,6 +7,7 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 ``guest.py``'s job, never this module's.
 """
 
+import functools
 import os
 import shutil
 
@@ -18,6 +19,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
+from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
 
@@ -135,6 +137,20 @@ def get_connection_uri(virt_type: str, connection_uri: str,
         os.path.join(state_path, 'libvirt', 'qemu-embed'))
 
 
+def _guest_facts(name: str, guest: libvirt_guest.Guest
+                 ) -> stats_period.GuestFacts:
+    """What stats_period.decide needs of ``guest``, read from libvirt."""
+    active, persistent = guest.is_active(), guest.is_persistent()
+    domain_type = live = config = None
+    if active:
+        domain_type, live = vconfig.domain_balloon(guest.get_xml_desc())
+    if persistent:
+        domain_type, config = vconfig.domain_balloon(
+            guest.get_xml_desc(inactive=True))
+    return stats_period.GuestFacts(name, domain_type, active, persistent,
+                                   live, config)
+
+
 def _instance_dir(uuid: str) -> str:
     return os.path.join(CONF.instances_path, uuid)
 
@@ -182,6 +198,73 @@ class LibvirtDriver:
         """A collector for this host, bounded by the configured timeout."""
         return memstats.MemoryStatsCollector(
             self.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
+
+    def set_memory_stats_period(
+            self, period: int, names: list[str] | None = None,
+            dry_run: bool = False) -> list[stats_period.Outcome]:
+        """Give the guests ``names`` (default: every guest on the
+        connection) the statistics period ``period`` (0 stops reports),
+        live and/or persistently as ``stats_period.decide`` says. A guest
+        that fails does not stop the others; each libvirt call is bounded
+        by [libvirt] mem_stats_poll_timeout (a frozen QEMU does not hang
+        it)."""
+        timeout = CONF.libvirt.mem_stats_poll_timeout
+        if names is None:
+            found = sorted(((g.name, g) for g in self.host.list_guests()),
+                           key=lambda pair: pair[0])
+        else:
+            found = []
+            for name in names:
+                try:
+                    found.append((name, self.host.get_guest(name)))
+                except exception.NovaException as e:
+                    found.append((name, e))
+        outcomes = []
+        for name, guest in found:
+            if isinstance(guest, Exception):
+                outcomes.append(stats_period.Outcome(name, None, str(guest)))
+                continue
+            outcomes.append(self._set_period(name, guest, period, dry_run,
+                                             timeout))
+        return outcomes
+
+    def _set_period(self, name, guest, period, dry_run, timeout):
+        try:
+            facts = self.host.run_bounded(
+                'XMLDesc()', lambda: _guest_facts(name, guest), timeout)
+            change = stats_period.decide(facts, period)
+        except (exception.NovaException, ValueError) as e:
+            return stats_period.Outcome(name, None, f'{name}: {e}')
+        if change.action != stats_period.CHANGE or dry_run:
+            return stats_period.Outcome(name, change)
+        # Live first, for an immediate effect, then the definition: one
+        # call each, as not every driver takes both flags at once.
+        done = []
+        for where, flag in (('live', change.live),
+                            ('the persistent definition', change.config)):
+            if not flag:
+                continue
+            try:
+                self.host.run_bounded(
+                    'setMemoryStatsPeriod()', functools.partial(
+                        guest.set_memory_stats_period, period,
+                        live=where == 'live', config=where != 'live'),
+                    timeout)
+            except exception.NovaException as e:
+                partly = f' (changed {done[0]} only)' if done else ''
+                return stats_period.Outcome(name, None,
+                                            f'{name}: {e}{partly}')
+            done.append(where)
+        return stats_period.Outcome(name, change)
+
+    def reconcile_memory_stats_period(self, dry_run: bool = False
+                                      ) -> tuple[int, list]:
+        """Bring every guest to [libvirt] mem_stats_period_seconds, as a
+        compute service would at start; 0 or below stops the reports of
+        guests that have a balloon. Returns (period, outcomes)."""
+        period = max(0, CONF.libvirt.mem_stats_period_seconds)
+        return period, self.set_memory_stats_period(period,
+                                                    dry_run=dry_run)
 
     def get_instance_dir(self, instance: instance_obj.Instance) -> str:
         return _instance_dir(instance.uuid)

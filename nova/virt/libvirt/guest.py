@@ -50,6 +50,11 @@ class Guest:
         with self._call('isActive()'):
             return bool(self._domain.isActive())
 
+    def is_persistent(self) -> bool:
+        """Whether the domain has a persistent definition (not transient)."""
+        with self._call('isPersistent()'):
+            return bool(self._domain.isPersistent())
+
     def poweroff(self) -> None:
         """Stop the domain at once if it runs (virsh destroy)."""
         with self._call('destroy()'):
@@ -97,6 +102,8 @@ class Guest:
 
     def set_memory_stats_period(self, period: int, live: bool = True,
                                 config: bool = False) -> None:
+        """virDomainSetMemoryStatsPeriod: live, in the persistent
+        definition, or both; 0 stops the guest's reports."""
         flags = 0
         if live:
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE

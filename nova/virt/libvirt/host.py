@@ -235,6 +235,12 @@ class Host:
             reason=f'libvirt did not answer {what} within '
                    f'{budget or timeout:g}s; is libvirtd stopped?')
 
+    def run_bounded(self, what: str, fn, timeout: float):
+        """``fn()``, a call into libvirt (through Guest) that may block on a
+        guest's QEMU, if it returns within ``timeout`` seconds; else
+        HypervisorNotAnswering, and the call is left to finish alone."""
+        return self._bounded(what, fn, timeout)
+
     @property
     def pending_calls(self) -> int:
         """Calls that overran their wait and have not returned yet."""
@@ -336,6 +342,17 @@ class Host:
             raise exception.LibvirtCallFailed(
                 call='lookupByName()', name=name,
                 reason=e.get_error_message()) from None
+
+    def list_guests(self) -> list[libvirt_guest.Guest]:
+        """Every domain on the connection, running or not."""
+        conn = self.get_connection()
+        try:
+            domains = conn.listAllDomains(0)
+        except libvirt.libvirtError as e:
+            raise exception.HypervisorUnavailable(
+                uri=self.uri, reason='listing domains failed: '
+                                     f'{e.get_error_message()}') from None
+        return [libvirt_guest.Guest(d) for d in domains]
 
     @staticmethod
     def _lookup(conn, names) -> tuple[list, list[str]]:

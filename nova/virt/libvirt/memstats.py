@@ -142,11 +142,7 @@ def classify(active: bool, balloon, stats: dict, now: float,
 
 def balloon_of(xml: str):
     """The LibvirtConfigMemoryBalloon of a domain's XML, or None."""
-    root = vconfig.parse_xml(xml)
-    el = root.find('devices/memballoon')
-    if el is None:
-        return None
-    return vconfig.LibvirtConfigMemoryBalloon().parse_dom(el)
+    return vconfig.domain_balloon(xml)[1]
 
 
 def period_may_have_changed(period: int | None, seen: int, update: int,

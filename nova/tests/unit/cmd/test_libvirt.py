@@ -7,6 +7,7 @@ import os
 import fixtures
 
 from nova.cmd import libvirt as cmd
+from nova import exception
 from nova import test
 from nova.virt.libvirt import config
 from nova.virt.libvirt import host as libvirt_host
@@ -205,3 +206,155 @@ class TestDriverCommandsTest(CommandTestCase):
             self.assertOneLineError(
                 rc, err, f"--period: '{value}' is not an integer from 1 to "
                          '2147483647')
+
+
+NODE_XML = """<node>
+{domains}
+</node>"""
+DOMAIN = """<domain type='test'
+    xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+  <name>{name}</name><memory>262144</memory><os><type>hvm</type></os>
+  <devices>{balloon}</devices>{extra}
+</domain>"""
+
+
+def _balloon(period):
+    if period == 'none':
+        return "<memballoon model='none'/>"
+    stats = '' if period is None else f"<stats period='{period}'/>"
+    return f"<memballoon model='virtio'>{stats}</memballoon>"
+
+
+class PeriodCommandsTest(CommandTestCase):
+    """set-period and reconcile on libvirt's test driver, fed a host of
+    guests of every kind (a fresh copy per command)."""
+
+    GUESTS = {
+        'run30': (30, ''),
+        'run5': (5, ''),
+        'off30': (30, '<test:runstate>5</test:runstate>'),
+        'trans30': (30, '<test:transient/>'),
+        'disabled': ('none', ''),
+    }
+
+    def _conf(self, period=5, guests=None):
+        domains = '\n'.join(
+            DOMAIN.format(name=name, balloon=_balloon(p), extra=extra)
+            for name, (p, extra) in (guests or self.GUESTS).items())
+        node = self._file('node.xml', NODE_XML.format(domains=domains))
+        return ['--config-file', self._file(
+            'nova.conf', f'[libvirt]\nconnection_uri = test://{node}\n'
+                         f'mem_stats_period_seconds = {period}\n')]
+
+    def _lines(self, out):
+        return {line.split(':')[0]: line for line in out.splitlines()}
+
+    def test_set_period_every_kind(self):
+        rc, out, err = self.run_cmd(*self._conf(), 'set-period', '2',
+                                    '--all')
+        self.assertEqual(1, rc, err)  # the disabled guest cannot change
+        self.assertEqual('', err)
+        lines = self._lines(out)
+        self.assertIn('period 30s -> 2s, live and in the persistent '
+                      'definition', lines['run30'])
+        self.assertIn('live only (transient guest', lines['trans30'])
+        self.assertIn('persistent definition only (guest is shut off',
+                      lines['off30'])
+        self.assertIn('cannot change', lines['disabled'])
+        self.assertIn('hard reboot', lines['disabled'])
+        self.assertEqual('set-period: 4 changed, 0 unchanged, 1 cannot '
+                         'change, 0 failed', out.splitlines()[-1])
+
+    def test_set_period_named_all_right(self):
+        rc, out, err = self.run_cmd(*self._conf(), 'set-period', '5',
+                                    'run5', 'run30')
+        self.assertEqual(0, rc, out + err)
+        self.assertEqual(['run5', 'run30', 'set-period'],
+                         [line.split(':')[0] for line in out.splitlines()])
+        self.assertIn('already 5s', out.splitlines()[0])
+
+    def test_set_period_missing_guest_does_not_stop_others(self):
+        rc, out, err = self.run_cmd(*self._conf(), 'set-period', '2',
+                                    'nope', 'run30')
+        self.assertEqual(1, rc)
+        lines = out.splitlines()
+        self.assertIn('No guest named nope', lines[0])
+        self.assertIn('run30: period 30s -> 2s', lines[1])
+
+    def test_set_period_zero(self):
+        rc, out, err = self.run_cmd(*self._conf(), 'set-period', '0',
+                                    'run30', 'disabled')
+        self.assertEqual(0, rc, out)
+        lines = self._lines(out)
+        self.assertIn('last figures go stale', lines['run30'])
+        self.assertIn('already disabled', lines['disabled'])
+
+    def test_set_period_changes_the_guest(self):
+        # One connection for both commands: the test driver keeps state
+        # per connection to a file.
+        conf = self._conf()
+        host = libvirt_host.Host(
+            'test://' + os.path.join(self.tmp, 'node.xml'))
+        self.addCleanup(host.close)
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.driver.libvirt_host.Host',
+            return_value=host))
+        rc, out, err = self.run_cmd(*conf, 'set-period', '2', 'off30',
+                                    '--dry-run')
+        self.assertEqual(0, rc)
+        self.assertIn('(dry run: nothing was changed)', out)
+        guest = host.get_guest('off30')
+        self.assertIn("period='30'", guest.get_xml_desc(inactive=True))
+        rc, out, err = self.run_cmd(*conf, 'set-period', '2', 'off30')
+        self.assertEqual(0, rc)
+        self.assertIn("period='2'", guest.get_xml_desc(inactive=True))
+        rc, out, err = self.run_cmd(*conf, 'set-period', '2', 'off30')
+        self.assertIn('already 2s', out)
+
+    def test_dry_run_prints_the_same_lines(self):
+        rc, dry, err = self.run_cmd(*self._conf(), 'set-period', '2',
+                                    '--all', '--dry-run')
+        rc2, real, err = self.run_cmd(*self._conf(), 'set-period', '2',
+                                      '--all')
+        self.assertEqual(rc, rc2)
+        self.assertEqual(dry.splitlines()[:-1], real.splitlines()[:-1])
+
+    def test_set_period_bad_input(self):
+        for args, words in (
+                (('-1', '--all'), "SECONDS: '-1' is not an integer from 0 "
+                                  'to 2147483647'),
+                (('2147483648', '--all'), "'2147483648' is not an integer"),
+                (('1.5', '--all'), "'1.5' is not an integer"),
+                (('2',), 'NAME ...) or --all'),
+                (('2', 'run30', '--all'), 'not both')):
+            rc, out, err = self.run_cmd(*self._conf(), 'set-period', *args)
+            self.assertOneLineError(rc, err, words)
+
+    def test_reconcile(self):
+        rc, out, err = self.run_cmd(*self._conf(period=5), 'reconcile')
+        self.assertEqual(0, rc, out + err)  # needing recreation: no failure
+        lines = self._lines(out)
+        self.assertIn('already 5s', lines['run5'])
+        self.assertIn('30s -> 5s', lines['run30'])
+        self.assertIn('recreate the guest', lines['disabled'])
+        self.assertEqual('reconcile: 3 changed, 1 already right, 1 need '
+                         'recreation, 0 failed', out.splitlines()[-1])
+
+    def test_reconcile_disabled_stops_reports(self):
+        rc, out, err = self.run_cmd(*self._conf(period=-1), 'reconcile',
+                                    '--dry-run')
+        self.assertEqual(0, rc, out)
+        self.assertIn('statistics disabled', out.splitlines()[0])
+        lines = self._lines(out)
+        self.assertIn('30s -> 0 (reports stop', lines['run30'])
+        self.assertIn('already disabled', lines['disabled'])
+
+    def test_reconcile_fails_only_on_libvirt_errors(self):
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.guest.Guest.set_memory_stats_period',
+            side_effect=exception.LibvirtCallFailed(
+                call='setMemoryStatsPeriod()', name='x', reason='boom')))
+        rc, out, err = self.run_cmd(*self._conf(period=5), 'reconcile')
+        self.assertEqual(1, rc)
+        self.assertIn('boom', self._lines(out)['run30'])
+        self.assertIn('already 5s', self._lines(out)['run5'])
