@@ -144,7 +144,8 @@ def check_config_file(path: str) -> None:
                    'as UTF-8.') from None
 
 
-def _requested_files(argv: list[str], default_config_files) -> list[str]:
+def _requested_files(argv: list[str], default_config_files,
+                     prog: str) -> list[str]:
     """The configuration files ``argv`` (or the defaults) name."""
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument('--config-file', action='append', default=[])
@@ -152,7 +153,7 @@ def _requested_files(argv: list[str], default_config_files) -> list[str]:
     known, _ = pre.parse_known_args(argv)
     files = known.config_file or list(
         default_config_files if default_config_files is not None
-        else cfg.find_config_files(project='nova', prog='nova-libvirt'))
+        else cfg.find_config_files(project='nova', prog=prog))
     for directory in known.config_dir:
         if os.path.isdir(directory):
             files += sorted(glob.glob(os.path.join(directory, '*.conf')))
@@ -210,14 +211,15 @@ def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
 
 
 def parse_args(argv: list[str], default_config_files=None,
-               conf: cfg.ConfigOpts | None = None) -> cfg.ConfigOpts:
+               conf: cfg.ConfigOpts | None = None,
+               prog: str = 'nova-libvirt') -> cfg.ConfigOpts:
     """Load configuration from ``argv`` and files, checking every value."""
     import nova.conf  # registers the option groups
     conf = conf or nova.conf.CONF
-    for path in _requested_files(argv, default_config_files):
+    for path in _requested_files(argv, default_config_files, prog):
         check_config_file(path)
     try:
-        conf(argv, project='nova', prog='nova-libvirt',
+        conf(argv, project='nova', prog=prog,
              default_config_files=default_config_files)
     except (cfg.ConfigFilesNotFoundError, cfg.ConfigFileParseError,
             cfg.ConfigDirNotFoundError) as e:

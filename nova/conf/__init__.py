@@ -6,10 +6,12 @@ driver and the command line read ``CONF``; lower layers get plain values.
 
 from oslo_config import cfg
 
+from nova.conf import exporter
 from nova.conf import libvirt
 from nova.conf import paths
 
 CONF = cfg.CONF
 
+exporter.register_opts(CONF)
 libvirt.register_opts(CONF)
 paths.register_opts(CONF)

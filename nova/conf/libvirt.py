@@ -65,6 +65,7 @@ Related options:
     cfg.IntOpt('mem_stats_period_seconds',
                default=10,
                max=INT_MAX,
+               mutable=True,
                help="""
 A number of seconds to memory usage statistics period.
 
@@ -100,6 +101,7 @@ Related options:
                default=5,
                min=1,
                max=3600,
+               mutable=True,
                help="""
 Longest time, in seconds, that one poll of the guests' memory statistics
 waits for libvirt.

@@ -5,10 +5,11 @@ Registered under the ``oslo.config.opts`` entry point as ``nova.conf``.
 
 import collections
 
+from nova.conf import exporter
 from nova.conf import libvirt
 from nova.conf import paths
 
-_MODULES = (paths, libvirt)
+_MODULES = (paths, libvirt, exporter)
 
 
 def list_opts() -> list:

@@ -135,11 +135,12 @@ def balloon_stats_to_memory_stats(record: dict) -> dict:
     """``balloon.*`` keys of the bulk call, renamed as memoryStats() names.
 
     The bulk call says ``balloon.current`` and ``balloon.last-update``
-    where virDomainMemoryStats says ``actual`` and ``last_update``.
+    where virDomainMemoryStats says ``actual`` and ``last_update``; it adds
+    ``balloon.maximum`` (the domain's maximum memory), kept as ``maximum``.
     """
     stats = {}
     for key, value in record.items():
-        if key.startswith('balloon.') and key != 'balloon.maximum':
+        if key.startswith('balloon.'):
             name = key[len('balloon.'):].replace('-', '_')
             stats['actual' if name == 'current' else name] = value
     return stats

@@ -59,12 +59,16 @@ class GuestMemoryStats:
     swap_in_mb: float | None = None
     swap_out_mb: float | None = None
     last_update: int | None = None
+    #: libvirt's figures as it gave them (virDomainMemoryStats names, KiB),
+    #: for consumers that want them unrounded (the exporter); not printed.
+    raw: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in FIELDS}
 
 
-FIELDS = tuple(f.name for f in dataclasses.fields(GuestMemoryStats))
+FIELDS = tuple(f.name for f in dataclasses.fields(GuestMemoryStats)
+               if f.name != 'raw')
 
 
 def _mib(kib):
@@ -200,7 +204,8 @@ class MemoryStatsCollector:
                  timeout: float = 5.0):
         self._host = host
         self._clock = clock
-        self._timeout = timeout
+        #: Seconds a whole poll may take (settable, e.g. on reload).
+        self.timeout = timeout
         # (uuid, domain id) -> _Known, for the domains of the last poll
         self._known: dict = {}
 
@@ -256,7 +261,7 @@ class MemoryStatsCollector:
         return GuestMemoryStats(
             record.name, record.uuid, state, reason,
             period=None if balloon is None else balloon.period,
-            **figures(record.stats))
+            raw=record.stats, **figures(record.stats))
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:
@@ -264,8 +269,8 @@ class MemoryStatsCollector:
 
         Raises HypervisorUnavailable when libvirt does not answer in time.
         """
-        deadline = time.monotonic() + self._timeout
-        records = self._host.get_memory_stats(names, timeout=self._timeout)
+        deadline = time.monotonic() + self.timeout
+        records = self._host.get_memory_stats(names, timeout=self.timeout)
         known = self._balloons(records, deadline)
         now = self._clock()
         found = [self._one(record, now, known) for record in records]

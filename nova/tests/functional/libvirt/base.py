@@ -11,6 +11,7 @@ import atexit
 import os
 import platform
 import shutil
+import signal
 import tempfile
 import time
 
@@ -129,6 +130,24 @@ class RealQemuTestCase(test.TestCase):
             pass
         self.assertEqual([], qemu_processes(name),
                          f'QEMU still runs guest {name} after destroy')
+
+    def freeze(self, name: str) -> int:
+        """SIGSTOP the guest's QEMU; the clean-up always thaws it."""
+        pids = qemu_processes(name)
+        self.assertEqual(1, len(pids), f'QEMU processes of {name}')
+        pid = pids[0]
+        # Registered after boot's delete clean-up, so it runs before it
+        # (last in, first out): the guest is thawed, then destroyed.
+        self.addCleanup(self.thaw, pid)
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    @staticmethod
+    def thaw(pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
     def wait_for(self, what: str, check, timeout: float, interval=0.5):
         """Poll ``check()`` until it returns a true value; return it."""

@@ -1,7 +1,6 @@
 """A frozen guest on real QEMU: polls stay bounded, other guests fresh."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,24 +12,6 @@ from nova.virt.libvirt import testimage
 
 
 class FrozenGuestTest(base.RealQemuTestCase):
-
-    def freeze(self, name: str) -> int:
-        """SIGSTOP the guest's QEMU; the clean-up always thaws it."""
-        pids = base.qemu_processes(name)
-        self.assertEqual(1, len(pids), f'QEMU processes of {name}')
-        pid = pids[0]
-        # Registered after boot's delete clean-up, so it runs before it
-        # (last in, first out): the guest is thawed, then destroyed.
-        self.addCleanup(self._thaw, pid)
-        os.kill(pid, signal.SIGSTOP)
-        return pid
-
-    @staticmethod
-    def _thaw(pid: int) -> None:
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
 
     def test_frozen_guest_is_unresponsive_others_ok(self):
         self.boot('ft-frozen', period=2)
@@ -65,7 +46,7 @@ class FrozenGuestTest(base.RealQemuTestCase):
                         f'{frozen.stats_state}: {frozen.reason}')
         self.assertLessEqual(self.driver.host.pending_calls, 1)
 
-        self._thaw(pid)
+        self.thaw(pid)
         row = self.wait_for(
             'the thawed guest to answer again',
             lambda: (lambda r: r if r.stats_state == 'ok' else None)(

@@ -204,7 +204,8 @@ class BoundedPollTest(test.TestCase):
         self.assertIsNone(records['healthy'].monitor_busy)
         self.assertEqual(200000, records['healthy'].stats['available'])
         self.assertEqual(3.003, records['frozen'].monitor_busy)
-        self.assertEqual({'actual': 262144}, records['frozen'].stats)
+        self.assertEqual({'actual': 262144, 'maximum': 262144},
+                         records['frozen'].stats)
         self.assertEqual(1, host.pending_calls)
 
         # the next poll does not wait for the stuck call

@@ -134,8 +134,8 @@ class BulkKeysTest(test.TestCase):
                   'balloon.last-update': 7, 'balloon.usable': 3,
                   'balloon.disk_caches': 2}
         self.assertEqual(
-            {'actual': 262144, 'rss': 5, 'last_update': 7, 'usable': 3,
-             'disk_caches': 2},
+            {'actual': 262144, 'maximum': 262144, 'rss': 5,
+             'last_update': 7, 'usable': 3, 'disk_caches': 2},
             libvirt_host.balloon_stats_to_memory_stats(record))
 
 

@@ -1,0 +1,40 @@
+"""The ``nova-libvirt-exporter`` console script: load, log, serve.
+
+A bad configuration, or a port already taken, ends in one line on stderr
+and exit status 2 or 1. Serving is nova.exporter.service's job.
+"""
+
+import sys
+
+from oslo_log import log as logging
+
+from nova import config
+from nova import exception
+import nova.conf
+from nova.exporter import service
+from nova.virt.libvirt import driver
+
+CONF = nova.conf.CONF
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.register_options(CONF)
+    try:
+        config.parse_args(argv, prog=service.PROG)
+    except exception.InvalidConfig as e:
+        print(f'{service.PROG}: error: {e}', file=sys.stderr)
+        return 2
+    logging.setup(CONF, service.PROG)
+    for warning in config.unknown_options(CONF):
+        logging.getLogger(__name__).warning('%s', warning)
+    try:
+        return service.run(service.ExporterService(driver.LibvirtDriver(),
+                                                   CONF))
+    except exception.NovaException as e:
+        print(f'{service.PROG}: error: {e}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

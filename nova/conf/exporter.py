@@ -1,0 +1,89 @@
+"""The [exporter] option group: the nova-libvirt-exporter service.
+
+Read by the exporter service only (nova/exporter/service.py).
+"""
+
+from oslo_config import cfg
+
+exporter_group = cfg.OptGroup(
+    'exporter',
+    title='Prometheus exporter options',
+    help="""
+Options of ``nova-libvirt-exporter``, which serves every guest's memory
+statistics and their state on HTTP ``/metrics`` for Prometheus.
+""")
+
+# Not 9177: the port of the established libvirt exporters, which may run on
+# the same host.
+DEFAULT_PORT = 9179
+
+exporter_opts = [
+    cfg.HostAddressOpt('listen_address',
+                       default='127.0.0.1',
+                       help="""
+Address the exporter listens on.
+
+The default exposes nothing beyond this host. Set the address of the
+interface your Prometheus server reaches (or ``0.0.0.0`` or ``::`` for all),
+and protect it: guest names and their memory use are visible to whoever can
+connect. Consider ``tls_cert_file``.
+
+Related options:
+
+* ``listen_port``
+"""),
+    cfg.PortOpt('listen_port',
+                default=DEFAULT_PORT,
+                help=f"""
+TCP port the exporter listens on.
+
+The default, {DEFAULT_PORT}, is not 9177, the port of the established
+libvirt exporters, so that both can run on one host. The exporter refuses to
+start, in one line, when the port is taken.
+"""),
+    cfg.StrOpt('tls_cert_file',
+               help="""
+PEM certificate to serve ``/metrics`` over HTTPS.
+
+Both this and ``tls_key_file`` must be set for HTTPS; with neither, the
+exporter serves plain HTTP.
+
+Related options:
+
+* ``tls_key_file``
+"""),
+    cfg.StrOpt('tls_key_file',
+               help="""
+PEM private key of ``tls_cert_file``.
+
+Related options:
+
+* ``tls_cert_file``
+"""),
+    cfg.BoolOpt('reconcile_period',
+                default=False,
+                mutable=True,
+                help="""
+Apply ``[libvirt] mem_stats_period_seconds`` to the guests at start and on
+SIGHUP.
+
+When true, the exporter brings every guest to the configured statistics
+period, as ``nova-libvirt reconcile`` does, when it starts and whenever it
+re-reads its configuration (SIGHUP), and logs what changed. Guests booted
+with statistics disabled are logged as needing recreation. When false (the
+default), the exporter only reads.
+
+Related options:
+
+* ``[libvirt] mem_stats_period_seconds``
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(exporter_group)
+    conf.register_opts(exporter_opts, group=exporter_group)
+
+
+def list_opts() -> dict:
+    return {exporter_group: exporter_opts}

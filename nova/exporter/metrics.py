@@ -1,0 +1,132 @@
+"""Metric families from one poll of MemoryStatsCollector, for Prometheus.
+
+Names are those of the most used libvirt exporter, so existing dashboards
+work (``libvirt_domain_memory_stats_*_bytes``, ``*_fault_total``,
+``used_percent``, ``last_update_timestamp_seconds``, ``libvirt_up``); ours
+add the statistics period, a state set saying why figures are missing, and
+the scrape's duration. Every series has the label ``domain`` (the libvirt
+name). A figure libvirt did not return is absent, never 0; a guest that is
+not running has only its state. Building families only: no HTTP, no
+libvirt.
+"""
+
+from prometheus_client import core
+from prometheus_client.samples import Sample
+
+from nova.virt.libvirt import memstats
+
+PREFIX = 'libvirt_domain_memory_stats_'
+LABELS = ('domain',)
+
+# (metric name after PREFIX, virDomainMemoryStats key (KiB), help)
+BYTES = (
+    ('current_balloon_bytes', 'actual',
+     'Current balloon size: the memory the guest may use, in bytes.'),
+    ('maximum_bytes', 'maximum',
+     'Maximum memory of the domain, in bytes.'),
+    ('swap_in_bytes', 'swap_in',
+     'Memory swapped in by the guest since it booted, in bytes.'),
+    ('swap_out_bytes', 'swap_out',
+     'Memory swapped out by the guest since it booted, in bytes.'),
+    ('unused_bytes', 'unused',
+     'Memory the guest leaves entirely unused, in bytes.'),
+    ('available_bytes', 'available',
+     'Memory the guest sees as total, in bytes.'),
+    ('usable_bytes', 'usable',
+     'Memory the guest could use without swapping, in bytes.'),
+    ('rss_bytes', 'rss',
+     "Resident memory of the guest's QEMU process on the host, in bytes."),
+    ('disk_caches_bytes', 'disk_caches',
+     'Memory the guest could reclaim from its disk caches, in bytes.'),
+)
+# (metric name after PREFIX without _total, key, help)
+COUNTERS = (
+    ('major_fault', 'major_fault',
+     'Page faults in the guest that needed disk I/O.'),
+    ('minor_fault', 'minor_fault',
+     'Page faults in the guest served without disk I/O.'),
+)
+
+
+def _gauge(name: str, documentation: str):
+    return core.GaugeMetricFamily(name, documentation, labels=LABELS)
+
+
+def families(rows) -> list:
+    """The per-guest metric families of one poll's ``rows``.
+
+    Samples are appended directly, one labels dict per guest shared by its
+    samples (read-only), rather than through ``add_metric``, which builds a
+    dict per sample: at 1,000 guests and 22 series each, that halves the
+    cost (tools/bench/exporter_scrape.py).
+    """
+    byte_families = [(_gauge(PREFIX + name, text), key)
+                     for name, key, text in BYTES]
+    counter_families = [
+        (core.CounterMetricFamily(PREFIX + name, text, labels=LABELS), key)
+        for name, key, text in COUNTERS]
+    used = _gauge(PREFIX + 'used_percent',
+                  'Memory the guest uses, (available - usable) / available '
+                  '* 100, in percent.')
+    updated = _gauge(PREFIX + 'last_update_timestamp_seconds',
+                     "Time of the guest's last statistics report, in "
+                     'seconds since the epoch.')
+    period = _gauge(PREFIX + 'period_seconds',
+                    "The guest's memory statistics period, in seconds "
+                    '(absent: the balloon has none or is disabled).')
+    state = core.StateSetMetricFamily(
+        PREFIX + 'state',
+        "Why a guest has or lacks fresh figures (nova-libvirt's "
+        'stats_state): ' + ', '.join(memstats.STATES) + '.',
+        labels=LABELS)
+    # (samples list, sample name, libvirt key, factor)
+    figures = [(f.samples, f.name, key, 1024) for f, key in byte_families]
+    figures += [(f.samples, f.name + '_total', key, 1)
+                for f, key in counter_families]
+    states = sorted(memstats.STATES)
+    state_name, state_samples = state.name, state.samples
+    used_name, used_samples = used.name, used.samples
+    updated_name, updated_samples = updated.name, updated.samples
+    period_name, period_samples = period.name, period.samples
+    for row in rows:
+        name = row.name
+        labels = {'domain': name}
+        current = row.stats_state
+        for s in states:
+            state_samples.append(Sample(
+                state_name, {'domain': name, state_name: s},
+                1 if s == current else 0, None))
+        if row.period is not None:
+            period_samples.append(Sample(period_name, labels, row.period,
+                                         None))
+        raw = row.raw
+        if not raw:
+            continue
+        for samples, sample_name, key, factor in figures:
+            value = raw.get(key)
+            if value is not None:
+                samples.append(Sample(sample_name, labels, value * factor,
+                                      None))
+        available, usable = raw.get('available'), raw.get('usable')
+        if available and usable is not None:
+            used_samples.append(Sample(
+                used_name, labels, (available - usable) / available * 100,
+                None))
+        if raw.get('last_update'):
+            updated_samples.append(Sample(updated_name, labels,
+                                          raw['last_update'], None))
+    return ([family for family, _ in byte_families] +
+            [family for family, _ in counter_families] +
+            [used, updated, period, state])
+
+
+def host_families(up: bool, duration: float) -> list:
+    """libvirt_up and the scrape's duration."""
+    libvirt_up = core.GaugeMetricFamily(
+        'libvirt_up', '1 when libvirt answered this scrape, else 0.',
+        value=1 if up else 0)
+    scrape = core.GaugeMetricFamily(
+        'libvirt_memory_stats_scrape_duration_seconds',
+        "Time this scrape's poll of libvirt and its families took, in "
+        'seconds.', value=duration)
+    return [libvirt_up, scrape]

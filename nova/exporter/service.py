@@ -1,0 +1,178 @@
+"""The nova-libvirt-exporter process: HTTP /metrics, signals, reload.
+
+An OpenStack-style service: oslo.config (``--config-file``,
+``--config-dir``), oslo.log (``--log-file``, ``--debug``,
+``--use-journal``), SIGTERM and SIGINT stop it, SIGHUP re-reads the
+configuration files (options declared ``mutable``) and logs what changed.
+``prometheus_client`` serves HTTP (and HTTPS where configured) with a
+collector of our own: every scrape is one poll of one long-lived
+MemoryStatsCollector, turned into fresh metric families. Nothing is global:
+the registry, the collector and the server belong to one ExporterService.
+"""
+
+import errno
+import signal
+import threading
+import time
+
+from oslo_log import log as logging
+import prometheus_client
+from prometheus_client import registry as prom_registry
+
+from nova import exception
+from nova.exporter import metrics
+
+LOG = logging.getLogger(__name__)
+PROG = 'nova-libvirt-exporter'
+
+
+class ExporterFailed(exception.NovaException):
+    msg_fmt = '%(reason)s'
+
+
+class MemoryStatsExporter(prom_registry.Collector):
+    """A prometheus_client collector: one poll per scrape.
+
+    Scrapes are served by several threads; polls are taken one at a time
+    (each is bounded by the collector's timeout), so two scrapes never
+    touch the collector's cache together.
+    """
+
+    def __init__(self, collector):
+        self._collector = collector
+        self._lock = threading.Lock()
+        self._last_error = None
+
+    def collect(self):
+        start = time.monotonic()
+        with self._lock:
+            try:
+                rows = self._collector.collect()
+                up = True
+                if self._last_error is not None:
+                    LOG.info('libvirt answers again.')
+                self._last_error = None
+            except exception.NovaException as e:
+                rows, up = [], False
+                if str(e) != self._last_error:  # log a change, not a flood
+                    LOG.warning('Scrape without guest figures: %s', e)
+                self._last_error = str(e)
+            found = metrics.families(rows)
+        return found + metrics.host_families(up, time.monotonic() - start)
+
+
+class ExporterService:
+    """The HTTP server and its collector, for one LibvirtDriver."""
+
+    def __init__(self, driver, conf):
+        self.driver, self.conf = driver, conf
+        self.collector = driver.get_memory_stats_collector()
+        self.registry = prom_registry.CollectorRegistry()
+        self.registry.register(MemoryStatsExporter(self.collector))
+        self._httpd = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_port
+
+    def start(self) -> None:
+        opts = self.conf.exporter
+        if bool(opts.tls_cert_file) != bool(opts.tls_key_file):
+            raise ExporterFailed(
+                reason='set both [exporter] tls_cert_file and tls_key_file '
+                       'for HTTPS, or neither for HTTP.')
+        try:
+            self._httpd, _ = prometheus_client.start_http_server(
+                opts.listen_port, addr=opts.listen_address,
+                registry=self.registry, certfile=opts.tls_cert_file,
+                keyfile=opts.tls_key_file)
+        except OSError as e:
+            where = f'{opts.listen_address}:{opts.listen_port}'
+            if e.errno == errno.EADDRINUSE:
+                reason = (f'{where} is in use by another process: stop it '
+                          'or set [exporter] listen_port')
+            else:
+                reason = f'cannot listen on {where}: {e.strerror or e}'
+            raise ExporterFailed(reason=reason + '.') from None
+        scheme = 'https' if opts.tls_cert_file else 'http'
+        LOG.info('Serving %s://%s:%d/metrics for %s', scheme,
+                 opts.listen_address, self.port, self.driver.host.uri)
+        if opts.reconcile_period:
+            self.reconcile()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def _mutable_values(self) -> dict:
+        """{(group, option): value} of every mutable option."""
+        from nova.conf import opts
+        found = {}
+        for group, group_opts in opts.list_opts():
+            name = getattr(group, 'name', group)
+            namespace = self.conf if name == 'DEFAULT' else self.conf[name]
+            for opt in group_opts:
+                if opt.mutable:
+                    found[(name, opt.dest)] = namespace[opt.dest]
+        return found
+
+    def reload(self) -> None:
+        """Re-read the configuration files (SIGHUP); log what changed."""
+        before = self._mutable_values()
+        self.conf.mutate_config_files()
+        after = self._mutable_values()
+        changed = [key for key in after if after[key] != before[key]]
+        if not changed:
+            LOG.info('Configuration re-read; nothing changed.')
+        for group, name in changed:
+            LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
+                     name, after[(group, name)], before[(group, name)])
+        self.collector.timeout = self.conf.libvirt.mem_stats_poll_timeout
+        if self.conf.exporter.reconcile_period:
+            self.reconcile()
+
+    def reconcile(self) -> None:
+        """Bring the guests to the configured period; log each change."""
+        try:
+            period, outcomes = self.driver.reconcile_memory_stats_period()
+        except exception.NovaException as e:
+            LOG.error('Could not reconcile statistics periods: %s', e)
+            return
+        for outcome in outcomes:
+            if outcome.change is None:
+                LOG.error('%s', outcome.line)
+            elif outcome.change.action != 'keep':
+                LOG.info('%s', outcome.line)
+        LOG.info('Reconciled %d guests to statistics period %ss.',
+                 len(outcomes), period)
+
+
+def run(service: ExporterService) -> int:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads."""
+    stop, hup = threading.Event(), threading.Event()
+
+    def on_stop(signum, frame):
+        LOG.info('%s received: stopping.', signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(signum, frame):
+        hup.set()
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+                signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+                signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup)}
+    try:
+        service.start()
+        while not stop.is_set():
+            if hup.wait(0.2):
+                hup.clear()
+                LOG.info('SIGHUP received: re-reading the configuration.')
+                service.reload()
+    finally:
+        service.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    LOG.info('Stopped.')
+    return 0

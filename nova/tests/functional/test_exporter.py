@@ -1,0 +1,172 @@
+"""nova-libvirt-exporter on real QEMU, scraped by a real Prometheus."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import fixtures
+
+import nova.conf
+from nova.exporter import service
+from nova.tests.functional.libvirt import base
+from nova.tests import prometheus
+from nova.virt.libvirt import testimage
+
+CONF = nova.conf.CONF
+MIB = 1024 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 10) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()
+
+
+class ExporterTestCase(base.RealQemuTestCase):
+
+    def start_exporter(self):
+        self.flags(listen_port=0, group='exporter')
+        svc = service.ExporterService(self.driver, CONF)
+        svc.start()
+        self.addCleanup(svc.stop)
+        return svc
+
+    def scrape(self, svc) -> str:
+        return _get(f'http://127.0.0.1:{svc.port}/metrics')
+
+
+class PrometheusScrapeTest(ExporterTestCase):
+
+    def start_prometheus(self, target_port: int) -> str:
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+        work = self.useFixture(fixtures.TempDir()).path
+        config = os.path.join(work, 'prometheus.yml')
+        with open(config, 'w') as f:
+            f.write('scrape_configs:\n'
+                    '  - job_name: nova-libvirt\n'
+                    '    scrape_interval: 1s\n'
+                    '    scrape_timeout: 1s\n'
+                    '    static_configs:\n'
+                    f"      - targets: ['127.0.0.1:{target_port}']\n")
+        port = _free_port()
+        log = open(os.path.join(work, 'prometheus.log'), 'w')
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [prometheus.PROMETHEUS, f'--config.file={config}',
+             f'--storage.tsdb.path={work}/data',
+             f'--web.listen-address=127.0.0.1:{port}'],
+            stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(self._stop, proc)
+        api = f'http://127.0.0.1:{port}'
+
+        def ready():
+            try:
+                return 'Ready' in _get(api + '/-/ready', 2)
+            except OSError:
+                return False
+        self.wait_for('Prometheus to be ready', ready, 60)
+        return api
+
+    @staticmethod
+    def _stop(proc):
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def query(self, api: str, promql: str) -> list:
+        url = api + '/api/v1/query?' + urllib.parse.urlencode(
+            {'query': promql})
+        body = json.loads(_get(url))
+        self.assertEqual('success', body['status'], body)
+        return body['data']['result']
+
+    def value(self, api: str, promql: str):
+        result = self.query(api, promql)
+        return float(result[0]['value'][1]) if result else None
+
+    def test_prometheus_scrapes_guest_figures(self):
+        self.boot('ft-exp-on', period=2)
+        self.boot('ft-exp-off', period=0)
+        self.wait_for_console(testimage.READY_LINE)
+        svc = self.start_exporter()
+        api = self.start_prometheus(svc.port)
+
+        on = 'domain="ft-exp-on"'
+        available = self.wait_for(
+            'Prometheus to hold the guest figures',
+            lambda: self.value(
+                api, f'libvirt_domain_memory_stats_available_bytes{{{on}}}'),
+            60)
+        usable = self.value(
+            api, f'libvirt_domain_memory_stats_usable_bytes{{{on}}}')
+        row = self.driver.get_memory_stats_collector().collect(
+            ['ft-exp-on'])[0]
+        self.assertEqual('ok', row.stats_state)
+        self.assertEqual(row.memory_available_mb, round(available / MIB, 2))
+        # usable moves a little between two polls
+        self.assertAlmostEqual(row.memory_usage_mb,
+                               (available - usable) / MIB, delta=4)
+        self.assertEqual(2, self.value(
+            api, f'libvirt_domain_memory_stats_period_seconds{{{on}}}'))
+        self.assertEqual(1, self.value(api, 'libvirt_up'))
+
+        off = 'domain="ft-exp-off"'
+        self.assertEqual(1, self.value(
+            api, f'libvirt_domain_memory_stats_state{{{off},'
+                 'libvirt_domain_memory_stats_state="balloon-disabled"}'))
+        for absent in ('available_bytes', 'usable_bytes', 'unused_bytes',
+                       'used_percent', 'period_seconds'):
+            self.assertEqual([], self.query(
+                api, f'libvirt_domain_memory_stats_{absent}{{{off}}}'),
+                absent)
+        self.assertIsNotNone(self.value(
+            api, f'libvirt_domain_memory_stats_rss_bytes{{{off}}}'))
+
+        rc, out = prometheus.promtool('check', 'metrics',
+                                      stdin=self.scrape(svc))
+        self.assertEqual(0, rc, out)
+
+
+class FrozenGuestScrapeTest(ExporterTestCase):
+    """Scrapes stay fast while one guest's QEMU is stopped."""
+
+    def test_scrapes_stay_fast(self):
+        self.flags(mem_stats_poll_timeout=3, group='libvirt')
+        self.boot('ft-exp-frozen', period=2)
+        self.boot('ft-exp-healthy', period=2)
+        self.wait_for_console(testimage.READY_LINE)
+        svc = self.start_exporter()
+        ok = ('libvirt_domain_memory_stats_state{{domain="{}",'
+              'libvirt_domain_memory_stats_state="{}"}} 1.0')
+        self.wait_for(
+            'both guests ok',
+            lambda: all(ok.format(n, 'ok') in self.scrape(svc)
+                        for n in ('ft-exp-frozen', 'ft-exp-healthy')), 60)
+        self.freeze('ft-exp-frozen')
+        for scrape in range(3):
+            start = time.monotonic()
+            text = self.scrape(svc)
+            elapsed = time.monotonic() - start
+            self.assertLess(elapsed, 3.5, f'scrape {scrape}: {elapsed:.1f}s')
+            self.assertIn(ok.format('ft-exp-frozen', 'unresponsive'), text)
+            self.assertIn(ok.format('ft-exp-healthy', 'ok'), text)
+            self.assertIn('libvirt_domain_memory_stats_available_bytes{'
+                          'domain="ft-exp-healthy"}', text)
+            self.assertNotIn('libvirt_domain_memory_stats_available_bytes{'
+                             'domain="ft-exp-frozen"}', text)
+            self.assertIn('libvirt_up 1.0', text)

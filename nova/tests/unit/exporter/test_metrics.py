@@ -1,0 +1,151 @@
+"""Tests for nova.exporter.metrics: families from collector rows."""
+
+import os
+
+import prometheus_client
+from prometheus_client import registry as prom_registry
+
+from nova.exporter import metrics
+from nova import test
+from nova.tests import doc_table
+from nova.tests import prometheus
+from nova.virt.libvirt import memstats
+
+RAW = {'actual': 262144, 'maximum': 524288, 'swap_in': 1, 'swap_out': 2,
+       'major_fault': 3, 'minor_fault': 700, 'unused': 195840,
+       'available': 200000, 'usable': 150000, 'last_update': 1800000000,
+       'disk_caches': 2216, 'rss': 197520}
+
+
+def _row(name, state, raw=None, period=2):
+    return memstats.GuestMemoryStats(name, f'uuid-{name}', state, 'why',
+                                     period=period, raw=raw or {})
+
+
+class _Fixed(prom_registry.Collector):
+    def __init__(self, found):
+        self.found = found
+
+    def collect(self):
+        return self.found
+
+
+def _samples(families):
+    """{(metric sample name, domain label, state label): value}"""
+    found = {}
+    for family in families:
+        for s in family.samples:
+            found[(s.name, s.labels.get('domain'),
+                   s.labels.get('libvirt_domain_memory_stats_state'))] = \
+                s.value
+    return found
+
+
+def _text(families) -> str:
+    registry = prom_registry.CollectorRegistry()
+    registry.register(_Fixed(families))
+    return prometheus_client.generate_latest(registry).decode()
+
+
+class FamiliesTest(test.TestCase):
+
+    def test_full_row_in_bytes(self):
+        got = _samples(metrics.families([_row('g', 'ok', RAW)]))
+        p = metrics.PREFIX
+        self.assertEqual(262144 * 1024,
+                         got[(p + 'current_balloon_bytes', 'g', None)])
+        self.assertEqual(524288 * 1024, got[(p + 'maximum_bytes', 'g', None)])
+        self.assertEqual(200000 * 1024,
+                         got[(p + 'available_bytes', 'g', None)])
+        self.assertEqual(150000 * 1024, got[(p + 'usable_bytes', 'g', None)])
+        self.assertEqual(197520 * 1024, got[(p + 'rss_bytes', 'g', None)])
+        self.assertEqual(2216 * 1024, got[(p + 'disk_caches_bytes', 'g',
+                                            None)])
+        self.assertEqual(3, got[(p + 'major_fault_total', 'g', None)])
+        self.assertEqual(700, got[(p + 'minor_fault_total', 'g', None)])
+        self.assertEqual(25.0, got[(p + 'used_percent', 'g', None)])
+        self.assertEqual(1800000000, got[(
+            p + 'last_update_timestamp_seconds', 'g', None)])
+        self.assertEqual(2, got[(p + 'period_seconds', 'g', None)])
+        self.assertEqual(1, got[(p + 'state', 'g', 'ok')])
+        self.assertEqual(0, got[(p + 'state', 'g', 'stale')])
+
+    def test_every_state_is_a_state_set_member(self):
+        rows = [_row(f'g-{s}', s) for s in memstats.STATES]
+        got = _samples(metrics.families(rows))
+        for state in memstats.STATES:
+            for other in memstats.STATES:
+                self.assertEqual(
+                    int(state == other),
+                    got[(metrics.PREFIX + 'state', f'g-{state}', other)])
+
+    def test_absent_figures_are_absent_not_zero(self):
+        # a balloon-disabled guest: only actual, maximum and rss
+        row = _row('off', 'balloon-disabled',
+                   {'actual': 262144, 'maximum': 262144, 'rss': 1000,
+                    'last_update': 0}, period=None)
+        names = {name for name, domain, _ in
+                 _samples(metrics.families([row]))}
+        p = metrics.PREFIX
+        self.assertIn(p + 'rss_bytes', names)
+        for absent in ('available_bytes', 'usable_bytes', 'unused_bytes',
+                       'used_percent', 'last_update_timestamp_seconds',
+                       'period_seconds', 'major_fault_total'):
+            self.assertNotIn(p + absent, names)
+
+    def test_not_running_guest_has_only_its_state(self):
+        row = _row('down', 'not-running', {}, period=None)
+        names = {name for name, _, _ in _samples(metrics.families([row]))}
+        self.assertEqual({metrics.PREFIX + 'state'}, names)
+
+    def test_usage_needs_available(self):
+        row = _row('g', 'ok', {'available': 0, 'usable': 0})
+        names = {name for name, _, _ in _samples(metrics.families([row]))}
+        self.assertNotIn(metrics.PREFIX + 'used_percent', names)
+
+    def test_host_families(self):
+        got = _samples(metrics.host_families(False, 0.25))
+        self.assertEqual(0, got[('libvirt_up', None, None)])
+        self.assertEqual(0.25, got[(
+            'libvirt_memory_stats_scrape_duration_seconds', None, None)])
+
+    def test_every_family_has_help_and_a_unit_or_count(self):
+        for family in metrics.families([_row('g', 'ok', RAW)]):
+            self.assertTrue(family.documentation, family.name)
+            self.assertTrue(
+                family.name.endswith(('_bytes', '_seconds', '_percent',
+                                      '_fault', '_state')), family.name)
+
+    def test_promtool_accepts_the_text(self):
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+        rows = [_row(f'g-{s}', s, RAW if s == 'ok' else {})
+                for s in memstats.STATES]
+        text = _text(metrics.families(rows) +
+                     metrics.host_families(True, 0.01))
+        rc, out = prometheus.promtool('check', 'metrics', stdin=text)
+        self.assertEqual(0, rc, out)
+
+
+class DocumentedRulesTest(test.TestCase):
+    """The scrape configuration and alerting rules in the admin guide."""
+
+    def test_promtool_accepts_them(self):
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+        admin = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin')
+        rules = os.path.join(admin, 'exporter-alerts.yml')
+        rc, out = prometheus.promtool('check', 'rules', rules)
+        self.assertEqual(0, rc, out)
+        self.assertIn('SUCCESS: 4 rules found', out)
+        rc, out = prometheus.promtool(
+            'check', 'config', os.path.join(admin, 'exporter-scrape.yml'))
+        self.assertEqual(0, rc, out)
+        with open(rules) as f:
+            text = f.read()
+        for state in ('stale', 'no-stats-period', 'unresponsive'):
+            self.assertIn(f'libvirt_domain_memory_stats_state="{state}"',
+                          text)
+        self.assertIn('libvirt_up == 0', text)

@@ -1,0 +1,203 @@
+"""The exporter service on libvirt's test driver: HTTP, TLS, reload,
+signals, and a console-script run."""
+
+import os
+import queue
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import fixtures
+
+from nova import config
+from nova import exception
+from nova.exporter import service
+from nova import test
+from nova.tests import prometheus
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import host as libvirt_host
+
+import nova.conf
+
+CONF = nova.conf.CONF
+
+
+class ServiceTestCase(test.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.conf_path = os.path.join(self.tmp, 'nova.conf')
+
+    def load(self, extra=''):
+        with open(self.conf_path, 'w') as f:
+            f.write('[libvirt]\nconnection_uri = test:///default\n'
+                    f'[exporter]\nlisten_port = 0\n{extra}')
+        config.parse_args(['--config-file', self.conf_path],
+                          prog=service.PROG)
+
+    def start(self, extra=''):
+        self.load(extra)
+        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        svc.start()
+        self.addCleanup(svc.stop)
+        return svc
+
+    def scrape(self, svc, scheme='http', context=None):
+        url = f'{scheme}://127.0.0.1:{svc.port}/metrics'
+        with urllib.request.urlopen(url, timeout=10, context=context) as r:
+            return r.read().decode()
+
+
+class ServiceTest(ServiceTestCase):
+
+    def test_scrape(self):
+        svc = self.start()
+        text = self.scrape(svc)
+        self.assertIn('libvirt_up 1.0', text)
+        self.assertIn('libvirt_domain_memory_stats_state{domain="test",'
+                      'libvirt_domain_memory_stats_state="no-stats-period"}'
+                      ' 1.0', text)
+        self.assertIn('libvirt_memory_stats_scrape_duration_seconds', text)
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+        rc, out = prometheus.promtool('check', 'metrics', stdin=text)
+        self.assertEqual(0, rc, out)
+
+    def test_listens_on_localhost_by_default(self):
+        self.assertEqual('127.0.0.1', CONF.exporter.listen_address)
+        self.assertNotEqual(9177, CONF.exporter.listen_port)
+
+    def test_libvirt_down_is_libvirt_up_0(self):
+        svc = self.start()
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_host.Host, 'get_memory_stats',
+            side_effect=exception.HypervisorUnavailable(uri='x',
+                                                        reason='gone')))
+        text = self.scrape(svc)
+        self.assertIn('libvirt_up 0.0', text)
+        self.assertNotIn('domain="test"', text)
+
+    def test_port_in_use_is_one_line(self):
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        self.load(f'listen_port = {port}\n')
+        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        e = self.assertRaises(service.ExporterFailed, svc.start)
+        self.assertIn(f'127.0.0.1:{port} is in use by another process',
+                      str(e))
+        self.assertEqual(1, len(str(e).splitlines()))
+
+    def test_tls_needs_both_files(self):
+        self.load(f'tls_cert_file = {self.conf_path}\n')
+        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        e = self.assertRaises(service.ExporterFailed, svc.start)
+        self.assertIn('set both [exporter] tls_cert_file and tls_key_file',
+                      str(e))
+
+    def test_tls(self):
+        cert = os.path.join(self.tmp, 'cert.pem')
+        key = os.path.join(self.tmp, 'key.pem')
+        subprocess.run(
+            ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+             '-keyout', key, '-out', cert, '-days', '1', '-subj',
+             '/CN=127.0.0.1'], check=True, capture_output=True, timeout=60)
+        svc = self.start(f'tls_cert_file = {cert}\ntls_key_file = {key}\n')
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        self.assertIn('libvirt_up 1.0',
+                      self.scrape(svc, 'https', context))
+        self.assertRaises(OSError, self.scrape, svc)  # no plain HTTP
+
+    def test_reload_applies_mutable_options(self):
+        svc = self.start()
+        logs = self.useFixture(fixtures.FakeLogger())
+        with open(self.conf_path, 'a') as f:
+            f.write('[libvirt]\nmem_stats_poll_timeout = 9\n')
+        svc.reload()
+        self.assertEqual(9, svc.collector.timeout)
+        self.assertIn('Configuration changed: [libvirt] '
+                      'mem_stats_poll_timeout = 9 (was 5)', logs.output)
+
+    def test_reconcile_at_start_when_asked(self):
+        # A private copy of the test driver's host: the change must not
+        # leak into test:///default, which other tests read.
+        node = os.path.join(self.tmp, 'node.xml')
+        with open(node, 'w') as f:
+            f.write("<node><domain type='test'><name>g</name><memory>"
+                    "262144</memory><os><type>hvm</type></os><devices>"
+                    "<memballoon model='virtio'/></devices></domain></node>")
+        logs = self.useFixture(fixtures.FakeLogger())
+        svc = self.start('reconcile_period = true\n[libvirt]\n'
+                         'mem_stats_period_seconds = 7\n'
+                         f'connection_uri = test://{node}\n')
+        self.assertIn('g: period none -> 7s', logs.output)
+        self.assertIn('Reconciled 1 guests to statistics period 7s',
+                      logs.output)
+        guest = svc.driver.host.get_guest('g')
+        self.assertIn("period='7'", guest.get_xml_desc())
+
+
+class ConsoleScriptTest(ServiceTestCase):
+    """The real process: SIGHUP reloads, SIGTERM stops, errors are one
+    line."""
+
+    def _run(self, *args):
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'nova.cmd.exporter', *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        proc.lines = queue.Queue()
+
+        def read():
+            for line in proc.stdout:
+                proc.lines.put(line)
+        threading.Thread(target=read, daemon=True).start()
+        return proc
+
+    def _wait_for(self, proc, text, timeout=30):
+        """Read the process's log until ``text``, for at most ``timeout``."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = proc.lines.get(timeout=deadline - time.monotonic())
+            except queue.Empty:
+                break
+            seen.append(line)
+            if text in line:
+                return ''.join(seen)
+        self.fail(f'{text!r} not logged:\n' + ''.join(seen))
+
+    def test_sighup_and_sigterm(self):
+        with open(self.conf_path, 'w') as f:
+            f.write('[libvirt]\nconnection_uri = test:///default\n'
+                    '[exporter]\nlisten_port = 0\n')
+        proc = self._run('--config-file', self.conf_path)
+        self._wait_for(proc, 'Serving http://127.0.0.1:')
+        with open(self.conf_path, 'a') as f:
+            f.write('[libvirt]\nmem_stats_period_seconds = 3\n')
+        proc.send_signal(signal.SIGHUP)
+        self._wait_for(proc, 'Configuration changed: [libvirt] '
+                             'mem_stats_period_seconds = 3 (was 10)')
+        proc.send_signal(signal.SIGTERM)
+        self._wait_for(proc, 'Stopped.')
+        self.assertEqual(0, proc.wait(timeout=30))
+
+    def test_bad_configuration_is_one_line(self):
+        with open(self.conf_path, 'w') as f:
+            f.write('[exporter]\nlisten_port = 70000\n')
+        proc = self._run('--config-file', self.conf_path)
+        self.assertEqual(2, proc.wait(timeout=30))
+        out = self._wait_for(proc, 'listen_port')
+        self.assertEqual(1, len(out.splitlines()), out)
+        self.assertIn('[exporter] listen_port = 70000', out)

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Benchmark: the cost of one nova-libvirt-exporter scrape, in three parts.
+
+On libvirt's test:///default driver, with N transient running domains:
+
+* poll:      MemoryStatsCollector.collect() (warm: one libvirt call)
+* families:  nova.exporter.metrics.families() of the poll's rows
+* text:      prometheus_client's generate_latest() of those families
+
+test:///default's bulk call returns no balloon figures, so before timing the
+families each row is given the driver's canned virDomainMemoryStats figures
+(all of them, as a real guest with a balloon driver reports), making about
+18 series a guest, the state set included. Target: our part (poll +
+families) at most twice the poll.
+
+    .venv/bin/python tools/bench/exporter_scrape.py [N ...]
+
+Run by hand; results are recorded in doc/source/admin/exporter.rst.
+"""
+
+import statistics
+import sys
+import time
+
+import nova.cmd  # noqa: F401  routes libvirt's log before libvirt loads
+
+import prometheus_client  # noqa: E402
+from prometheus_client import registry as prom_registry  # noqa: E402
+
+from nova.exporter import metrics  # noqa: E402
+from nova.virt.libvirt import host as libvirt_host  # noqa: E402
+from nova.virt.libvirt import memstats  # noqa: E402
+
+DOMAIN_XML = """<domain type='test'>
+  <name>bench-{index}</name>
+  <memory unit='KiB'>262144</memory>
+  <os><type>hvm</type></os>
+  <devices><memballoon model='virtio'><stats period='10'/></memballoon>
+  </devices>
+</domain>"""
+
+
+class _Fixed(prom_registry.Collector):
+    def __init__(self):
+        self.found = []
+
+    def collect(self):
+        return self.found
+
+
+def _median(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench(n: int, repeat: int) -> dict:
+    host = libvirt_host.Host('test:///default')
+    conn = host.get_connection()
+    for index in range(n):
+        conn.createXML(DOMAIN_XML.format(index=index), 0)
+    try:
+        collector = memstats.MemoryStatsCollector(host)
+        collector.collect()  # warm the XML cache
+        canned = dict(conn.lookupByName('bench-0').memoryStats(),
+                      maximum=262144)
+        rows = collector.collect()
+        for row in rows:
+            row.raw = canned
+        fixed = _Fixed()
+        registry = prom_registry.CollectorRegistry()
+        registry.register(fixed)
+        fixed.found = metrics.families(rows)
+        series = sum(len(f.samples) for f in fixed.found) / len(rows)
+        result = {
+            'n': n, 'series': series,
+            'poll': _median(collector.collect, repeat),
+            'families': _median(lambda: metrics.families(rows), repeat),
+            'text': _median(lambda: prometheus_client.generate_latest(
+                registry), repeat),
+        }
+    finally:
+        for domain in conn.listAllDomains(0):
+            if domain.name().startswith('bench-'):
+                domain.destroy()
+        host.close()
+    return result
+
+
+def main(argv) -> int:
+    sizes = [int(a) for a in argv] or [10, 100, 1000]
+    print('test:///default, median of repeated scrapes, milliseconds')
+    print(f'{"N":>5}  {"series/guest":>12}  {"poll":>7}  {"families":>8}  '
+          f'{"ours/poll":>9}  {"text":>7}')
+    worst = 0.0
+    for n in sizes:
+        r = bench(n, repeat=20 if n <= 100 else 7)
+        ours = (r['poll'] + r['families']) / r['poll']
+        worst = max(worst, ours)
+        print(f'{n:>5}  {r["series"]:>12.1f}  {r["poll"] * 1e3:7.2f}  '
+              f'{r["families"] * 1e3:8.2f}  {ours:9.2f}  '
+              f'{r["text"] * 1e3:7.2f}')
+    print('target: poll + families at most 2x the poll: ' +
+          ('met' if worst <= 2 else 'MISSED'))
+    return 0 if worst <= 2 else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
