@@ -70,6 +70,24 @@ def _add_instance_args(parser: argparse.ArgumentParser,
     parser.add_argument('--disk-format', choices=('raw', 'qcow2'),
                         default='raw',
                         help='Format of --disk (default: %(default)s).')
+    owner = parser.add_argument_group(
+        "owner and flavor (Nova's instance metadata, which Ceilometer "
+        'reads)')
+    for option, dest, default in (
+            ('--display-name', 'display_name', 'the guest name'),
+            ('--project-name', 'project_name', "'standalone'"),
+            ('--project-id', 'project_id',
+             'a UUID derived from the project name'),
+            ('--user-name', 'user_name', 'the user running this command'),
+            ('--user-id', 'user_id', 'a UUID derived from the user name'),
+            ('--flavor-name', 'flavor_name', "'m<MiB>-c<vCPUs>'"),
+            ('--flavor-id', 'flavor_id', 'the flavor name')):
+        owner.add_argument(option, dest=dest, metavar='TEXT',
+                           help=f'Default: {default}.')
+
+
+OWNER_FIELDS = ('display_name', 'project_name', 'project_id', 'user_name',
+                'user_id', 'flavor_name', 'flavor_id')
 
 
 def instance_from_args(args) -> tuple:
@@ -80,9 +98,9 @@ def instance_from_args(args) -> tuple:
         if path is not None and not os.path.exists(path):
             raise UsageError(reason=f'{option} {utils.shorten(path)}: no '
                                     'such file or directory.')
-    instance = instance_obj.Instance(name=args.instance_name,
-                                     memory_mb=args.memory_mb,
-                                     vcpus=args.vcpus)
+    instance = instance_obj.Instance(
+        name=args.instance_name, memory_mb=args.memory_mb, vcpus=args.vcpus,
+        **{field: getattr(args, field) for field in OWNER_FIELDS})
     image_meta = image_meta_obj.ImageMeta(
         disk_path=_absolute(args.disk), disk_format=args.disk_format,
         kernel_path=_absolute(args.kernel),

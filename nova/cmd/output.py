@@ -14,12 +14,17 @@ FORMATS = ('table', 'json', 'csv')
 
 # (heading, field) of the table's columns; the reason goes on its own line.
 _COLUMNS = (
-    ('NAME', 'name'), ('STATE', 'stats_state'), ('PERIOD', 'period'),
+    ('NAME', 'name'), ('INSTANCE', 'display_name'), ('PROJECT', 'project'),
+    ('STATE', 'stats_state'), ('PERIOD', 'period'),
     ('USAGE MiB', 'memory_usage_mb'), ('RESIDENT MiB', 'memory_resident_mb'),
     ('ACTUAL MiB', 'memory_actual_mb'),
     ('AVAILABLE MiB', 'memory_available_mb'), ('SWAP IN', 'swap_in_mb'),
     ('SWAP OUT', 'swap_out_mb'), ('UPDATED', 'last_update'),
 )
+
+
+# Columns up to PERIOD are words, left-aligned; figures are right-aligned.
+_LEFT = 5
 
 
 def _cell(field: str, value, now: float) -> str:
@@ -42,7 +47,7 @@ def format_table(rows, now: float | None = None) -> str:
     lines = []
     for index, line in enumerate(cells):
         text = '  '.join(
-            cell.ljust(width) if column < 3 else cell.rjust(width)
+            cell.ljust(width) if column < _LEFT else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(line, widths)))
         lines.append(text.rstrip())
         if index:

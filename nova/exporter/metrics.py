@@ -48,6 +48,19 @@ COUNTERS = (
 )
 
 
+INFO_LABELS = ('domain', 'instance_name', 'instance_id', 'flavor_name',
+               'user_name', 'user_id', 'project_name', 'project_id')
+
+
+def _info_labels(row) -> dict:
+    meta = row.metadata
+    flavor, owner = meta.flavor, meta.owner
+    values = (row.name, meta.name, row.uuid, flavor and flavor.name,
+              owner and owner.username, owner and owner.userid,
+              owner and owner.projectname, owner and owner.projectid)
+    return {label: value or '' for label, value in zip(INFO_LABELS, values)}
+
+
 def _gauge(name: str, documentation: str):
     return core.GaugeMetricFamily(name, documentation, labels=LABELS)
 
@@ -88,9 +101,16 @@ def families(rows) -> list:
     used_name, used_samples = used.name, used.samples
     updated_name, updated_samples = updated.name, updated.samples
     period_name, period_samples = period.name, period.samples
+    info = core.GaugeMetricFamily(
+        'libvirt_domain_openstack_info',
+        "The guest's OpenStack identity, from Nova's instance metadata "
+        '(always 1).', labels=INFO_LABELS)
     for row in rows:
         name = row.name
         labels = {'domain': name}
+        if row.metadata is not None:
+            info.samples.append(Sample(info.name, _info_labels(row), 1,
+                                       None))
         current = row.stats_state
         for s in states:
             state_samples.append(Sample(
@@ -117,7 +137,7 @@ def families(rows) -> list:
                                           raw['last_update'], None))
     return ([family for family, _ in byte_families] +
             [family for family, _ in counter_families] +
-            [used, updated, period, state])
+            [used, updated, period, state, info])
 
 
 def host_families(up: bool, duration: float) -> list:

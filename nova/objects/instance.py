@@ -1,6 +1,15 @@
-"""The instance: what the user asked for, independent of the hypervisor."""
+"""The instance: what the user asked for, independent of the hypervisor.
+
+Besides its size, an instance carries who owns it and its flavor, as Nova's
+do: the guest's ``<nova:instance>`` metadata is made of them, and
+Ceilometer's compute agent meters only guests that carry it. On a
+standalone host nobody assigns these, so they have defaults (see
+``__post_init__``): stable, documented, and the same for the same input.
+"""
 
 import dataclasses
+import datetime
+import getpass
 import re
 import uuid as uuidlib
 
@@ -9,6 +18,24 @@ from nova import utils
 
 # libvirt accepts more, but these names are safe as file and domain names.
 NAME_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}')
+
+#: The project of instances nobody assigned one.
+DEFAULT_PROJECT_NAME = 'standalone'
+# Namespace of the stable ids derived from names (uuid5).
+_ID_NAMESPACE = uuidlib.uuid5(uuidlib.NAMESPACE_URL,
+                              'https://opendev.org/openstack/nova/libvirt')
+
+
+def stable_id(kind: str, name: str) -> str:
+    """A Keystone-style id (32 hex digits) that ``name`` always maps to."""
+    return uuidlib.uuid5(_ID_NAMESPACE, f'{kind}:{name}').hex
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, no LOGNAME
+        return 'nova-libvirt'
 
 
 @dataclasses.dataclass
@@ -24,6 +51,19 @@ class Instance:
     vcpus: int = 1
     uuid: str = dataclasses.field(
         default_factory=lambda: str(uuidlib.uuid4()))
+    #: Defaults: the instance name.
+    display_name: str | None = None
+    #: Defaults: "standalone", and an id derived from the name.
+    project_name: str | None = None
+    project_id: str | None = None
+    #: Defaults: the user running the command, and an id derived from it.
+    user_name: str | None = None
+    user_id: str | None = None
+    #: Defaults: "m<memory_mb>-c<vcpus>" for both.
+    flavor_name: str | None = None
+    flavor_id: str | None = None
+    #: When it was created (UTC); defaults to now.
+    created_at: datetime.datetime | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME_RE.fullmatch(
@@ -44,6 +84,54 @@ class Instance:
         except ValueError:
             raise exception.InvalidInstance(
                 reason=f'Instance uuid {self.uuid!r} is not a UUID.') from None
+        self._set_owner_defaults()
+        for field in ('display_name', 'project_name', 'user_name',
+                      'flavor_name', 'flavor_id'):
+            self._check_text(field)
+        for field in ('project_id', 'user_id'):
+            self._check_id(field)
+        if self.created_at is None:
+            self.created_at = datetime.datetime.now(datetime.timezone.utc)
+
+    def _set_owner_defaults(self):
+        if self.display_name is None:
+            self.display_name = self.name
+        if self.project_name is None:
+            self.project_name = DEFAULT_PROJECT_NAME
+        if self.project_id is None:
+            self.project_id = stable_id('project', self.project_name)
+        if self.user_name is None:
+            self.user_name = _current_user()
+        if self.user_id is None:
+            self.user_id = stable_id('user', self.user_name)
+        if self.flavor_name is None:
+            self.flavor_name = f'm{self.memory_mb}-c{self.vcpus}'
+        if self.flavor_id is None:
+            self.flavor_id = self.flavor_name
+
+    def _check_text(self, field: str) -> None:
+        value = getattr(self, field)
+        problem = None
+        if not isinstance(value, str) or not value.strip():
+            problem = 'is empty'
+        elif len(value) > 255:
+            problem = 'is longer than 255 characters'
+        else:
+            problem = utils.xml_problem(value)
+        if problem:
+            raise exception.InvalidInstance(
+                reason=f'Instance {field} {self._shown(value)} {problem}: '
+                       'give 1 to 255 printable characters.')
+
+    def _check_id(self, field: str) -> None:
+        value = getattr(self, field)
+        try:
+            uuidlib.UUID(str(value))
+        except ValueError:
+            raise exception.InvalidInstance(
+                reason=f'Instance {field} {self._shown(value)} is not a '
+                       'UUID: give one, as Keystone ids are (32 hex digits, '
+                       'dashes optional).') from None
 
     @staticmethod
     def _shown(value) -> str:

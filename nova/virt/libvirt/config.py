@@ -149,22 +149,28 @@ def YesNo() -> Switch:
 
 # --------------------------------------------------------------- fields
 
-def _split(path: str | None) -> list[str]:
-    return path.split('/') if path else []
+def _qualify(tag: str, namespace: str | None) -> str:
+    return f'{{{namespace}}}{tag}' if namespace else tag
 
 
-def _find(el, path: str | None):
-    """The element at ``path`` under ``el``, or None."""
-    for tag in _split(path):
+def _tags(path: str | None, namespace: str | None) -> tuple[str, ...]:
+    """The (qualified) element names along ``path``, computed once."""
+    return tuple(_qualify(t, namespace) for t in path.split('/')) \
+        if path else ()
+
+
+def _find(el, tags: tuple[str, ...]):
+    """The element at ``tags`` under ``el``, or None."""
+    for tag in tags:
         el = el.find(tag)
         if el is None:
             return None
     return el
 
 
-def _ensure(el, path: str | None):
-    """The element at ``path`` under ``el``, created where missing."""
-    for tag in _split(path):
+def _ensure(el, tags: tuple[str, ...]):
+    """The element at ``tags`` under ``el``, created where missing."""
+    for tag in tags:
         child = el.find(tag)
         el = child if child is not None else etree.SubElement(el, tag)
     return el
@@ -183,6 +189,8 @@ class Field:
         self.name = name
         own = owner.__dict__.get('_own_fields', ())
         owner._own_fields = own + (self,)
+        # Sub-elements live in the owner's namespace, if it has one.
+        self.tags = _tags(self.path, owner.namespace)
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -230,11 +238,11 @@ class Attribute(Field):
     def format(self, obj, root):
         value = getattr(obj, self.name)
         if value is not None:
-            _ensure(root, self.path).set(self.xml_name,
+            _ensure(root, self.tags).set(self.xml_name,
                                          self.kind.to_xml(value))
 
     def parse(self, obj, root):
-        el = _find(root, self.path)
+        el = _find(root, self.tags)
         raw = None if el is None else el.get(self.xml_name)
         obj.__dict__[self.name] = None if raw is None else self.read(el, raw)
 
@@ -250,13 +258,13 @@ class Text(Field):
     def format(self, obj, root):
         value = getattr(obj, self.name)
         if value is not None:
-            el = _ensure(root, self.path)
+            el = _ensure(root, self.tags)
             el.text = self.kind.to_xml(value)
             for name, fixed_value in self.fixed.items():
                 el.set(name, fixed_value)
 
     def parse(self, obj, root):
-        el = _find(root, self.path)
+        el = _find(root, self.tags)
         if el is None:
             obj.__dict__[self.name] = None
             return
@@ -266,7 +274,10 @@ class Text(Field):
                 raise exception.LibvirtConfigParseError(
                     where=f'<{el.tag}> attribute {name!r}', value=raw,
                     expected=repr(fixed_value))
-        obj.__dict__[self.name] = self.read(el, el.text or '')
+        # No text at all is absent: the element may exist for attributes
+        # other fields declare (<nova:user uuid="..."/>).
+        obj.__dict__[self.name] = (None if el.text is None else
+                                   self.read(el, el.text))
 
 
 class Flag(Field):
@@ -286,10 +297,10 @@ class Flag(Field):
 
     def format(self, obj, root):
         if getattr(obj, self.name):
-            _ensure(root, self.path)
+            _ensure(root, self.tags)
 
     def parse(self, obj, root):
-        obj.__dict__[self.name] = _find(root, self.path) is not None
+        obj.__dict__[self.name] = _find(root, self.tags) is not None
 
 
 class Children(Field):
@@ -315,13 +326,13 @@ class Children(Field):
     def format(self, obj, root):
         items = getattr(obj, self.name)
         if items:
-            parent = _ensure(root, self.path)
+            parent = _ensure(root, self.tags)
             for item in items:
                 parent.append(item.format_dom())
 
     def parse(self, obj, root):
         items = []
-        parent = _find(root, self.path)
+        parent = _find(root, self.tags)
         for el in (() if parent is None else parent):
             cls = self.base.class_for(el.tag)
             if cls is not None:  # unmodelled devices are ignored
@@ -333,13 +344,49 @@ class Children(Field):
 
 # -------------------------------------------------------------- objects
 
+class Child(Field):
+    """One optional child object (its element under path), or None."""
+
+    def __init__(self, cls: type, path: str | None = None):
+        super().__init__(None, path)
+        self.cls = cls
+
+    def check(self, obj, value):
+        if value is None or isinstance(value, self.cls):
+            return value
+        raise exception.InvalidLibvirtConfigValue(
+            cls=type(obj).__name__, field=self.name, value=value,
+            expected=f'a {self.cls.__name__} or None')
+
+    def format(self, obj, root):
+        value = getattr(obj, self.name)
+        if value is not None:
+            _ensure(root, self.tags).append(value.format_dom())
+
+    def parse(self, obj, root):
+        parent = _find(root, self.tags)
+        el = None if parent is None else parent.find(self.cls.qualified_name())
+        obj.__dict__[self.name] = (None if el is None else
+                                   self.cls().parse_dom(el))
+
+
 class LibvirtConfigObject:
     """Base of every libvirt element class.
 
-    Subclasses set ``root_name`` and declare fields; nothing else.
+    Subclasses set ``root_name`` and declare fields; nothing else. A class
+    of a foreign XML namespace (Nova's instance metadata) also sets
+    ``namespace`` and ``prefix``, once: its element and every sub-element
+    its fields name are in that namespace (attributes are not).
     """
 
     root_name: str | None = None
+    namespace: str | None = None
+    prefix: str | None = None
+
+    @classmethod
+    def qualified_name(cls) -> str:
+        """``root_name`` in Clark notation ({namespace}name) if namespaced."""
+        return _qualify(cls.root_name, cls.namespace)
 
     def __init__(self, **kwargs):
         for name, value in kwargs.items():
@@ -358,26 +405,31 @@ class LibvirtConfigObject:
 
     @classmethod
     def class_for(cls, tag: str):
-        """The subclass of ``cls`` whose element is ``tag``, or None."""
+        """The subclass of ``cls`` whose (qualified) element is ``tag``,
+        or None."""
         pending = [cls]
         while pending:
             klass = pending.pop()
-            if klass.root_name == tag:
+            if klass.root_name and klass.qualified_name() == tag:
                 return klass
             pending.extend(klass.__subclasses__())
         return None
 
     def format_dom(self):
-        root = etree.Element(self.root_name)
+        cls = type(self)
+        nsmap = {cls.prefix: cls.namespace} if cls.namespace else None
+        root = etree.Element(cls.qualified_name(), nsmap=nsmap)
         for field in self.fields():
             field.format(self, root)
         return root
 
     def parse_dom(self, xmldoc) -> 'LibvirtConfigObject':
-        if xmldoc.tag != self.root_name:
+        if xmldoc.tag != self.qualified_name():
             raise exception.LibvirtConfigParseError(
                 where='the root element', value=xmldoc.tag,
-                expected=f'<{self.root_name}>')
+                expected=f'<{self.root_name}>' + (
+                    f' in namespace {self.namespace}' if self.namespace
+                    else ''))
         for field in self.fields():
             field.parse(self, xmldoc)
         return self
@@ -477,6 +529,58 @@ class LibvirtConfigMemoryBalloon(LibvirtConfigGuestDevice):
     period = Attribute('period', Integer(min=1, max=INT_MAX), path='stats')
 
 
+# Nova's instance metadata, which Ceilometer's libvirt_metadata discovery
+# reads: https://libvirt.org/formatdomain.html#general-metadata
+NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
+
+
+class LibvirtConfigGuestMetaNova(LibvirtConfigObject):
+    """Base of the elements of Nova's instance metadata namespace."""
+
+    namespace = NOVA_NS
+    prefix = 'nova'
+
+
+class LibvirtConfigGuestMetaNovaFlavor(LibvirtConfigGuestMetaNova):
+    """The instance's flavor: sizes in MiB (memory) and GiB (disks)."""
+
+    root_name = 'flavor'
+    name = Attribute('name', String())
+    id = Attribute('id', String())
+    memory = Text('memory', Integer(min=0))
+    disk = Text('disk', Integer(min=0))
+    swap = Text('swap', Integer(min=0))
+    ephemeral = Text('ephemeral', Integer(min=0))
+    vcpus = Text('vcpus', Integer(min=0))
+
+
+class LibvirtConfigGuestMetaNovaOwner(LibvirtConfigGuestMetaNova):
+    """Who owns the instance: the user and project, ids and names."""
+
+    root_name = 'owner'
+    userid = Attribute('uuid', String(), path='user')
+    username = Text('user', String())
+    projectid = Attribute('uuid', String(), path='project')
+    projectname = Text('project', String())
+
+
+class LibvirtConfigGuestMetaNovaInstance(LibvirtConfigGuestMetaNova):
+    """``<nova:instance>``: what Nova writes into every guest's metadata.
+
+    https://libvirt.org/formatdomain.html#general-metadata
+    """
+
+    root_name = 'instance'
+    package = Attribute('version', String(), path='package')
+    name = Text('name', String())
+    # "YYYY-MM-DD HH:MM:SS", UTC, as Nova writes it
+    creation_time = Text('creationTime', String())
+    flavor = Child(LibvirtConfigGuestMetaNovaFlavor)
+    owner = Child(LibvirtConfigGuestMetaNovaOwner)
+    roottype = Attribute('type', Enum('image', 'volume'), path='root')
+    rootid = Attribute('uuid', String(), path='root')
+
+
 class LibvirtConfigGuest(LibvirtConfigObject):
     """A whole domain.
 
@@ -490,7 +594,9 @@ class LibvirtConfigGuest(LibvirtConfigObject):
     # Kibibytes, as libvirt stores it.
     memory = Text('memory', Integer(min=1), fixed={'unit': 'KiB'})
     vcpus = Text('vcpu', Integer(min=1))
+    metadata = Children('metadata', LibvirtConfigGuestMetaNova)
     os_type = Text('os/type', Enum('hvm', 'exe'))
+    os_arch = Attribute('arch', String(), path='os/type')
     os_kernel = Text('os/kernel', String())
     os_initrd = Text('os/initrd', String())
     os_cmdline = Text('os/cmdline', String())
@@ -515,8 +621,19 @@ def domain_balloon(xml: str) -> tuple[str | None, LibvirtConfigMemoryBalloon
     Reads just these two facts, so a domain using elements this model does
     not describe (a guest we did not create) is still understood.
     """
+    facts = domain_facts(xml)
+    return facts[0], facts[1]
+
+
+def domain_facts(xml: str) -> tuple:
+    """(domain type, balloon or None, nova instance metadata or None) of a
+    domain's XML, reading only those."""
     root = parse_xml(xml)
     el = root.find('devices/memballoon')
     balloon = (None if el is None else
                LibvirtConfigMemoryBalloon().parse_dom(el))
-    return root.get('type'), balloon
+    el = root.find('metadata/' +
+                   LibvirtConfigGuestMetaNovaInstance.qualified_name())
+    instance = (None if el is None else
+                LibvirtConfigGuestMetaNovaInstance().parse_dom(el))
+    return root.get('type'), balloon, instance

@@ -9,12 +9,14 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 
 import functools
 import os
+import platform
 import shutil
 
 import nova.conf
 from nova import exception
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
+from nova import version
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
@@ -41,15 +43,21 @@ def _get_guest_identity(virt_type: str,
 
 def _get_guest_os(virt_type: str,
                   image_meta: image_meta_obj.ImageMeta) -> dict:
-    """How the guest boots: a container init, a kernel, or a disk."""
+    """How the guest boots: a container init, a kernel, or a disk.
+
+    The architecture is the host's (guests are not emulated across
+    architectures here); Ceilometer's discovery reads it from the XML.
+    """
+    arch = {'os_arch': platform.machine()}
     if virt_type == 'lxc':
         if image_meta.direct_kernel_boot:
             raise exception.InvalidInstance(
                 reason='lxc guests do not boot a kernel: give a root '
                        'directory as the disk instead.')
-        return {'os_type': 'exe', 'os_init_path': '/sbin/init'}
+        return {'os_type': 'exe', 'os_init_path': '/sbin/init', **arch}
     if image_meta.direct_kernel_boot:
         return {
+            **arch,
             'os_type': 'hvm',
             'os_kernel': image_meta.kernel_path,
             'os_initrd': image_meta.ramdisk_path,
@@ -59,7 +67,7 @@ def _get_guest_os(virt_type: str,
         raise exception.InvalidInstance(
             reason=f'A {virt_type} guest needs a kernel or a disk to boot '
                    'from: give one.')
-    return {'os_type': 'hvm', 'os_boot_dev': 'hd'}
+    return {'os_type': 'hvm', 'os_boot_dev': 'hd', **arch}
 
 
 def _get_guest_platform(virt_type: str) -> dict:
@@ -97,6 +105,29 @@ def _get_guest_console_config(virt_type: str, instance_dir: str):
     return vconfig.LibvirtConfigGuestSerial(
         type='file', source_path=os.path.join(instance_dir, 'console.log'),
         target_port=0)
+
+
+def _get_guest_metadata_config(instance: instance_obj.Instance,
+                               package: str):
+    """Nova's ``<nova:instance>`` metadata, for every virt_type.
+
+    Ceilometer's compute agent (libvirt_metadata discovery, its default)
+    meters only domains that carry it, and reads the name, flavor (name,
+    id and sizes) and owner ids from it. A standalone instance has no root
+    image in Glance, so no ``<nova:root>``.
+    """
+    return vconfig.LibvirtConfigGuestMetaNovaInstance(
+        package=package,
+        name=instance.display_name,
+        creation_time=instance.created_at.strftime('%Y-%m-%d %H:%M:%S'),
+        flavor=vconfig.LibvirtConfigGuestMetaNovaFlavor(
+            name=instance.flavor_name, id=instance.flavor_id,
+            memory=instance.memory_mb, disk=0, swap=0, ephemeral=0,
+            vcpus=instance.vcpus),
+        owner=vconfig.LibvirtConfigGuestMetaNovaOwner(
+            userid=instance.user_id, username=instance.user_name,
+            projectid=instance.project_id,
+            projectname=instance.project_name))
 
 
 def _get_guest_memballoon_config(virt_type: str, period: int):
@@ -282,6 +313,8 @@ class LibvirtDriver:
             **_get_guest_identity(virt_type, instance),
             **_get_guest_os(virt_type, image_meta),
             **_get_guest_platform(virt_type))
+        guest.metadata.append(_get_guest_metadata_config(
+            instance, version.version_string()))
         for device in (
                 _get_guest_storage_config(virt_type, image_meta),
                 _get_guest_console_config(virt_type, instance_dir),

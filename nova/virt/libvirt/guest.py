@@ -95,6 +95,19 @@ class Guest:
         """The domain as libvirt stores it, parsed."""
         return vconfig.LibvirtConfigGuest().parse_str(self.get_xml_desc())
 
+    def get_metadata(self, namespace: str) -> str | None:
+        """virDomainGetMetadata: the element of ``namespace`` in the
+        domain's <metadata>, as XML text; None when it has none."""
+        try:
+            return self._domain.metadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, namespace)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+                return None
+            raise exception.LibvirtCallFailed(
+                call='metadata()', name=self.name,
+                reason=e.get_error_message()) from None
+
     def get_memory_stats(self) -> dict[str, int]:
         """virDomainMemoryStats: libvirt's names to KiB (or seconds)."""
         with self._call('memoryStats()'):

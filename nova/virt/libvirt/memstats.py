@@ -51,6 +51,9 @@ class GuestMemoryStats:
     uuid: str | None
     stats_state: str
     reason: str
+    #: From Nova's <nova:instance> metadata, where the guest has it.
+    display_name: str | None = None
+    project: str | None = None
     period: int | None = None
     memory_usage_mb: float | None = None
     memory_resident_mb: float | None = None
@@ -62,13 +65,15 @@ class GuestMemoryStats:
     #: libvirt's figures as it gave them (virDomainMemoryStats names, KiB),
     #: for consumers that want them unrounded (the exporter); not printed.
     raw: dict = dataclasses.field(default_factory=dict, repr=False)
+    #: The guest's LibvirtConfigGuestMetaNovaInstance, or None.
+    metadata: object = dataclasses.field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in FIELDS}
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(GuestMemoryStats)
-               if f.name != 'raw')
+               if f.name not in ('raw', 'metadata'))
 
 
 def _mib(kib):
@@ -190,8 +195,9 @@ class _Known:
     """What the collector remembers of one domain run."""
 
     balloon: object
-    seen: int       # last_update at the previous poll
-    read_at: float  # when the XML was read
+    metadata: object  # LibvirtConfigGuestMetaNovaInstance or None
+    seen: int         # last_update at the previous poll
+    read_at: float    # when the XML was read
 
 
 class MemoryStatsCollector:
@@ -225,7 +231,8 @@ class MemoryStatsCollector:
                     update, known.read_at, now):
                 stale.append((key, record.guest, update))
             else:
-                found[key] = _Known(known.balloon, update, known.read_at)
+                found[key] = _Known(known.balloon, known.metadata, update,
+                                    known.read_at)
         if not stale:
             return found
         try:
@@ -239,7 +246,8 @@ class MemoryStatsCollector:
             try:
                 if isinstance(xml, Exception):
                     raise xml
-                found[key] = _Known(balloon_of(xml), update, now)
+                _type, balloon, metadata = vconfig.domain_facts(xml)
+                found[key] = _Known(balloon, metadata, update, now)
             except (exception.NovaException, ValueError) as e:
                 # Vanished since the listing, or XML we cannot read.
                 found[key] = e
@@ -249,19 +257,22 @@ class MemoryStatsCollector:
         if record.error is not None:
             return GuestMemoryStats(record.name, record.uuid, ERROR,
                                     record.error)
-        balloon = None
+        balloon = metadata = None
         if record.active:
             entry = known[(record.uuid, record.guest.domain_id)]
             if isinstance(entry, Exception):
                 return GuestMemoryStats(record.name, record.uuid, ERROR,
                                         str(entry))
-            balloon = entry.balloon
+            balloon, metadata = entry.balloon, entry.metadata
         state, reason = classify(record.active, balloon, record.stats, now,
                                  record.monitor_busy)
+        owner = metadata and metadata.owner
         return GuestMemoryStats(
             record.name, record.uuid, state, reason,
+            display_name=metadata and metadata.name,
+            project=owner and (owner.projectname or owner.projectid),
             period=None if balloon is None else balloon.period,
-            raw=record.stats, **figures(record.stats))
+            raw=record.stats, metadata=metadata, **figures(record.stats))
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:

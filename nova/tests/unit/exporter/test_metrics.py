@@ -9,6 +9,7 @@ from nova.exporter import metrics
 from nova import test
 from nova.tests import doc_table
 from nova.tests import prometheus
+from nova.virt.libvirt import config
 from nova.virt.libvirt import memstats
 
 RAW = {'actual': 262144, 'maximum': 524288, 'swap_in': 1, 'swap_out': 2,
@@ -48,6 +49,25 @@ def _text(families) -> str:
 
 
 class FamiliesTest(test.TestCase):
+
+    def test_openstack_info(self):
+        meta = config.LibvirtConfigGuestMetaNovaInstance(
+            name='Web 1',
+            flavor=config.LibvirtConfigGuestMetaNovaFlavor(name='m1.small'),
+            owner=config.LibvirtConfigGuestMetaNovaOwner(
+                userid='u1', username='alice', projectid='p1',
+                projectname='web'))
+        row = _row('g', 'ok', RAW)
+        row.metadata = meta
+        info = [f for f in metrics.families([row, _row('bare', 'ok', RAW)])
+                if f.name == 'libvirt_domain_openstack_info'][0]
+        self.assertEqual(1, len(info.samples))  # only guests with metadata
+        self.assertEqual(
+            {'domain': 'g', 'instance_name': 'Web 1', 'instance_id': 'uuid-g',
+             'flavor_name': 'm1.small', 'user_name': 'alice',
+             'user_id': 'u1', 'project_name': 'web', 'project_id': 'p1'},
+            info.samples[0].labels)
+        self.assertEqual(1, info.samples[0].value)
 
     def test_full_row_in_bytes(self):
         got = _samples(metrics.families([_row('g', 'ok', RAW)]))
@@ -114,7 +134,8 @@ class FamiliesTest(test.TestCase):
             self.assertTrue(family.documentation, family.name)
             self.assertTrue(
                 family.name.endswith(('_bytes', '_seconds', '_percent',
-                                      '_fault', '_state')), family.name)
+                                      '_fault', '_state', '_info')),
+                family.name)
 
     def test_promtool_accepts_the_text(self):
         reason = prometheus.missing()

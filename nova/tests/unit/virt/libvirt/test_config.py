@@ -25,8 +25,15 @@ def _sample_value(field):
     if isinstance(field, config.Flag):
         return True
     if isinstance(field, config.Children):
+        if field.base is config.LibvirtConfigGuestMetaNova:
+            return [config.LibvirtConfigGuestMetaNovaInstance(name='vm')]
         return [config.LibvirtConfigMemoryBalloon(model='virtio', period=5),
                 config.LibvirtConfigGuestConsole(type='pty')]
+    if isinstance(field, config.Child):
+        obj = field.cls()
+        first = field.cls.fields()[0]
+        setattr(obj, first.name, _sample_value(first))
+        return obj
     kind = field.kind
     if isinstance(kind, config.Integer):
         return kind.min if kind.min is not None else 7
@@ -287,8 +294,8 @@ class SweepTest(test.TestCase):
     def test_declared_fields_are_unique_facts(self):
         # Two fields writing the same attribute would fight each other.
         for cls in _all_config_classes():
-            facts = [(type(f).__name__, f.path, getattr(f, 'xml_name', ''))
-                     for f in cls.fields()]
+            facts = [(type(f).__name__, f.path, getattr(f, 'xml_name', ''),
+                      getattr(f, 'cls', None)) for f in cls.fields()]
             self.assertEqual(len(facts), len(set(facts)), cls.__name__)
 
     def test_format_builds_elements(self):

@@ -1,5 +1,10 @@
 """Tests for the guest builder in nova.virt.libvirt.driver."""
 
+import datetime
+import platform
+
+import fixtures
+from lxml import etree
 import testscenarios
 
 from nova import exception
@@ -12,6 +17,39 @@ from nova.virt.libvirt import driver
 load_tests = testscenarios.load_tests_apply_scenarios
 
 UUID = '0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f'
+USER_ID = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+PROJECT_ID = '0f1e2d3c4b5a69788796a5b4c3d2e1f0'
+CREATED = datetime.datetime(2026, 11, 25, 10, 30, 5,
+                            tzinfo=datetime.timezone.utc)
+ARCH = platform.machine()
+METADATA = f"""
+  <metadata>
+    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:package version="1.2.3"/>
+      <nova:name>Web server 1</nova:name>
+      <nova:creationTime>2026-11-25 10:30:05</nova:creationTime>
+      <nova:flavor name="m1.small" id="2">
+        <nova:memory>512</nova:memory>
+        <nova:disk>0</nova:disk>
+        <nova:swap>0</nova:swap>
+        <nova:ephemeral>0</nova:ephemeral>
+        <nova:vcpus>2</nova:vcpus>
+      </nova:flavor>
+      <nova:owner>
+        <nova:user uuid="{USER_ID}">alice</nova:user>
+        <nova:project uuid="{PROJECT_ID}">web</nova:project>
+      </nova:owner>
+    </nova:instance>
+  </metadata>"""
+
+
+def _instance(**kw):
+    """An instance with every owner field given, for exact XML."""
+    return instance_obj.Instance(
+        'guest-1', memory_mb=512, vcpus=2, uuid=UUID,
+        display_name='Web server 1', project_name='web',
+        project_id=PROJECT_ID, user_name='alice', user_id=USER_ID,
+        flavor_name='m1.small', flavor_id='2', created_at=CREATED, **kw)
 
 ENABLED = ('<memballoon model="virtio" autodeflate="on" '
            'freePageReporting="on"><stats period="%d"/></memballoon>')
@@ -85,8 +123,9 @@ class GuestConfigTest(test.TestCase):
     def setUp(self):
         super().setUp()
         self.flags(instances_path='/var/lib/nova/instances')
-        self.instance = instance_obj.Instance('guest-1', memory_mb=512,
-                                              vcpus=2, uuid=UUID)
+        self.instance = _instance()
+        self.useFixture(fixtures.MockPatch(
+            'nova.version.version_string', return_value='1.2.3'))
 
     def _build(self, virt_type, image, period=10):
         self.flags(virt_type=virt_type, mem_stats_period_seconds=period,
@@ -113,9 +152,9 @@ class GuestConfigTest(test.TestCase):
               <name>guest-1</name>
               <uuid>{UUID}</uuid>
               <memory unit="KiB">524288</memory>
-              <vcpu>2</vcpu>
+              <vcpu>2</vcpu>{METADATA}
               <os>
-                <type>hvm</type>
+                <type arch="{ARCH}">hvm</type>
                 <kernel>/img/vmlinuz</kernel>
                 <initrd>/img/initrd.gz</initrd>
                 <cmdline>console=ttyS0 quiet</cmdline>
@@ -139,8 +178,8 @@ class GuestConfigTest(test.TestCase):
               <name>guest-1</name>
               <uuid>{UUID}</uuid>
               <memory unit="KiB">524288</memory>
-              <vcpu>2</vcpu>
-              <os><type>hvm</type><boot dev="hd"/></os>
+              <vcpu>2</vcpu>{METADATA}
+              <os><type arch="{ARCH}">hvm</type><boot dev="hd"/></os>
               <features><acpi/><apic/></features>
               <clock offset="utc"/>
               <devices>
@@ -164,8 +203,8 @@ class GuestConfigTest(test.TestCase):
               <name>guest-1</name>
               <uuid>{UUID}</uuid>
               <memory unit="KiB">524288</memory>
-              <vcpu>2</vcpu>
-              <os><type>exe</type><init>/sbin/init</init></os>
+              <vcpu>2</vcpu>{METADATA}
+              <os><type arch="{ARCH}">exe</type><init>/sbin/init</init></os>
               <devices>
                 <filesystem type="mount">
                   <source dir="/srv/rootfs"/>
@@ -225,3 +264,79 @@ class OtherStepsTest(test.TestCase):
     def test_no_disk_when_kernel_boot(self):
         self.assertIsNone(driver._get_guest_storage_config(
             'qemu', image_meta_obj.ImageMeta(kernel_path='/k')))
+
+
+class MetadataStepTest(test.TestCase):
+    """Nova's instance metadata: the step, and every virt_type."""
+
+    def test_step(self):
+        got = driver._get_guest_metadata_config(_instance(), '1.2.3')
+        self.assertXmlEqual(METADATA.replace('<metadata>', '').replace(
+            '</metadata>', ''), got.to_xml())
+
+    def test_every_virt_type_carries_it(self):
+        for virt_type, image in (
+                ('kvm', image_meta_obj.ImageMeta(disk_path='/d')),
+                ('qemu', image_meta_obj.ImageMeta(kernel_path='/k')),
+                ('lxc', image_meta_obj.ImageMeta(disk_path='/srv/r'))):
+            self.flags(virt_type=virt_type, group='libvirt')
+            guest = driver.LibvirtDriver().get_guest_config(
+                _instance(), image)
+            self.assertEqual(1, len(guest.metadata), virt_type)
+            self.assertEqual('Web server 1', guest.metadata[0].name)
+            self.assertValidDomain(guest.to_xml())
+
+    def test_defaults_on_a_standalone_host(self):
+        instance = instance_obj.Instance('web1', memory_mb=1024, vcpus=2)
+        got = driver._get_guest_metadata_config(instance, '1')
+        self.assertEqual('web1', got.name)
+        self.assertEqual(('m1024-c2', 'm1024-c2'),
+                         (got.flavor.name, got.flavor.id))
+        self.assertEqual('standalone', got.owner.projectname)
+        self.assertEqual(instance_obj.stable_id('project', 'standalone'),
+                         got.owner.projectid)
+        self.assertEqual(32, len(got.owner.userid))
+        self.assertEqual(instance_obj.stable_id('user', got.owner.username),
+                         got.owner.userid)
+
+
+class CeilometerDiscoveryTest(test.TestCase):
+    """Read a generated domain as Ceilometer's libvirt_metadata discovery
+    does (namespaced XPath into <metadata>, plus os/type/@arch): every
+    field it requires must come back. No dependency on Ceilometer."""
+
+    NS = {'nova': 'http://openstack.org/xmlns/libvirt/nova/1.1'}
+
+    def _read(self, xml: str) -> dict:
+        root = etree.fromstring(xml.encode())
+        instance = root.find('metadata/nova:instance', self.NS)
+        self.assertIsNotNone(instance, 'no <nova:instance> element')
+
+        def one(path):
+            found = instance.xpath(path, namespaces=self.NS)
+            self.assertEqual(1, len(found), path)
+            return str(found[0])
+        got = {'name': one('nova:name/text()'),
+               'flavor_name': one('nova:flavor/@name'),
+               'flavor_id': one('nova:flavor/@id'),
+               'user_id': one('nova:owner/nova:user/@uuid'),
+               'project_id': one('nova:owner/nova:project/@uuid'),
+               'arch': root.find('os/type').get('arch')}
+        for size in ('memory', 'disk', 'swap', 'ephemeral', 'vcpus'):
+            got[size] = int(one(f'nova:flavor/nova:{size}/text()'))
+        return got
+
+    def test_every_required_field(self):
+        for virt_type, image in (
+                ('kvm', image_meta_obj.ImageMeta(disk_path='/d')),
+                ('qemu', image_meta_obj.ImageMeta(kernel_path='/k')),
+                ('lxc', image_meta_obj.ImageMeta(disk_path='/srv/r'))):
+            self.flags(virt_type=virt_type, group='libvirt')
+            xml = driver.LibvirtDriver().get_guest_config(
+                _instance(), image).to_xml()
+            self.assertEqual(
+                {'name': 'Web server 1', 'flavor_name': 'm1.small',
+                 'flavor_id': '2', 'user_id': USER_ID,
+                 'project_id': PROJECT_ID, 'arch': ARCH, 'memory': 512,
+                 'disk': 0, 'swap': 0, 'ephemeral': 0, 'vcpus': 2},
+                self._read(xml), virt_type)

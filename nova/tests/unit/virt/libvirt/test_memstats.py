@@ -120,7 +120,8 @@ class FiguresTest(test.TestCase):
 
     def test_empty(self):
         self.assertEqual(set(memstats.FIELDS) - {
-            'name', 'uuid', 'stats_state', 'reason', 'period'},
+            'name', 'uuid', 'stats_state', 'reason', 'period',
+            'display_name', 'project'},
             set(memstats.figures({})))
         self.assertTrue(all(v is None
                             for v in memstats.figures({}).values()))
@@ -239,7 +240,8 @@ class CollectorTest(test.TestCase):
     def test_as_dict_has_the_json_keys(self):
         row = self.collector.collect(['b-ok'])[0]
         self.assertEqual(
-            ['name', 'uuid', 'stats_state', 'reason', 'period',
+            ['name', 'uuid', 'stats_state', 'reason', 'display_name',
+             'project', 'period',
              'memory_usage_mb', 'memory_resident_mb', 'memory_actual_mb',
              'memory_available_mb', 'swap_in_mb', 'swap_out_mb',
              'last_update'], list(row.as_dict()))
@@ -371,3 +373,26 @@ class PeriodMayHaveChangedTest(test.TestCase):
     def test_decision(self):
         self.assertEqual(self.want,
                          memstats.period_may_have_changed(*self.args))
+
+
+META = ('<metadata><nova:instance xmlns:nova="'
+        'http://openstack.org/xmlns/libvirt/nova/1.1"><nova:name>Web 1'
+        '</nova:name><nova:owner><nova:user uuid="u">alice</nova:user>'
+        '<nova:project uuid="p">web</nova:project></nova:owner>'
+        '</nova:instance></metadata>')
+
+
+class CollectorMetadataTest(test.TestCase):
+
+    def test_display_name_and_project_from_nova_metadata(self):
+        with_meta = _record('g1', '<memballoon model="none"/>', {})
+        with_meta.guest.xml = with_meta.guest.xml.replace(
+            '<devices>', META + '<devices>')
+        without = _record('g2', '<memballoon model="none"/>', {})
+        rows = memstats.MemoryStatsCollector(
+            FakeHost([with_meta, without]), clock=lambda: NOW).collect()
+        self.assertEqual(('Web 1', 'web'),
+                         (rows[0].display_name, rows[0].project))
+        self.assertEqual('alice', rows[0].metadata.owner.username)
+        self.assertEqual((None, None), (rows[1].display_name,
+                                        rows[1].project))
