@@ -77,6 +77,12 @@ class String(Kind):
         return (isinstance(value, str) and value != '' and
                 utils.xml_problem(value) is None)
 
+    def from_xml(self, text: str) -> str:
+        # Parsed XML holds only characters XML can carry.
+        if not text:
+            raise ValueError(text)
+        return text
+
 
 class Integer(Kind):
     """A bounded integer written in decimal."""
@@ -103,7 +109,8 @@ class Integer(Kind):
         if not stripped.lstrip('-').isdigit():
             raise ValueError(text)
         value = int(stripped)
-        if not self.accepts(value):
+        if ((self.min is not None and value < self.min) or
+                (self.max is not None and value > self.max)):
             raise ValueError(text)
         return value
 
@@ -117,6 +124,11 @@ class Enum(Kind):
 
     def accepts(self, value) -> bool:
         return value in self.choices
+
+    def from_xml(self, text: str) -> str:
+        if text not in self.choices:
+            raise ValueError(text)
+        return text
 
 
 class Switch(Kind):
@@ -159,21 +171,45 @@ def _tags(path: str | None, namespace: str | None) -> tuple[str, ...]:
         if path else ()
 
 
-def _find(el, tags: tuple[str, ...]):
-    """The element at ``tags`` under ``el``, or None."""
-    for tag in tags:
-        el = el.find(tag)
+class _Tree:
+    """The elements of one object's XML by path, for one format or parse.
+
+    Fields name their element by a tuple of tags, and several share paths
+    (``os/type``, ``os/kernel``, ``devices``). Looking each up with lxml's
+    ``find`` for every field dominated the model's cost; instead a parse
+    walks the element once, down only the paths its class declares (its
+    *plan*, computed once per class), and a format creates each path once.
+    """
+
+    __slots__ = ('els',)
+
+    def __init__(self, root, plan: dict | None = None):
+        self.els = {(): root}
+        if plan:
+            self._index(root, plan, ())
+
+    def _index(self, el, plan: dict, prefix: tuple) -> None:
+        els = self.els
+        for child in el:
+            sub = plan.get(child.tag)
+            if sub is not None:
+                key = prefix + (child.tag,)
+                if key not in els:  # the first one, as find() would
+                    els[key] = child
+                    if sub:
+                        self._index(child, sub, key)
+
+    def find(self, tags: tuple[str, ...]):
+        """The element at ``tags`` (a path of the plan), or None."""
+        return self.els.get(tags)
+
+    def ensure(self, tags: tuple[str, ...]):
+        """The element at ``tags``, created where missing (format only)."""
+        el = self.els.get(tags)
         if el is None:
-            return None
-    return el
-
-
-def _ensure(el, tags: tuple[str, ...]):
-    """The element at ``tags`` under ``el``, created where missing."""
-    for tag in tags:
-        child = el.find(tag)
-        el = child if child is not None else etree.SubElement(el, tag)
-    return el
+            el = self.els[tags] = etree.SubElement(self.ensure(tags[:-1]),
+                                                   tags[-1])
+        return el
 
 
 class Field:
@@ -181,6 +217,11 @@ class Field:
 
     #: The value of a field nobody set.
     empty = None
+
+    @property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """The element paths a parse must index for this field."""
+        return (self.tags,)
 
     def __init__(self, kind: Kind | None = None, path: str | None = None):
         self.kind, self.path = kind, path
@@ -218,10 +259,10 @@ class Field:
                 where=self.where(el), value=raw,
                 expected=self.kind.description) from None
 
-    def format(self, obj, root) -> None:
+    def format(self, obj, root: _Tree) -> None:
         raise NotImplementedError
 
-    def parse(self, obj, root) -> None:
+    def parse(self, obj, root: _Tree) -> None:
         raise NotImplementedError
 
 
@@ -236,15 +277,21 @@ class Attribute(Field):
         return f'<{el.tag}> attribute {self.xml_name!r}'
 
     def format(self, obj, root):
-        value = getattr(obj, self.name)
+        value = obj.__dict__.get(self.name)
         if value is not None:
-            _ensure(root, self.tags).set(self.xml_name,
+            root.ensure(self.tags).set(self.xml_name,
                                          self.kind.to_xml(value))
 
     def parse(self, obj, root):
-        el = _find(root, self.tags)
+        el = root.els.get(self.tags)
         raw = None if el is None else el.get(self.xml_name)
-        obj.__dict__[self.name] = None if raw is None else self.read(el, raw)
+        if raw is None:
+            obj.__dict__[self.name] = None
+            return
+        try:
+            obj.__dict__[self.name] = self.kind.from_xml(raw)
+        except ValueError:
+            self.read(el, raw)  # raises the error naming the place
 
 
 class Text(Field):
@@ -256,15 +303,15 @@ class Text(Field):
         self.fixed = fixed or {}
 
     def format(self, obj, root):
-        value = getattr(obj, self.name)
+        value = obj.__dict__.get(self.name)
         if value is not None:
-            el = _ensure(root, self.tags)
+            el = root.ensure(self.tags)
             el.text = self.kind.to_xml(value)
             for name, fixed_value in self.fixed.items():
                 el.set(name, fixed_value)
 
     def parse(self, obj, root):
-        el = _find(root, self.tags)
+        el = root.els.get(self.tags)
         if el is None:
             obj.__dict__[self.name] = None
             return
@@ -296,11 +343,11 @@ class Flag(Field):
             expected='True or False')
 
     def format(self, obj, root):
-        if getattr(obj, self.name):
-            _ensure(root, self.tags)
+        if obj.__dict__.get(self.name):
+            root.ensure(self.tags)
 
     def parse(self, obj, root):
-        obj.__dict__[self.name] = _find(root, self.tags) is not None
+        obj.__dict__[self.name] = root.find(self.tags) is not None
 
 
 class Children(Field):
@@ -324,15 +371,15 @@ class Children(Field):
             expected=f'a list of {self.base.__name__}')
 
     def format(self, obj, root):
-        items = getattr(obj, self.name)
+        items = obj.__dict__.get(self.name)
         if items:
-            parent = _ensure(root, self.tags)
+            parent = root.ensure(self.tags)
             for item in items:
                 parent.append(item.format_dom())
 
     def parse(self, obj, root):
         items = []
-        parent = _find(root, self.tags)
+        parent = root.find(self.tags)
         for el in (() if parent is None else parent):
             cls = self.base.class_for(el.tag)
             if cls is not None:  # unmodelled devices are ignored
@@ -359,15 +406,26 @@ class Child(Field):
             expected=f'a {self.cls.__name__} or None')
 
     def format(self, obj, root):
-        value = getattr(obj, self.name)
+        value = obj.__dict__.get(self.name)
         if value is not None:
-            _ensure(root, self.tags).append(value.format_dom())
+            root.ensure(self.tags).append(value.format_dom())
+
+    @property
+    def paths(self):
+        return (self.tags + (self.cls.qualified_name(),),)
 
     def parse(self, obj, root):
-        parent = _find(root, self.tags)
-        el = None if parent is None else parent.find(self.cls.qualified_name())
+        el = root.find(self.tags + (self.cls.qualified_name(),))
         obj.__dict__[self.name] = (None if el is None else
                                    self.cls().parse_dom(el))
+
+
+# Computed once per class, on first use: its fields in order, the paths a
+# parse indexes, and for a base class the element name -> subclass map
+# Children uses.
+_FIELDS: dict = {}
+_CLASSES: dict = {}
+_PLANS: dict = {}
 
 
 class LibvirtConfigObject:
@@ -398,29 +456,49 @@ class LibvirtConfigObject:
     @classmethod
     def fields(cls) -> tuple[Field, ...]:
         """Declared fields, base classes' first, in declaration order."""
-        found = ()
-        for klass in reversed(cls.__mro__):
-            found += klass.__dict__.get('_own_fields', ())
+        found = _FIELDS.get(cls)
+        if found is None:
+            found = ()
+            for klass in reversed(cls.__mro__):
+                found += klass.__dict__.get('_own_fields', ())
+            _FIELDS[cls] = found
+        return found
+
+    @classmethod
+    def plan(cls) -> dict:
+        """The tree of element paths the fields read: {tag: {tag: ...}}."""
+        found = _PLANS.get(cls)
+        if found is None:
+            found = _PLANS[cls] = {}
+            for field in cls.fields():
+                for path in field.paths:
+                    node = found
+                    for tag in path:
+                        node = node.setdefault(tag, {})
         return found
 
     @classmethod
     def class_for(cls, tag: str):
         """The subclass of ``cls`` whose (qualified) element is ``tag``,
         or None."""
-        pending = [cls]
-        while pending:
-            klass = pending.pop()
-            if klass.root_name and klass.qualified_name() == tag:
-                return klass
-            pending.extend(klass.__subclasses__())
-        return None
+        tags = _CLASSES.get(cls)
+        if tags is None:
+            tags = _CLASSES[cls] = {}
+            pending = [cls]
+            while pending:
+                klass = pending.pop()
+                if klass.root_name:
+                    tags.setdefault(klass.qualified_name(), klass)
+                pending.extend(klass.__subclasses__())
+        return tags.get(tag)
 
     def format_dom(self):
         cls = type(self)
         nsmap = {cls.prefix: cls.namespace} if cls.namespace else None
         root = etree.Element(cls.qualified_name(), nsmap=nsmap)
+        tree = _Tree(root)
         for field in self.fields():
-            field.format(self, root)
+            field.format(self, tree)
         return root
 
     def parse_dom(self, xmldoc) -> 'LibvirtConfigObject':
@@ -430,8 +508,9 @@ class LibvirtConfigObject:
                 expected=f'<{self.root_name}>' + (
                     f' in namespace {self.namespace}' if self.namespace
                     else ''))
+        tree = _Tree(xmldoc, type(self).plan())
         for field in self.fields():
-            field.parse(self, xmldoc)
+            field.parse(self, tree)
         return self
 
     def to_xml(self, pretty_print: bool = True) -> str:

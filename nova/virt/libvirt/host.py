@@ -13,7 +13,6 @@ and a call that overran is left to finish on its own, counted, and never
 repeated past a small limit (see ``Host.get_memory_stats``).
 """
 
-import dataclasses
 import functools
 import os
 import threading
@@ -115,20 +114,47 @@ _CONNECTION_ERRORS = frozenset((
     libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_ERR_INTERNAL_ERROR))
 
 
-@dataclasses.dataclass(slots=True)
 class DomainMemoryStats:
     """One domain's balloon figures, named as virDomainMemoryStats names
-    them (``actual``, ``rss``, ``last_update`` ...), in KiB or seconds."""
+    them (``actual``, ``rss``, ``last_update`` ...), in KiB or seconds.
 
-    guest: libvirt_guest.Guest | None
-    name: str
-    uuid: str | None
-    active: bool
-    stats: dict
-    error: str | None = None
-    #: Seconds the guest's QEMU monitor had been busy when libvirt skipped
-    #: its figures; None when libvirt did read them.
-    monitor_busy: float | None = None
+    ``uuid`` is read from the domain only when first asked for (a local
+    call, but one per domain per poll adds up at a thousand guests).
+    """
+
+    __slots__ = ('_guest', '_domain', 'name', '_uuid', 'active', 'stats',
+                 'error', 'monitor_busy', 'domain_id')
+
+    def __init__(self, guest: libvirt_guest.Guest | None, name: str,
+                 uuid: str | None, active: bool, stats: dict,
+                 error: str | None = None,
+                 monitor_busy: float | None = None, domain_id: int = -1,
+                 domain=None):
+        # Without a guest, the virDomain is wrapped when first asked for.
+        self._guest, self._domain = guest, domain
+        self.name, self._uuid = name, uuid
+        self.active, self.stats, self.error = active, stats, error
+        #: Seconds the guest's QEMU monitor had been busy when libvirt
+        #: skipped its figures; None when libvirt did read them.
+        self.monitor_busy = monitor_busy
+        #: The running domain's id (new on every start), -1 when off.
+        self.domain_id = domain_id
+
+    @property
+    def guest(self) -> libvirt_guest.Guest | None:
+        if self._guest is None and self._domain is not None:
+            self._guest = libvirt_guest.Guest(self._domain)
+        return self._guest
+
+    @property
+    def uuid(self) -> str | None:
+        if self._uuid is None and self.guest is not None:
+            self._uuid = self.guest.uuid
+        return self._uuid
+
+    def __repr__(self):
+        return (f'<DomainMemoryStats {self.name} active={self.active} '
+                f'error={self.error!r}>')
 
 
 def balloon_stats_to_memory_stats(record: dict) -> dict:
@@ -140,10 +166,18 @@ def balloon_stats_to_memory_stats(record: dict) -> dict:
     """
     stats = {}
     for key, value in record.items():
-        if key.startswith('balloon.'):
-            name = key[len('balloon.'):].replace('-', '_')
-            stats['actual' if name == 'current' else name] = value
+        name = _BALLOON_NAMES.get(key)
+        if name is None:
+            if not key.startswith('balloon.'):
+                continue
+            name = _BALLOON_NAMES[key] = key[8:].replace('-', '_')
+        stats[name] = value
     return stats
+
+
+# balloon.* key of the bulk call -> memoryStats() name (filled as met)
+_BALLOON_NAMES = {'balloon.current': 'actual',
+                  'balloon.last-update': 'last_update'}
 
 
 def _hint(uri: str, message: str = '') -> str:
@@ -453,14 +487,16 @@ class Host:
                     reason='reading domain statistics failed: '
                            f'{e.get_error_message()}') from None
         found = []
+        append = found.append
+        active_states = _ACTIVE_STATES
         for domain, record in records:
-            active = record.get('state.state') in _ACTIVE_STATES
-            found.append(DomainMemoryStats(
-                libvirt_guest.Guest(domain), domain.name(),
-                domain.UUIDString(), active,
-                balloon_stats_to_memory_stats(record),
-                monitor_busy=_monitor_busy(domain)
-                if active and figures_skipped(record) else None))
+            active = record.get('state.state') in active_states
+            append(DomainMemoryStats(
+                None, domain.name(), None, active,
+                balloon_stats_to_memory_stats(record), None,
+                _monitor_busy(domain)
+                if active and figures_skipped(record) else None,
+                domain.ID() if active else -1, domain))
         return found + [_missing(name) for name in missing]
 
     def get_xml_descs(self, guests: list, timeout: float

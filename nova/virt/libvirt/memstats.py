@@ -43,39 +43,6 @@ STATES = (OK, STALE, NO_STATS_PERIOD, BALLOON_DISABLED, NO_GUEST_DRIVER,
 GUEST_KEYS = ('unused', 'available', 'usable')
 
 
-@dataclasses.dataclass(slots=True)
-class GuestMemoryStats:
-    """One guest's figures (MiB; None where absent) and why any lack."""
-
-    name: str
-    uuid: str | None
-    stats_state: str
-    reason: str
-    #: From Nova's <nova:instance> metadata, where the guest has it.
-    display_name: str | None = None
-    project: str | None = None
-    period: int | None = None
-    memory_usage_mb: float | None = None
-    memory_resident_mb: float | None = None
-    memory_actual_mb: float | None = None
-    memory_available_mb: float | None = None
-    swap_in_mb: float | None = None
-    swap_out_mb: float | None = None
-    last_update: int | None = None
-    #: libvirt's figures as it gave them (virDomainMemoryStats names, KiB),
-    #: for consumers that want them unrounded (the exporter); not printed.
-    raw: dict = dataclasses.field(default_factory=dict, repr=False)
-    #: The guest's LibvirtConfigGuestMetaNovaInstance, or None.
-    metadata: object = dataclasses.field(default=None, repr=False)
-
-    def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in FIELDS}
-
-
-FIELDS = tuple(f.name for f in dataclasses.fields(GuestMemoryStats)
-               if f.name not in ('raw', 'metadata'))
-
-
 def _mib(kib):
     return None if kib is None else round(kib / 1024, 2)
 
@@ -104,6 +71,55 @@ def figures(stats: dict) -> dict:
         # libvirt says 0 until the guest first reports.
         'last_update': stats.get('last_update') or None,
     }
+
+
+def _figure(name: str):
+    """A read-only property: ``figures(raw)[name]``, derived when read."""
+    def get(self):
+        return figures(self.raw)[name]
+    get.__name__ = name
+    return property(get, doc=f'{name}, derived from raw (None if absent).')
+
+
+@dataclasses.dataclass(slots=True)
+class GuestMemoryStats:
+    """One guest's state, why any figure lacks, and its figures.
+
+    ``raw`` holds libvirt's figures as it gave them (virDomainMemoryStats
+    names, KiB); Ceilometer's figures in MiB (``memory_usage_mb`` ...) are
+    derived from it when read, so a poll pays only for what its consumer
+    reads (the exporter reads ``raw``; ``memstats`` prints the MiB).
+    """
+
+    name: str
+    uuid: str | None
+    stats_state: str
+    reason: str
+    #: From Nova's <nova:instance> metadata, where the guest has it.
+    display_name: str | None = None
+    project: str | None = None
+    period: int | None = None
+    raw: dict = dataclasses.field(default_factory=dict, repr=False)
+    #: The guest's LibvirtConfigGuestMetaNovaInstance, or None.
+    metadata: object = dataclasses.field(default=None, repr=False)
+
+    memory_usage_mb = _figure('memory_usage_mb')
+    memory_resident_mb = _figure('memory_resident_mb')
+    memory_actual_mb = _figure('memory_actual_mb')
+    memory_available_mb = _figure('memory_available_mb')
+    swap_in_mb = _figure('swap_in_mb')
+    swap_out_mb = _figure('swap_out_mb')
+    last_update = _figure('last_update')
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+#: The keys of as_dict(), JSON and CSV, in order.
+FIELDS = ('name', 'uuid', 'stats_state', 'reason', 'display_name',
+          'project', 'period', 'memory_usage_mb', 'memory_resident_mb',
+          'memory_actual_mb', 'memory_available_mb', 'swap_in_mb',
+          'swap_out_mb', 'last_update')
 
 
 def classify(active: bool, balloon, stats: dict, now: float,
@@ -194,6 +210,7 @@ def period_may_have_changed(period: int | None, seen: int, update: int,
 class _Known:
     """What the collector remembers of one domain run."""
 
+    uuid: str
     balloon: object
     metadata: object  # LibvirtConfigGuestMetaNovaInstance or None
     seen: int         # last_update at the previous poll
@@ -216,38 +233,43 @@ class MemoryStatsCollector:
         self._known: dict = {}
 
     def _balloons(self, records, deadline: float) -> dict:
-        """(uuid, domain id) -> _Known or the error reading it, for the
-        running guests of ``records``; reads only the XML it must."""
+        """(name, domain id) -> _Known or the error reading it, for the
+        running guests of ``records``; reads only the XML it must.
+
+        A domain id is new on every start and unique among running
+        domains, so (name, id) names one run of one guest."""
         now = self._clock()
         found, stale = {}, []
+        old = self._known
         for record in records:
-            if record.error is not None or not record.active:
+            if not record.active or record.error is not None:
                 continue
-            key = (record.uuid, record.guest.domain_id)
+            key = (record.name, record.domain_id)
             update = record.stats.get('last_update') or 0
-            known = self._known.get(key)
+            known = old.get(key)
             if known is None or period_may_have_changed(
                     known.balloon and known.balloon.period, known.seen,
                     update, known.read_at, now):
-                stale.append((key, record.guest, update))
+                stale.append((key, record, update))
             else:
-                found[key] = _Known(known.balloon, known.metadata, update,
-                                    known.read_at)
+                known.seen = update
+                found[key] = known
         if not stale:
             return found
         try:
             xmls = self._host.get_xml_descs(
-                [guest for _, guest, _ in stale],
+                [record.guest for _, record, _ in stale],
                 max(0.5, deadline - time.monotonic()))
         except exception.HypervisorUnavailable as e:
             xmls = dict.fromkeys(range(len(stale)), e)
-        for index, (key, _, update) in enumerate(stale):
+        for index, (key, record, update) in enumerate(stale):
             xml = xmls[index]
             try:
                 if isinstance(xml, Exception):
                     raise xml
                 _type, balloon, metadata = vconfig.domain_facts(xml)
-                found[key] = _Known(balloon, metadata, update, now)
+                found[key] = _Known(record.uuid, balloon, metadata, update,
+                                    now)
             except (exception.NovaException, ValueError) as e:
                 # Vanished since the listing, or XML we cannot read.
                 found[key] = e
@@ -257,22 +279,27 @@ class MemoryStatsCollector:
         if record.error is not None:
             return GuestMemoryStats(record.name, record.uuid, ERROR,
                                     record.error)
-        balloon = metadata = None
-        if record.active:
-            entry = known[(record.uuid, record.guest.domain_id)]
-            if isinstance(entry, Exception):
-                return GuestMemoryStats(record.name, record.uuid, ERROR,
-                                        str(entry))
-            balloon, metadata = entry.balloon, entry.metadata
-        state, reason = classify(record.active, balloon, record.stats, now,
+        if not record.active:
+            state, reason = classify(False, None, record.stats, now)
+            return GuestMemoryStats(record.name, record.uuid, state, reason,
+                                    raw=record.stats)
+        entry = known[(record.name, record.domain_id)]
+        if isinstance(entry, Exception):
+            return GuestMemoryStats(record.name, record.uuid, ERROR,
+                                    str(entry))
+        balloon, metadata = entry.balloon, entry.metadata
+        state, reason = classify(True, balloon, record.stats, now,
                                  record.monitor_busy)
-        owner = metadata and metadata.owner
+        if metadata is None:
+            display_name = project = None
+        else:
+            owner = metadata.owner
+            display_name = metadata.name
+            project = owner and (owner.projectname or owner.projectid)
         return GuestMemoryStats(
-            record.name, record.uuid, state, reason,
-            display_name=metadata and metadata.name,
-            project=owner and (owner.projectname or owner.projectid),
-            period=None if balloon is None else balloon.period,
-            raw=record.stats, metadata=metadata, **figures(record.stats))
+            record.name, entry.uuid, state, reason, display_name, project,
+            None if balloon is None else balloon.period, record.stats,
+            metadata)
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:

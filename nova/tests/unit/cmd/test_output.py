@@ -15,12 +15,12 @@ def _rows():
     return [
         memstats.GuestMemoryStats(
             'web1', 'u-1', 'ok', 'Reported 3s ago; period 10s.', period=10,
-            memory_usage_mb=24.03, memory_resident_mb=192.9,
-            memory_actual_mb=256.0, memory_available_mb=218.39,
-            swap_in_mb=0.0, swap_out_mb=0.0, last_update=NOW - 3),
+            raw={'available': 223631, 'usable': 199024, 'rss': 197530,
+                 'actual': 262144, 'swap_in': 0, 'swap_out': 0,
+                 'last_update': NOW - 3}),
         memstats.GuestMemoryStats(
             'db1', 'u-2', 'balloon-disabled', 'Guest has no balloon.',
-            memory_resident_mb=200.5),
+            raw={'rss': 205312}),
     ]
 
 

@@ -143,6 +143,9 @@ class FakeDomain:
     def UUIDString(self):
         return f'uuid-{self._name}'
 
+    def ID(self):
+        return 1
+
     def controlInfo(self):
         return list(self.control)
 

@@ -173,8 +173,9 @@ def _xml(balloon):
 
 def _record(name, balloon_xml, stats, active=True, error=None, **kw):
     guest = FakeGuest(_xml(balloon_xml), **kw)
-    return libvirt_host.DomainMemoryStats(guest, name, f'uuid-{name}',
-                                          active, stats, error)
+    return libvirt_host.DomainMemoryStats(
+        guest, name, f'uuid-{name}', active, stats, error,
+        domain_id=guest.domain_id if active else -1)
 
 
 class CollectorTest(test.TestCase):
@@ -223,7 +224,7 @@ class CollectorTest(test.TestCase):
         ok = self.records[0].guest
         self.assertEqual(1, ok.xml_reads)
         self.assertEqual(0, self.records[2].guest.xml_reads)  # not running
-        ok.domain_id = 2  # restarted: its XML may have changed
+        self.records[0].domain_id = 2  # restarted: its XML may differ
         self.collector.collect()
         self.assertEqual(2, ok.xml_reads)
 
