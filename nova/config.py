@@ -49,6 +49,17 @@ def _config_files(conf: cfg.ConfigOpts) -> list[str]:
     return files
 
 
+def _parsed_files(conf: cfg.ConfigOpts):
+    """(path, {section: {option: [values]}}) of each file read, as text."""
+    for path in _config_files(conf):
+        sections: dict = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue
+        yield path, sections
+
+
 def _raw_value(conf: cfg.ConfigOpts, group: str, name: str):
     """The text that set ``[group] name`` in a file, and that file.
 
@@ -56,12 +67,7 @@ def _raw_value(conf: cfg.ConfigOpts, group: str, name: str):
     (and failing again), so the files are read as text here.
     """
     found = None, None
-    for path in _config_files(conf):
-        sections: dict = {}
-        try:
-            cfg.ConfigParser(path, sections).parse()
-        except (OSError, cfg.ParseError):
-            continue
+    for path, sections in _parsed_files(conf):
         values = sections.get(group, {}).get(name)
         if values:
             found = values[-1], path
@@ -180,12 +186,7 @@ def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
     """
     known = _known_names(conf)
     warnings = []
-    for path in _config_files(conf):
-        sections: dict = {}
-        try:
-            cfg.ConfigParser(path, sections).parse()
-        except (OSError, cfg.ParseError):
-            continue
+    for path, sections in _parsed_files(conf):
         for section, options in sections.items():
             if section not in known:
                 close = difflib.get_close_matches(section, known, 1)

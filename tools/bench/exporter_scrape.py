@@ -27,18 +27,10 @@ import nova.cmd  # noqa: F401  routes libvirt's log before libvirt loads
 import prometheus_client  # noqa: E402
 from prometheus_client import registry as prom_registry  # noqa: E402
 
+from memstats_poll import DOMAIN_XML  # noqa: E402
 from nova.exporter import metrics  # noqa: E402
 from nova.virt.libvirt import host as libvirt_host  # noqa: E402
 from nova.virt.libvirt import memstats  # noqa: E402
-
-DOMAIN_XML = """<domain type='test'>
-  <name>bench-{index}</name>
-  <memory unit='KiB'>262144</memory>
-  <os><type>hvm</type></os>
-  <devices><memballoon model='virtio'><stats period='10'/></memballoon>
-  </devices>
-</domain>"""
-
 
 class _Fixed(prom_registry.Collector):
     def __init__(self):
