@@ -180,13 +180,27 @@ _BALLOON_NAMES = {'balloon.current': 'actual',
                   'balloon.last-update': 'last_update'}
 
 
+def _holder(root: str) -> str:
+    """' (pid N: its command line)' of the process holding an embedded
+    root, from the driver's pid file; '' when it cannot be told."""
+    try:
+        with open(os.path.join(root, 'run', 'qemu', 'driver.pid')) as f:
+            pid = int(f.read().strip())
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            argv = f.read().split(b'\0')
+    except (OSError, ValueError):
+        return ''
+    command = ' '.join(os.fsdecode(a) for a in argv if a)
+    return f' (pid {pid}: {command[:100]})'
+
+
 def _hint(uri: str, message: str = '') -> str:
     root = embed_root_of(uri)
     if root is not None:
         if 'pid file' in message or 'driver.pid' in message:
-            return (f'another process holds the embedded root {root}: '
-                    f'find it with "fuser -v {root}/run/qemu/driver.pid" '
-                    'and stop it, or use another [DEFAULT] state_path')
+            return (f'another process holds the embedded root {root}'
+                    f'{_holder(root)}: stop it, or use another [DEFAULT] '
+                    'state_path')
         return ('install the libvirt and QEMU packages in bindep.txt; only '
                 'one process at a time may use an embedded root')
     if uri.startswith('qemu:///system') or uri.startswith('lxc:'):

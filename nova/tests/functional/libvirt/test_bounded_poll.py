@@ -69,4 +69,4 @@ class EmbeddedRootInUseTest(base.RealQemuTestCase):
         self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
         doc_table.check(self, 'root-in-use', result.returncode,
                         result.stderr)
-        self.assertIn('fuser -v', result.stderr)
+        self.assertIn(f'(pid {os.getpid()}: ', result.stderr)
