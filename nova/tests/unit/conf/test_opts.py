@@ -17,7 +17,8 @@ class ListOptsTest(test.TestCase):
                   for g, group_opts in opts.list_opts()}
         self.assertEqual(['virt_type', 'connection_uri',
                           'mem_stats_period_seconds',
-                          'mem_stats_poll_timeout'], listed['libvirt'])
+                          'mem_stats_poll_timeout', 'mem_stats_poll_workers'],
+                         listed['libvirt'])
         self.assertIn('state_path', listed['DEFAULT'])
 
     def test_sample_config_documents_option(self):

@@ -253,3 +253,39 @@ class BoundedPollTest(test.TestCase):
         self.assertFalse(libvirt_host.figures_skipped(HEALTHY))
         # test:///default gives no balloon figures at all: not skipped
         self.assertFalse(libvirt_host.figures_skipped({'state.state': 1}))
+
+
+class ChunkedPollTest(test.TestCase):
+    """stats_workers > 1: the same records, read in parallel chunks."""
+
+    XML = ("<domain type='test'><name>chunk-{}</name><memory>1024</memory>"
+           "<os><type>hvm</type></os></domain>")
+
+    def _host(self, workers):
+        node = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'node.xml')
+        with open(node, 'w') as f:
+            f.write('<node>' + ''.join(self.XML.format(i) for i in range(9))
+                    + '</node>')
+        host = libvirt_host.Host(f'test://{node}', stats_workers=workers)
+        self.addCleanup(host.close)
+        return host
+
+    def _poll(self, host, names=None):
+        conn = host.get_connection()
+        chunks = self.useFixture(fixtures.MockPatchObject(
+            conn, 'domainListGetStats', wraps=conn.domainListGetStats)).mock
+        records = host.get_memory_stats(names)
+        return sorted(r.name for r in records), chunks.call_count
+
+    def test_same_records_in_chunks(self):
+        names, calls = self._poll(self._host(1))
+        self.assertEqual(9, len(names))
+        self.assertEqual(0, calls)  # one getAllDomainStats call
+        chunked, calls = self._poll(self._host(4))
+        self.assertEqual(names, chunked)
+        self.assertEqual(4, calls)
+
+    def test_few_domains_stay_one_call(self):
+        names, calls = self._poll(self._host(4), ['chunk-1', 'chunk-2'])
+        self.assertEqual((['chunk-1', 'chunk-2'], 1), (names, calls))
