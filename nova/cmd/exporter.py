@@ -25,7 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     except exception.InvalidConfig as e:
         print(f'{service.PROG}: error: {e}', file=sys.stderr)
         return 2
-    logging.setup(CONF, service.PROG)
+    try:
+        logging.setup(CONF, service.PROG)
+    except (OSError, RuntimeError, ValueError) as e:
+        # an unwritable --log-file, journald bindings missing ...
+        print(f'{service.PROG}: error: cannot set up logging: {e}',
+              file=sys.stderr)
+        return 2
     for warning in config.unknown_options(CONF):
         logging.getLogger(__name__).warning('%s', warning)
     try:

@@ -6,6 +6,9 @@ tests list the same cases.
 """
 
 import os
+import socket
+import subprocess
+import sys
 
 import fixtures
 
@@ -40,7 +43,7 @@ class BadInputTest(cmd_tests.CommandTestCase):
         rc, out, err = result
         if rc:
             self.assertEqual(1, len(err.splitlines()), err)
-            self.assertTrue(err.startswith('nova-libvirt: error: '), err)
+            self.assertRegex(err, r'^nova-libvirt(-exporter)?: error: ')
         doc_table.check(self, case, rc, err, **placeholders)
         return err
 
@@ -177,6 +180,33 @@ class BadInputTest(cmd_tests.CommandTestCase):
         rc, out, err = self.run_cmd('--config-file', conf, 'guest-xml',
                                     '--disk', self.kernel)
         self.assertEqual((0, ''), (rc, err))
+
+
+
+    def test_exporter_log_file(self):
+        conf = self._conf("[libvirt]\nconnection_uri = test:///default\n")
+        result = subprocess.run(
+            [sys.executable, '-m', 'nova.cmd.exporter', '--config-file',
+             conf, '--log-file', os.path.join(self.tmp, 'no', 'x.log')],
+            capture_output=True, text=True, timeout=60)
+        self._check('exporter-log-file',
+                    (result.returncode, result.stdout, result.stderr))
+
+    def test_exporter_port_in_use(self):
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        conf = self._conf('[libvirt]\nconnection_uri = test:///default\n'
+                          f'[exporter]\nlisten_port = '
+                          f'{taken.getsockname()[1]}\n')
+        result = subprocess.run(
+            [sys.executable, '-m', 'nova.cmd.exporter', '--config-file',
+             conf], capture_output=True, text=True, timeout=60)
+        err = result.stderr.splitlines()[-1] + '\n'
+        doc_table.check(self, 'exporter-port-in-use', result.returncode,
+                        err)
+        self.assertTrue(err.startswith('nova-libvirt-exporter: error: '))
 
 
 class LibvirtLogTest(cmd_tests.CommandTestCase):
