@@ -15,10 +15,12 @@ import signal
 import threading
 import time
 
+from oslo_config import cfg
 from oslo_log import log as logging
 import prometheus_client
 from prometheus_client import registry as prom_registry
 
+from nova import config
 from nova import exception
 from nova.exporter import metrics
 
@@ -118,8 +120,39 @@ class ExporterService:
                     found[(name, opt.dest)] = namespace[opt.dest]
         return found
 
+    def _check_files(self) -> None:
+        """Load the configuration files into a scratch ConfigOpts and check
+        every value there first: oslo.config cannot undo a mutation, and a
+        bad value must not reach (and stop) the running service."""
+        from nova.conf import opts
+
+        scratch = cfg.ConfigOpts()
+        for group, group_opts in opts.list_opts():
+            if group == 'DEFAULT':
+                scratch.register_opts(group_opts)
+            else:
+                scratch.register_group(group)
+                scratch.register_opts(group_opts, group=group)
+        argv = []
+        for path in self.conf.config_file or []:
+            argv += ['--config-file', path]
+        dirs = self.conf.config_dir or []
+        for path in [dirs] if isinstance(dirs, str) else dirs:
+            argv += ['--config-dir', path]
+        config.parse_args(argv, default_config_files=[], conf=scratch,
+                          prog=PROG)
+
     def reload(self) -> None:
-        """Re-read the configuration files (SIGHUP); log what changed."""
+        """Re-read the configuration files (SIGHUP); log what changed.
+
+        A configuration with a bad value is refused whole, in one logged
+        line, and the service goes on with what it had."""
+        try:
+            self._check_files()
+        except exception.InvalidConfig as e:
+            LOG.error('Configuration not reloaded, the previous one stays: '
+                      '%s', e)
+            return
         before = self._mutable_values()
         self.conf.mutate_config_files()
         after = self._mutable_values()

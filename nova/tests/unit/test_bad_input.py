@@ -20,11 +20,12 @@ from nova.tests.unit.virt.libvirt import test_memstats
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 
-# case id -> functional test module that runs it
+# case id -> the test module (functional, or of another part) that runs it
 FUNCTIONAL = {
     'frozen-guest': 'nova/tests/functional/libvirt/test_bounded_poll.py',
     'root-in-use': 'nova/tests/functional/libvirt/test_bounded_poll.py',
     'demo-sighup': 'nova/tests/functional/test_demo.py',
+    'exporter-bad-reload': 'nova/tests/unit/exporter/test_service.py',
 }
 
 PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'

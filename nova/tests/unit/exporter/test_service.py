@@ -18,6 +18,7 @@ from nova import config
 from nova import exception
 from nova.exporter import service
 from nova import test
+from nova.tests import doc_table
 from nova.tests import prometheus
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import host as libvirt_host
@@ -127,6 +128,17 @@ class ServiceTest(ServiceTestCase):
         self.assertEqual(9, svc.collector.timeout)
         self.assertIn('Configuration changed: [libvirt] '
                       'mem_stats_poll_timeout = 9 (was 5)', logs.output)
+
+    def test_reload_refuses_a_bad_value_and_keeps_serving(self):
+        svc = self.start()
+        logs = self.useFixture(fixtures.FakeLogger())
+        with open(self.conf_path, 'a') as f:
+            f.write('[libvirt]\nmem_stats_poll_timeout = abc\n')
+        svc.reload()
+        self.assertIn('[libvirt] mem_stats_poll_timeout = abc', logs.output)
+        doc_table.check(self, 'exporter-bad-reload', 0, logs.output)
+        self.assertEqual(5, CONF.libvirt.mem_stats_poll_timeout)
+        self.assertIn('libvirt_up 1.0', self.scrape(svc))
 
     def test_reconcile_at_start_when_asked(self):
         # A private copy of the test driver's host: the change must not
