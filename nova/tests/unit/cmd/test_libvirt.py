@@ -110,6 +110,12 @@ class GuestXmlTest(CommandTestCase):
             (('--name', 'a/b', '--disk', 'KERNEL'), "name 'a/b'"),
             ((), 'needs a kernel or a disk'),
             (('--bogus',), 'unrecognized arguments: --bogus'),
+            (('--disk', 'KERNEL', '--project-id', 'nope'),
+             "Instance project_id 'nope' is not a UUID"),
+            (('--disk', 'KERNEL', '--user-id', '12'),
+             "Instance user_id '12' is not a UUID"),
+            (('--disk', 'KERNEL', '--flavor-name', ' '),
+             "Instance flavor_name ' ' is empty"),
         ]
         for args, words in cases:
             args = [{'KERNEL': self.kernel, 'INITRD': self.initrd}.get(a, a)
