@@ -268,29 +268,28 @@ class Host:
                            'it answers.')
             return _Call(what, fn)
 
-    def _abandon(self, call: _Call) -> None:
-        """Stop waiting for ``call``; it finishes (or not) on its own."""
+    def _waited(self, call: _Call, timeout: float) -> bool:
+        """Whether ``call`` answered within ``timeout``; if not, it is
+        left to finish (or not) on its own, and counted."""
+        if call.wait(timeout):
+            return True
         with self._pending_lock:
             self._pending.append(call)
+        return False
 
-    def _bounded(self, what: str, fn, timeout: float,
-                 budget: float | None = None):
-        """``fn()`` if libvirt answers within ``timeout`` seconds; the
-        error names ``budget`` (the caller's whole wait) if given."""
+    def run_bounded(self, what: str, fn, timeout: float,
+                    budget: float | None = None):
+        """``fn()``, a call into libvirt (through Guest) that may block on a
+        guest's QEMU or a stuck daemon, if it returns within ``timeout``
+        seconds; else HypervisorNotAnswering, naming ``budget`` (the
+        caller's whole wait) if given, and the call finishes alone."""
         call = self._start(what, fn)
-        if call.wait(timeout):
+        if self._waited(call, timeout):
             return call.get()
-        self._abandon(call)
         raise exception.HypervisorNotAnswering(
             uri=self.uri,
             reason=f'libvirt did not answer {what} within '
                    f'{budget or timeout:g}s; is libvirtd stopped?')
-
-    def run_bounded(self, what: str, fn, timeout: float):
-        """``fn()``, a call into libvirt (through Guest) that may block on a
-        guest's QEMU, if it returns within ``timeout`` seconds; else
-        HypervisorNotAnswering, and the call is left to finish alone."""
-        return self._bounded(what, fn, timeout)
 
     @property
     def pending_calls(self) -> int:
@@ -309,7 +308,7 @@ class Host:
     def connect(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Open the connection now, waiting at most ``timeout`` seconds."""
         if self._conn is None:
-            self._bounded('open()', self.get_connection, timeout)
+            self.run_bounded('open()', self.get_connection, timeout)
 
     def _open(self) -> 'libvirt.virConnect':
         root = embed_root_of(self.uri)
@@ -490,9 +489,10 @@ class Host:
         so when the first call has not answered in half the time, a second
         one (NOWAIT) reads every other guest at once and reports the stuck
         one with ``monitor_busy``. When neither answers in time, libvirt
-        itself is stuck: HypervisorUnavailable. Overrunning calls are left
+        itself is stuck: HypervisorNotAnswering. Overrunning calls are left
         to finish on their own (a call inside libvirt cannot be cancelled),
-        at most MAX_PENDING_CALLS of them.
+        at most MAX_PENDING_CALLS of them. Opening the connection, on the
+        first poll, has its own bound (CONNECT_TIMEOUT).
 
         A lost connection is reopened once; a driver without the bulk call
         is read domain by domain. A named domain that does not exist comes
@@ -502,11 +502,10 @@ class Host:
         self.connect()
         read = functools.partial(self._read_memory_stats, names)
         first = self._start('getAllDomainStats()', read)
-        if first.wait(timeout / 2):
+        if self._waited(first, timeout / 2):
             return first.get()
-        self._abandon(first)
-        return self._bounded('getAllDomainStats()', read,
-                             deadline - time.monotonic(), budget=timeout)
+        return self.run_bounded('getAllDomainStats()', read,
+                                deadline - time.monotonic(), budget=timeout)
 
     def _read_memory_stats(self, names) -> list[DomainMemoryStats]:
         for attempt in (1, 2):
@@ -551,7 +550,7 @@ class Host:
                 except exception.LibvirtCallFailed as e:
                     found[index] = e
             return found
-        return self._bounded('XMLDesc()', read, timeout)
+        return self.run_bounded('XMLDesc()', read, timeout)
 
 
 def figures_skipped(record: dict) -> bool:
