@@ -40,8 +40,9 @@ def format_table(rows, now: float | None = None) -> str:
     if not rows:
         return 'No guests.\n'
     cells = [[heading for heading, _ in _COLUMNS]]
-    cells += [[_cell(field, getattr(row, field), now)
-               for _, field in _COLUMNS] for row in rows]
+    values = [row.as_dict() for row in rows]
+    cells += [[_cell(field, value[field], now) for _, field in _COLUMNS]
+              for value in values]
     widths = [max(len(line[i]) for line in cells)
               for i in range(len(_COLUMNS))]
     lines = []

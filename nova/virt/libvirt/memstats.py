@@ -9,7 +9,7 @@ within its timeout whatever one guest or the daemon does: a guest whose
 QEMU does not answer is ``unresponsive``, the others keep fresh figures.
 
 The statistics period comes from the domain's live XML, read once per
-domain run (keyed by UUID and domain id) and cached, so a poll costs one
+domain run (keyed by name and domain id) and cached, so a poll costs one
 libvirt call whatever the number of guests. libvirt sends no event when a
 period changes (``setMemoryStatsPeriod``, from this or another process), so
 the cache is checked against the guest's own reports at every poll, for
@@ -112,7 +112,10 @@ class GuestMemoryStats:
     last_update = _figure('last_update')
 
     def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in FIELDS}
+        """FIELDS and their values, the MiB figures derived once."""
+        derived = figures(self.raw)
+        return {name: derived[name] if name in derived else
+                getattr(self, name) for name in FIELDS}
 
 
 #: The keys of as_dict(), JSON and CSV, in order.
@@ -163,11 +166,6 @@ def classify(active: bool, balloon, stats: dict, now: float,
             f'Last report {age:.0f}s ago, over twice the {balloon.period}s '
             "period: the guest's balloon driver stopped reporting.")
     return OK, f'Reported {age:.0f}s ago; period {balloon.period}s.'
-
-
-def balloon_of(xml: str):
-    """The LibvirtConfigMemoryBalloon of a domain's XML, or None."""
-    return vconfig.domain_balloon(xml)[1]
 
 
 def period_may_have_changed(period: int | None, seen: int, update: int,
@@ -229,7 +227,7 @@ class MemoryStatsCollector:
         self._clock = clock
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
-        # (uuid, domain id) -> _Known, for the domains of the last poll
+        # (name, domain id) -> _Known, for the domains of the last poll
         self._known: dict = {}
 
     def _balloons(self, records, deadline: float) -> dict:
