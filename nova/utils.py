@@ -32,3 +32,9 @@ def shorten(text: str, limit: int = MAX_SHOWN_VALUE) -> str:
     if len(text) <= limit:
         return text
     return f'{text[:limit]}... ({len(text)} characters)'
+
+
+def shown(value) -> str:
+    """``value`` as an error message quotes it: repr (control characters
+    and undecodable bytes escaped), cut by ``shorten``."""
+    return shorten(repr(value))

@@ -3,6 +3,8 @@ value with one line naming it and the allowed range. Parsing only."""
 
 import argparse
 
+from nova import utils
+
 
 def integer(low: int | None = None, high: int | None = None):
     """An argparse type: an integer from ``low`` to ``high``."""
@@ -22,7 +24,7 @@ def integer(low: int | None = None, high: int | None = None):
             value = None
         if (value is None or (low is not None and value < low) or
                 (high is not None and value > high)):
-            shown = text if len(text) <= 40 else text[:40] + '...'
-            raise argparse.ArgumentTypeError(f'{shown!r} is not {allowed}')
+            raise argparse.ArgumentTypeError(
+                f'{utils.shown(text)} is not {allowed}')
         return value
     return parse

@@ -36,12 +36,22 @@ class UsageError(exception.NovaException):
     msg_fmt = '%(reason)s'
 
 
-_integer = args_util.integer
-
-
 def _add_name_arg(parser):
     # dest is not "name": oslo.config keeps the command's name there.
     parser.add_argument('instance_name', metavar='NAME', help='Guest name.')
+
+
+#: Instance fields set from options of the same name (--display-name ...),
+#: and their defaults in words (objects.instance sets them).
+OWNER_OPTIONS = (
+    ('display_name', 'the guest name'),
+    ('project_name', "'standalone'"),
+    ('project_id', 'a UUID derived from the project name'),
+    ('user_name', 'the user running this command'),
+    ('user_id', 'a UUID derived from the user name'),
+    ('flavor_name', "'m<MiB>-c<vCPUs>'"),
+    ('flavor_id', 'the flavor name'),
+)
 
 
 def _add_instance_args(parser: argparse.ArgumentParser,
@@ -52,11 +62,12 @@ def _add_instance_args(parser: argparse.ArgumentParser,
     else:  # dest: see _add_name_arg
         parser.add_argument('--name', dest='instance_name', default='guest',
                             help='Guest name (default: %(default)s).')
-    parser.add_argument('--memory-mb', type=_integer(16, 16 * 1024 * 1024),
+    parser.add_argument('--memory-mb',
+                        type=args_util.integer(16, 16 * 1024 * 1024),
                         default=256,
                         help='Memory in MiB, at least 16 '
                              '(default: %(default)s).')
-    parser.add_argument('--vcpus', type=_integer(1, 4096), default=1,
+    parser.add_argument('--vcpus', type=args_util.integer(1, 4096), default=1,
                         help='Virtual CPUs (default: %(default)s).')
     parser.add_argument('--kernel', metavar='PATH',
                         help='Kernel for direct kernel boot.')
@@ -73,21 +84,9 @@ def _add_instance_args(parser: argparse.ArgumentParser,
     owner = parser.add_argument_group(
         "owner and flavor (Nova's instance metadata, which Ceilometer "
         'reads)')
-    for option, dest, default in (
-            ('--display-name', 'display_name', 'the guest name'),
-            ('--project-name', 'project_name', "'standalone'"),
-            ('--project-id', 'project_id',
-             'a UUID derived from the project name'),
-            ('--user-name', 'user_name', 'the user running this command'),
-            ('--user-id', 'user_id', 'a UUID derived from the user name'),
-            ('--flavor-name', 'flavor_name', "'m<MiB>-c<vCPUs>'"),
-            ('--flavor-id', 'flavor_id', 'the flavor name')):
-        owner.add_argument(option, dest=dest, metavar='TEXT',
-                           help=f'Default: {default}.')
-
-
-OWNER_FIELDS = ('display_name', 'project_name', 'project_id', 'user_name',
-                'user_id', 'flavor_name', 'flavor_id')
+    for field, default in OWNER_OPTIONS:
+        owner.add_argument('--' + field.replace('_', '-'), dest=field,
+                           metavar='TEXT', help=f'Default: {default}.')
 
 
 def instance_from_args(args) -> tuple:
@@ -100,7 +99,7 @@ def instance_from_args(args) -> tuple:
                                     'such file or directory.')
     instance = instance_obj.Instance(
         name=args.instance_name, memory_mb=args.memory_mb, vcpus=args.vcpus,
-        **{field: getattr(args, field) for field in OWNER_FIELDS})
+        **{field: getattr(args, field) for field, _ in OWNER_OPTIONS})
     image_meta = image_meta_obj.ImageMeta(
         disk_path=_absolute(args.disk), disk_format=args.disk_format,
         kernel_path=_absolute(args.kernel),
@@ -186,7 +185,7 @@ def do_reconcile(args) -> int:
 def _add_set_period_args(parser):
     parser.add_argument(
         'seconds', metavar='SECONDS',
-        type=_integer(0, libvirt_conf.INT_MAX),
+        type=args_util.integer(0, libvirt_conf.INT_MAX),
         help='The new period, 0 to 2147483647; 0 stops the reports.')
     parser.add_argument('names', metavar='NAME', nargs='*',
                         help='Guests to change.')

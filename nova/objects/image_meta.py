@@ -28,7 +28,7 @@ class ImageMeta:
             problem = None if value is None else utils.xml_problem(value)
             if problem:
                 raise exception.InvalidInstance(
-                    reason=f'Image {field} {ascii(value)[:80]} {problem}: '
+                    reason=f'Image {field} {utils.shown(value)} {problem}: '
                            'libvirt cannot take it; rename the file or '
                            'fix the text.')
         if self.disk_format not in ('raw', 'qcow2'):

@@ -69,7 +69,7 @@ class Instance:
         if not isinstance(self.name, str) or not NAME_RE.fullmatch(
                 self.name):
             raise exception.InvalidInstance(
-                reason=f'Instance name {self._shown(self.name)} is not '
+                reason=f'Instance name {utils.shown(self.name)} is not '
                        'valid: use 1 to 63 letters, digits, "_", "." or '
                        '"-", starting with a letter or digit.')
         for field, low in (('memory_mb', 16), ('vcpus', 1)):
@@ -120,7 +120,7 @@ class Instance:
             problem = utils.xml_problem(value)
         if problem:
             raise exception.InvalidInstance(
-                reason=f'Instance {field} {self._shown(value)} {problem}: '
+                reason=f'Instance {field} {utils.shown(value)} {problem}: '
                        'give 1 to 255 printable characters.')
 
     def _check_id(self, field: str) -> None:
@@ -129,10 +129,6 @@ class Instance:
             uuidlib.UUID(str(value))
         except ValueError:
             raise exception.InvalidInstance(
-                reason=f'Instance {field} {self._shown(value)} is not a '
+                reason=f'Instance {field} {utils.shown(value)} is not a '
                        'UUID: give one, as Keystone ids are (32 hex digits, '
                        'dashes optional).') from None
-
-    @staticmethod
-    def _shown(value) -> str:
-        return utils.shorten(repr(value))
