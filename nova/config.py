@@ -92,6 +92,18 @@ def _refuse(conf: cfg.ConfigOpts, gname: str, opt: cfg.Opt,
         reason=reason or _allowed(opt)) from None
 
 
+def nova_options(conf: cfg.ConfigOpts):
+    """(group name, opt, where to read it) of every option nova.conf
+    registers, DEFAULT's included."""
+    from nova.conf import opts
+
+    for group, group_opts in opts.list_opts():
+        gname = getattr(group, 'name', group)
+        namespace = conf if gname == 'DEFAULT' else conf[gname]
+        for opt in group_opts:
+            yield gname, opt, namespace
+
+
 def check_values(conf: cfg.ConfigOpts) -> None:
     """Read every option once; raise InvalidConfigValue on a bad one.
 
@@ -99,21 +111,16 @@ def check_values(conf: cfg.ConfigOpts) -> None:
     refused for every option that has a default, since no code expects
     None there.
     """
-    from nova.conf import opts
-
-    for group, group_opts in opts.list_opts():
-        gname = getattr(group, 'name', group)
-        namespace = conf if gname == 'DEFAULT' else conf[gname]
-        for opt in group_opts:
-            try:
-                value = namespace[opt.dest]
-            except cfg.ConfigSourceValueError:
-                _refuse(conf, gname, opt)
-            if value is None and opt.default is not None:
-                _refuse(conf, gname, opt,
-                        'a value is required, ' + _allowed(opt) +
-                        ' (delete the line to use the default, '
-                        f'{opt.default})')
+    for gname, opt, namespace in nova_options(conf):
+        try:
+            value = namespace[opt.dest]
+        except cfg.ConfigSourceValueError:
+            _refuse(conf, gname, opt)
+        if value is None and opt.default is not None:
+            _refuse(conf, gname, opt,
+                    'a value is required, ' + _allowed(opt) +
+                    ' (delete the line to use the default, '
+                    f'{opt.default})')
 
 
 def check_config_file(path: str) -> None:

@@ -110,15 +110,9 @@ class ExporterService:
 
     def _mutable_values(self) -> dict:
         """{(group, option): value} of every mutable option."""
-        from nova.conf import opts
-        found = {}
-        for group, group_opts in opts.list_opts():
-            name = getattr(group, 'name', group)
-            namespace = self.conf if name == 'DEFAULT' else self.conf[name]
-            for opt in group_opts:
-                if opt.mutable:
-                    found[(name, opt.dest)] = namespace[opt.dest]
-        return found
+        return {(group, opt.dest): namespace[opt.dest]
+                for group, opt, namespace in config.nova_options(self.conf)
+                if opt.mutable}
 
     def _check_files(self) -> None:
         """Load the configuration files into a scratch ConfigOpts and check

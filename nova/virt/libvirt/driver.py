@@ -243,19 +243,16 @@ class LibvirtDriver:
         it)."""
         timeout = CONF.libvirt.mem_stats_poll_timeout
         if names is None:
-            found = sorted(((g.name, g) for g in self.host.list_guests()),
-                           key=lambda pair: pair[0])
+            guests = {g.name: g for g in self.host.list_guests()}
+            names = sorted(guests)
         else:
-            found = []
-            for name in names:
-                try:
-                    found.append((name, self.host.get_guest(name)))
-                except exception.NovaException as e:
-                    found.append((name, e))
+            guests = {}
         outcomes = []
-        for name, guest in found:
-            if isinstance(guest, Exception):
-                outcomes.append(stats_period.Outcome(name, None, str(guest)))
+        for name in names:
+            try:
+                guest = guests.get(name) or self.host.get_guest(name)
+            except exception.NovaException as e:
+                outcomes.append(stats_period.Outcome(name, None, str(e)))
                 continue
             outcomes.append(self._set_period(name, guest, period, dry_run,
                                              timeout))
