@@ -410,12 +410,17 @@ class Child(Field):
         if value is not None:
             root.ensure(self.tags).append(value.format_dom())
 
+    def __set_name__(self, owner, name):
+        super().__set_name__(owner, name)
+        # The child's own element, under path.
+        self.element = self.tags + (self.cls.qualified_name(),)
+
     @property
     def paths(self):
-        return (self.tags + (self.cls.qualified_name(),),)
+        return (self.element,)
 
     def parse(self, obj, root):
-        el = root.find(self.tags + (self.cls.qualified_name(),))
+        el = root.find(self.element)
         obj.__dict__[self.name] = (None if el is None else
                                    self.cls().parse_dom(el))
 
