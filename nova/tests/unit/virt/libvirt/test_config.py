@@ -303,3 +303,54 @@ class SweepTest(test.TestCase):
                                                period=1).format_dom()
         self.assertIsInstance(el, etree._Element)
         self.assertEqual('1', el.find('stats').get('period'))
+
+
+class _Quoted(config.LibvirtConfigObject):
+    """A namespace with a quote, which the generated reader must take as
+    data (XML names cannot hold one; a namespace URI can)."""
+
+    root_name = 'thing'
+    namespace = "urn:it's"
+    prefix = 'q'
+    label = config.Attribute('label', config.String(), path='part')
+
+
+class ReaderTest(test.TestCase):
+    """The parse each class compiles from its fields (_compile_reader)."""
+
+    def test_first_of_repeated_elements_wins(self):
+        # As find() would: the first <boot> is the first boot device, and
+        # the first <type> gives both its text and its arch.
+        guest = config.LibvirtConfigGuest().parse_str(
+            '<domain type="qemu"><os><type>hvm</type>'
+            '<type arch="x86_64">exe</type><boot dev="hd"/>'
+            '<boot dev="cdrom"/></os></domain>')
+        self.assertEqual('hd', guest.os_boot_dev)
+        self.assertEqual('hvm', guest.os_type)
+        self.assertIsNone(guest.os_arch)
+
+    def test_parse_forgets_earlier_values(self):
+        guest = config.LibvirtConfigGuest(name='old', acpi=True,
+                                          devices=[config.
+                                                   LibvirtConfigGuestConsole(
+                                                       type='pty')])
+        guest.parse_str('<domain type="kvm"><vcpu>3</vcpu></domain>')
+        self.assertEqual(config.LibvirtConfigGuest(virt_type='kvm',
+                                                   vcpus=3), guest)
+
+    def test_names_are_data_not_code(self):
+        obj = _Quoted(label="x'y\"z")
+        again = _Quoted().parse_str(obj.to_xml())
+        self.assertEqual("x'y\"z", again.label)
+
+    def test_blank_text_between_elements_is_dropped(self):
+        root = config.parse_xml('<domain>\n  <name> a </name>\n</domain>')
+        self.assertIsNone(root.text)
+        self.assertEqual(' a ', root[0].text)
+
+    def test_integer_text_is_ascii_decimal(self):
+        kind = config.Integer(min=0)
+        self.assertEqual(12, kind.from_xml('12'))
+        self.assertEqual(12, kind.from_xml(' 12 '))
+        for bad in ('\u0661\u0662', '1_2', '+1', '', '0x1', '1.0'):
+            self.assertRaises(ValueError, kind.from_xml, bad)
