@@ -184,6 +184,11 @@ class Field:
     element. The class's layout (see ``_Layout``) hands each field that
     element, already found or created: ``read`` gets the element when the
     XML has it, ``write`` gets it when the field has a value to write.
+
+    Values live in the object's ``__dict__`` under the field's name, and
+    the class holds the empty value there (see ``class_attribute``), so
+    reading a field is a plain attribute read; the object's
+    ``__setattr__`` checks each value set.
     """
 
     #: The value of a field nobody set.
@@ -209,13 +214,10 @@ class Field:
         """The element ``read`` is given, as a path of tags."""
         return self.tags
 
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        return obj.__dict__.get(self.name, self.empty)
-
-    def __set__(self, obj, value):
-        obj.__dict__[self.name] = self.check(obj, value)
+    def class_attribute(self):
+        """What the class holds under the field's name: what an object
+        that has no value of its own reads."""
+        return self.empty
 
     def check(self, obj, value):
         if value is None or self.kind.accepts(value):
@@ -351,6 +353,9 @@ class Children(Field):
     def __init__(self, path: str, base: type):
         super().__init__(None, path)
         self.base = base
+
+    def class_attribute(self):
+        return self  # a list of the object's own, made when first read
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -536,14 +541,19 @@ class LibvirtConfigObject:
     _fields: tuple[Field, ...] = ()
     _layout = _Layout('LibvirtConfigObject', ())
 
+    _by_name: dict = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.root_name:
             cls._qname = _qualify(cls.root_name, cls.namespace)
         cls._nsmap = {cls.prefix: cls.namespace} if cls.namespace else None
+        for field in cls.__dict__.get('_own_fields', ()):
+            setattr(cls, field.name, field.class_attribute())
         cls._fields = ()
         for klass in reversed(cls.__mro__):
             cls._fields += klass.__dict__.get('_own_fields', ())
+        cls._by_name = {field.name: field for field in cls._fields}
         cls._layout = _Layout(cls.__name__, cls._fields)
 
     @classmethod
@@ -553,10 +563,17 @@ class LibvirtConfigObject:
 
     def __init__(self, **kwargs):
         for name, value in kwargs.items():
-            if not isinstance(getattr(type(self), name, None), Field):
+            if name not in self._by_name:
                 raise TypeError(
                     f'{type(self).__name__} has no field {name!r}')
             setattr(self, name, value)
+
+    def __setattr__(self, name, value):
+        field = self._by_name.get(name)
+        if field is None:
+            raise AttributeError(
+                f'{type(self).__name__} has no field {name!r}')
+        self.__dict__[name] = field.check(self, value)
 
     @classmethod
     def fields(cls) -> tuple[Field, ...]:

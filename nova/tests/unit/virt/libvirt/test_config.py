@@ -354,3 +354,28 @@ class ReaderTest(test.TestCase):
         self.assertEqual(12, kind.from_xml(' 12 '))
         for bad in ('\u0661\u0662', '1_2', '+1', '', '0x1', '1.0'):
             self.assertRaises(ValueError, kind.from_xml, bad)
+
+
+class FieldValueTest(test.TestCase):
+    """Values live in the object; the class holds the empty ones."""
+
+    def test_unset_fields_read_empty(self):
+        guest = config.LibvirtConfigGuest()
+        self.assertIsNone(guest.name)
+        self.assertIs(False, guest.acpi)
+        self.assertEqual([], guest.devices)
+        # Each object gets a list of its own.
+        guest.devices.append(config.LibvirtConfigGuestConsole(type='pty'))
+        self.assertEqual([], config.LibvirtConfigGuest().devices)
+
+    def test_misspelt_field_is_refused(self):
+        balloon = config.LibvirtConfigMemoryBalloon()
+        e = self.assertRaises(AttributeError, setattr, balloon, 'perod', 5)
+        self.assertIn("LibvirtConfigMemoryBalloon has no field 'perod'",
+                      str(e))
+
+    def test_assignment_is_checked(self):
+        balloon = config.LibvirtConfigMemoryBalloon()
+        self.assertRaises(exception.InvalidLibvirtConfigValue, setattr,
+                          balloon, 'period', 0)
+        self.assertIsNone(balloon.period)
