@@ -89,6 +89,24 @@ def _timed(poll, repeat):
     return statistics.median(times)
 
 
+def _paired(polls: dict, repeat: int) -> dict:
+    """Median times of the raw call and the collector, timed alternately,
+    and the median of their ratio within each pair: this machine's speed
+    drifts by tens of percent over seconds, and a ratio of two batches
+    timed apart measured the drift as much as the collector."""
+    raw, collector = [], []
+    for _ in range(repeat):
+        for times, poll in ((raw, polls['raw']),
+                            (collector, polls['collector'])):
+            start = time.perf_counter()
+            poll()
+            times.append(time.perf_counter() - start)
+    return {'raw': statistics.median(raw),
+            'collector': statistics.median(collector),
+            'ratio': statistics.median(c / r for r, c in zip(raw,
+                                                             collector))}
+
+
 def _calls_of(host, poll) -> int:
     host.calls.clear()
     poll()
@@ -118,8 +136,8 @@ def bench(n: int, repeat: int) -> dict:
     start = time.perf_counter()
     polls['collector']()
     result = {'n': n, 'cold': time.perf_counter() - start}
-    for name, poll in polls.items():
-        result[name] = _timed(poll, repeat)
+    result.update(_paired(polls, repeat))
+    result['per_domain'] = _timed(polls['per_domain'], repeat)
 
     counting = CountingHost('test:///default')
     counted = _polls(counting)
@@ -164,8 +182,8 @@ def bench_qemu(n: int, repeat: int = 20) -> dict:
         start = time.perf_counter()
         polls['collector']()
         result = {'n': n, 'cold': time.perf_counter() - start}
-        for name, poll in polls.items():
-            result[name] = _timed(poll, repeat)
+        result.update(_paired(polls, repeat))
+        result['per_domain'] = _timed(polls['per_domain'], repeat)
         states = {r.stats_state for r in polls['collector']()}
         result.update(raw_calls=1, collector_calls=1, cold_calls=n + 1,
                       per_domain_calls=n, states=states)
@@ -188,20 +206,21 @@ def main(argv) -> int:
               f'{sorted(r["states"])}, median of 20 polls:')
         print(f'raw {r["raw"] * 1e3:.2f} ms, collector '
               f'{r["collector"] * 1e3:.2f} ms (ratio '
-              f'{r["collector"] / r["raw"]:.2f}), cold '
+              f'{r["ratio"]:.2f}), cold '
               f'{r["cold"] * 1e3:.1f} ms, per-domain '
               f'{r["per_domain"] * 1e3:.2f} ms')
         return 0
     sizes = [int(a) for a in argv] or [10, 100, 1000]
     print(f'libvirt {libvirt.getVersion()}, test:///default, median of '
-          'repeated polls (the cold poll runs once)')
+          'repeated polls (the cold poll runs once; ratio: median of '
+          'raw/collector pairs timed alternately)')
     print(f'{"N":>5}  {"raw ms":>8}  {"collector ms":>12}  {"ratio":>5}  '
           f'{"cold ms":>8}  {"per-domain ms":>13}  calls: raw / '
           'collector / cold / per-domain')
     failed = False
     for n in sizes:
-        r = bench(n, repeat=20 if n <= 100 else 5)
-        ratio = r['collector'] / r['raw']
+        r = bench(n, repeat=41 if n <= 100 else 21)
+        ratio = r['ratio']
         print(f'{n:>5}  {r["raw"] * 1e3:8.2f}  {r["collector"] * 1e3:12.2f}  '
               f'{ratio:5.2f}  {r["cold"] * 1e3:8.1f}  '
               f'{r["per_domain"] * 1e3:13.2f}  {r["raw_calls"]} / '
