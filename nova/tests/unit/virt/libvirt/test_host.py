@@ -248,6 +248,35 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(2, len(conn.calls))
         self.assertIn('has not answered 2 earlier calls', str(e))
 
+    def test_workers_are_kept_and_a_stuck_one_is_not_waited_for(self):
+        # A pool of its own: other tests' workers come and go meanwhile.
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.host._WORKERS', libvirt_host._Workers()))
+
+        def workers():
+            return sum(t.name == 'libvirt-call' for t in threading.enumerate())
+
+        host = libvirt_host.Host('fake:///')
+        before = workers()
+        for _ in range(20):
+            self.assertEqual(3, host.run_bounded('x', lambda: 3, 1))
+        self.assertEqual(before + 1, workers())  # one, reused
+
+        release = threading.Event()
+        self.addCleanup(release.set)
+        self.assertRaises(exception.HypervisorNotAnswering,
+                          host.run_bounded, 'stuck', release.wait, 0.05)
+        # the stuck call keeps its thread; the next one gets another
+        self.assertEqual(4, host.run_bounded('x', lambda: 4, 1))
+        self.assertEqual(before + 2, workers())
+        release.set()
+        for _ in range(100):
+            if not host.pending_calls:
+                break
+            time.sleep(0.01)
+        self.assertEqual(5, host.run_bounded('x', lambda: 5, 1))
+        self.assertEqual(before + 2, workers())
+
     def test_figures_skipped(self):
         self.assertTrue(libvirt_host.figures_skipped(SKIPPED))
         self.assertFalse(libvirt_host.figures_skipped(HEALTHY))
