@@ -204,15 +204,26 @@ def period_may_have_changed(period: int | None, seen: int, update: int,
     return now > overdue_at and read_at <= overdue_at
 
 
-@dataclasses.dataclass(slots=True)
 class _Known:
-    """What the collector remembers of one domain run."""
+    """What the collector remembers of one domain run: its XML's facts,
+    derived once, and when its XML was read."""
 
-    uuid: str
-    balloon: object
-    metadata: object  # LibvirtConfigGuestMetaNovaInstance or None
-    seen: int         # last_update at the previous poll
-    read_at: float    # when the XML was read
+    __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
+                 'project', 'seen', 'read_at')
+
+    def __init__(self, uuid: str, balloon, metadata, seen: int,
+                 read_at: float):
+        self.uuid, self.balloon, self.metadata = uuid, balloon, metadata
+        #: The balloon's statistics period, None without one.
+        self.period = None if balloon is None else balloon.period
+        if metadata is None:
+            self.display_name = self.project = None
+        else:
+            owner = metadata.owner
+            self.display_name = metadata.name
+            self.project = owner and (owner.projectname or owner.projectid)
+        self.seen = seen        # last_update at the previous poll
+        self.read_at = read_at  # when the XML was read
 
 
 class MemoryStatsCollector:
@@ -227,95 +238,100 @@ class MemoryStatsCollector:
         self._clock = clock
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
-        # (name, domain id) -> _Known, for the domains of the last poll
+        # (name, domain id) -> _Known, for the domains of the last poll. A
+        # domain id is new on every start and unique among running
+        # domains, so (name, id) names one run of one guest.
         self._known: dict = {}
 
-    def _balloons(self, records, deadline: float) -> dict:
-        """(name, domain id) -> _Known or the error reading it, for the
-        running guests of ``records``; reads only the XML it must.
-
-        A domain id is new on every start and unique among running
-        domains, so (name, id) names one run of one guest."""
-        now = self._clock()
-        found, stale = {}, []
-        old = self._known
-        for record in records:
-            if not record.active or record.error is not None:
-                continue
-            key = (record.name, record.domain_id)
-            update = record.stats.get('last_update') or 0
-            known = old.get(key)
-            if known is None or period_may_have_changed(
-                    known.balloon and known.balloon.period, known.seen,
-                    update, known.read_at, now):
-                stale.append((key, record, update))
-            else:
-                known.seen = update
-                found[key] = known
-        if not stale:
-            return found
+    def _read_facts(self, stale: list, deadline: float, now: float
+                    ) -> list:
+        """_Known (or the error reading it) of each (record, last_update)
+        in ``stale``, from its live XML, all in one bounded wait."""
         try:
             xmls = self._host.get_xml_descs(
-                [record.guest for _, record, _ in stale],
+                [record.guest for record, _ in stale],
                 max(0.5, deadline - time.monotonic()))
         except exception.HypervisorUnavailable as e:
             xmls = dict.fromkeys(range(len(stale)), e)
-        for index, (key, record, update) in enumerate(stale):
+        found = []
+        for index, (record, update) in enumerate(stale):
             xml = xmls[index]
             try:
                 if isinstance(xml, Exception):
                     raise xml
                 _type, balloon, metadata = vconfig.domain_facts(xml)
-                found[key] = _Known(record.uuid, balloon, metadata, update,
-                                    now)
+                found.append(_Known(record.uuid, balloon, metadata, update,
+                                    now))
             except (exception.NovaException, ValueError) as e:
                 # Vanished since the listing, or XML we cannot read.
-                found[key] = e
+                found.append(e)
         return found
 
-    def _one(self, record, now: float, known: dict) -> GuestMemoryStats:
-        if record.error is not None:
-            return GuestMemoryStats(record.name, record.uuid, ERROR,
-                                    record.error)
-        if not record.active:
-            state, reason = classify(False, None, record.stats, now)
-            return GuestMemoryStats(record.name, record.uuid, state, reason,
-                                    raw=record.stats)
-        entry = known[(record.name, record.domain_id)]
-        if isinstance(entry, Exception):
-            return GuestMemoryStats(record.name, record.uuid, ERROR,
-                                    str(entry))
-        balloon, metadata = entry.balloon, entry.metadata
-        state, reason = classify(True, balloon, record.stats, now,
+    @staticmethod
+    def _row(record, known: '_Known', now: float) -> GuestMemoryStats:
+        """The row of a running guest whose XML facts are ``known``."""
+        state, reason = classify(True, known.balloon, record.stats, now,
                                  record.monitor_busy)
-        if metadata is None:
-            display_name = project = None
-        else:
-            owner = metadata.owner
-            display_name = metadata.name
-            project = owner and (owner.projectname or owner.projectid)
         return GuestMemoryStats(
-            record.name, entry.uuid, state, reason, display_name, project,
-            None if balloon is None else balloon.period, record.stats,
-            metadata)
+            record.name, known.uuid, state, reason, known.display_name,
+            known.project, known.period, record.stats, known.metadata)
+
+    @staticmethod
+    def _other_row(record, now: float, error=None) -> GuestMemoryStats:
+        """The row of a guest that is not running, or could not be read."""
+        error = error or record.error
+        if error is not None:
+            return GuestMemoryStats(record.name, record.uuid, ERROR,
+                                    str(error))
+        state, reason = classify(False, None, record.stats, now)
+        return GuestMemoryStats(record.name, record.uuid, state, reason,
+                                raw=record.stats)
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:
         """Every guest's figures (or those of ``names``, in that order).
 
+        One pass over libvirt's records: a running guest whose XML facts
+        are cached, and whose reports still fit them, gets its row at once;
+        the XML of the others is read afterwards, in one bounded batch.
         Raises HypervisorUnavailable when libvirt does not answer in time.
         """
         deadline = time.monotonic() + self.timeout
         records = self._host.get_memory_stats(names, timeout=self.timeout)
-        known = self._balloons(records, deadline)
         now = self._clock()
-        found = [self._one(record, now, known) for record in records]
-        kept = {k: v for k, v in known.items() if isinstance(v, _Known)}
-        if names is None:  # a partial poll must not forget the others
-            self._known = kept
-        else:
-            self._known.update(kept)
+        old, known = self._known, {}
+        rows, stale = [], []
+        row = self._row
+        for record in records:
+            if not record.active or record.error is not None:
+                rows.append(self._other_row(record, now))
+                continue
+            key = (record.name, record.domain_id)
+            update = record.stats.get('last_update') or 0
+            entry = old.get(key)
+            if entry is None or period_may_have_changed(
+                    entry.period, entry.seen, update, entry.read_at, now):
+                stale.append((record, update))
+                continue
+            entry.seen = update
+            known[key] = entry
+            rows.append(row(record, entry, now))
+        if stale:
+            facts = self._read_facts(stale, deadline, now)
+            now = self._clock()  # the rows' ages, after the XML reads
+            for (record, _), entry in zip(stale, facts):
+                if isinstance(entry, Exception):
+                    rows.append(self._other_row(record, now, entry))
+                else:
+                    known[(record.name, record.domain_id)] = entry
+                    rows.append(row(record, entry, now))
         if names is None:
-            return sorted(found, key=lambda g: g.name)
+            self._known = known
+            return sorted(rows, key=_by_name)
+        self._known.update(known)  # a partial poll must not forget others
         order = {name: index for index, name in enumerate(names)}
-        return sorted(found, key=lambda g: order.get(g.name, len(order)))
+        return sorted(rows, key=lambda g: order.get(g.name, len(order)))
+
+
+def _by_name(row: GuestMemoryStats) -> str:
+    return row.name
