@@ -44,6 +44,8 @@ class MemoryStatsExporter(prom_registry.Collector):
         self._collector = collector
         self._lock = threading.Lock()
         self._last_error = None
+        # Each guest's state-set samples, reused while its state holds.
+        self._state_samples: dict = {}
 
     def collect(self):
         start = time.monotonic()
@@ -59,7 +61,7 @@ class MemoryStatsExporter(prom_registry.Collector):
                 if str(e) != self._last_error:  # log a change, not a flood
                     LOG.warning('Scrape without guest figures: %s', e)
                 self._last_error = str(e)
-            found = metrics.families(rows)
+            found = metrics.families(rows, self._state_samples)
         return found + metrics.host_families(up, time.monotonic() - start)
 
 

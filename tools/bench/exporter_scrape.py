@@ -4,7 +4,9 @@
 On libvirt's test:///default driver, with N transient running domains:
 
 * poll:      MemoryStatsCollector.collect() (warm: one libvirt call)
-* families:  nova.exporter.metrics.families() of the poll's rows
+* families:  nova.exporter.metrics.families() of the poll's rows, with
+             the state-set samples kept from the previous scrape as the
+             exporter keeps them ("first": without, as at the first scrape)
 * text:      prometheus_client's generate_latest() of those families
 
 test:///default's bulk call returns no balloon figures, so before timing the
@@ -65,12 +67,16 @@ def bench(n: int, repeat: int) -> dict:
         fixed = _Fixed()
         registry = prom_registry.CollectorRegistry()
         registry.register(fixed)
-        fixed.found = metrics.families(rows)
+        kept = {}  # as the exporter keeps it from scrape to scrape
+        fixed.found = metrics.families(rows, kept)
         series = sum(len(f.samples) for f in fixed.found) / len(rows)
         result = {
             'n': n, 'series': series,
             'poll': _median(collector.collect, repeat),
-            'families': _median(lambda: metrics.families(rows), repeat),
+            'families': _median(lambda: metrics.families(rows, kept),
+                                repeat),
+            'families_cold': _median(lambda: metrics.families(rows),
+                                     repeat),
             'text': _median(lambda: prometheus_client.generate_latest(
                 registry), repeat),
         }
@@ -86,14 +92,15 @@ def main(argv) -> int:
     sizes = [int(a) for a in argv] or [10, 100, 1000]
     print('test:///default, median of repeated scrapes, milliseconds')
     print(f'{"N":>5}  {"series/guest":>12}  {"poll":>7}  {"families":>8}  '
-          f'{"ours/poll":>9}  {"text":>7}')
+          f'{"(first)":>8}  {"ours/poll":>9}  {"text":>7}')
     worst = 0.0
     for n in sizes:
         r = bench(n, repeat=20 if n <= 100 else 7)
         ours = (r['poll'] + r['families']) / r['poll']
         worst = max(worst, ours)
         print(f'{n:>5}  {r["series"]:>12.1f}  {r["poll"] * 1e3:7.2f}  '
-              f'{r["families"] * 1e3:8.2f}  {ours:9.2f}  '
+              f'{r["families"] * 1e3:8.2f}  '
+              f'{r["families_cold"] * 1e3:8.2f}  {ours:9.2f}  '
               f'{r["text"] * 1e3:7.2f}')
     print('target: poll + families at most 2x the poll: ' +
           ('met' if worst <= 2 else 'MISSED'))

@@ -123,6 +123,25 @@ class FamiliesTest(test.TestCase):
         names = {name for name, _, _ in _samples(metrics.families([row]))}
         self.assertNotIn(metrics.PREFIX + 'used_percent', names)
 
+    def test_kept_state_samples_give_the_same_text(self):
+        kept = {}
+        first = [_row('a', 'ok', RAW), _row('b', 'stale', RAW)]
+        self.assertEqual(_text(metrics.families(first)),
+                         _text(metrics.families(first, kept)))
+        self.assertEqual({('a', 'ok'), ('b', 'stale')}, set(kept))
+        a_samples = kept['a', 'ok']
+
+        # a's state holds, b's changes, c is new, and d is gone
+        second = [_row('a', 'ok', RAW), _row('b', 'ok', RAW),
+                  _row('c', 'not-running')]
+        text = _text(metrics.families(second, kept))
+        self.assertEqual(_text(metrics.families(second)), text)
+        self.assertIn('libvirt_domain_memory_stats_state{domain="b",'
+                      'libvirt_domain_memory_stats_state="ok"} 1.0', text)
+        self.assertIs(a_samples, kept['a', 'ok'])  # reused, not rebuilt
+        self.assertEqual({('a', 'ok'), ('b', 'ok'), ('c', 'not-running')},
+                         set(kept))
+
     def test_host_families(self):
         got = _samples(metrics.host_families(False, 0.25))
         self.assertEqual(0, got[('libvirt_up', None, None)])
