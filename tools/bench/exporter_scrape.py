@@ -20,16 +20,14 @@ families) at most twice the poll.
 Run by hand; results are recorded in doc/source/admin/exporter.rst.
 """
 
-import statistics
 import sys
-import time
 
 import nova.cmd  # noqa: F401  routes libvirt's log before libvirt loads
 
 import prometheus_client  # noqa: E402
 from prometheus_client import registry as prom_registry  # noqa: E402
 
-from memstats_poll import DOMAIN_XML  # noqa: E402
+from memstats_poll import DOMAIN_XML, median_time  # noqa: E402
 from nova.exporter import metrics  # noqa: E402
 from nova.virt.libvirt import host as libvirt_host  # noqa: E402
 from nova.virt.libvirt import memstats  # noqa: E402
@@ -40,15 +38,6 @@ class _Fixed(prom_registry.Collector):
 
     def collect(self):
         return self.found
-
-
-def _median(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench(n: int, repeat: int) -> dict:
@@ -72,12 +61,12 @@ def bench(n: int, repeat: int) -> dict:
         series = sum(len(f.samples) for f in fixed.found) / len(rows)
         result = {
             'n': n, 'series': series,
-            'poll': _median(collector.collect, repeat),
-            'families': _median(lambda: metrics.families(rows, kept),
+            'poll': median_time(collector.collect, repeat),
+            'families': median_time(lambda: metrics.families(rows, kept),
                                 repeat),
-            'families_cold': _median(lambda: metrics.families(rows),
+            'families_cold': median_time(lambda: metrics.families(rows),
                                      repeat),
-            'text': _median(lambda: prometheus_client.generate_latest(
+            'text': median_time(lambda: prometheus_client.generate_latest(
                 registry), repeat),
         }
     finally:

@@ -80,7 +80,8 @@ class CountingHost(libvirt_host.Host):
         return Counting(super().get_connection(), self.calls)
 
 
-def _timed(poll, repeat):
+def median_time(poll, repeat: int) -> float:
+    """Median wall time of ``repeat`` calls of ``poll``, in seconds."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -147,7 +148,7 @@ def bench(n: int, repeat: int) -> dict:
     polls['collector']()
     result = {'n': n, 'cold': time.perf_counter() - start}
     result.update(_paired(polls, repeat))
-    result['per_domain'] = _timed(polls['per_domain'], repeat)
+    result['per_domain'] = median_time(polls['per_domain'], repeat)
 
     counting = CountingHost('test:///default')
     counted = _polls(counting)
@@ -193,7 +194,7 @@ def bench_qemu(n: int, repeat: int = 20) -> dict:
         polls['collector']()
         result = {'n': n, 'cold': time.perf_counter() - start}
         result.update(_paired(polls, repeat))
-        result['per_domain'] = _timed(polls['per_domain'], repeat)
+        result['per_domain'] = median_time(polls['per_domain'], repeat)
         states = {r.stats_state for r in polls['collector']()}
         result.update(raw_calls=1, collector_calls=1, cold_calls=n + 1,
                       per_domain_calls=n, states=states)
