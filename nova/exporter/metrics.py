@@ -65,13 +65,15 @@ def _gauge(name: str, documentation: str):
     return core.GaugeMetricFamily(name, documentation, labels=LABELS)
 
 
+_STATES = sorted(memstats.STATES)
+
+
 def _state_samples(name: str, domain: str, current: str) -> tuple:
     """The state set's samples of one guest whose state is ``current``."""
     return tuple(Sample(name, {'domain': domain, name: s},
                         1 if s == current else 0, None) for s in _STATES)
 
 
-_STATES = sorted(memstats.STATES)
 # Sample is a NamedTuple: built as the tuple it is, a sample skips its
 # Python-level __new__ (a quarter of the figures' cost at 11 a guest). The
 # fields after name, labels and value (timestamp, exemplar, and in newer

@@ -254,8 +254,8 @@ _WORKERS = _Workers()
 class _Call:
     """One libvirt call, run by a worker thread."""
 
-    def __init__(self, what: str, fn):
-        self.what, self._fn = what, fn
+    def __init__(self, fn):
+        self._fn = fn
         self.started = time.monotonic()
         self.result = self.error = None
         self.done = threading.Event()
@@ -294,7 +294,7 @@ class Host:
 
     # -- bounded calls
 
-    def _start(self, what: str, fn) -> _Call:
+    def _start(self, fn) -> _Call:
         """Run ``fn`` on a worker, unless too many calls are still stuck."""
         with self._pending_lock:
             self._pending = [c for c in self._pending if not c.done.is_set()]
@@ -307,7 +307,7 @@ class Host:
                            f'earlier calls, the oldest for {age:.0f}s; is '
                            'libvirtd (or QEMU) stopped? Calls resume once '
                            'it answers.')
-            return _Call(what, fn)
+            return _Call(fn)
 
     def _waited(self, call: _Call, timeout: float) -> bool:
         """Whether ``call`` answered within ``timeout``; if not, it is
@@ -324,7 +324,7 @@ class Host:
         guest's QEMU or a stuck daemon, if it returns within ``timeout``
         seconds; else HypervisorNotAnswering, naming ``budget`` (the
         caller's whole wait) if given, and the call finishes alone."""
-        call = self._start(what, fn)
+        call = self._start(fn)
         if self._waited(call, timeout):
             return call.get()
         raise exception.HypervisorNotAnswering(
@@ -488,7 +488,7 @@ class Host:
             return (conn.domainListGetStats(domains, kinds, flags)
                     if domains else [])
         chunks = [domains[i::workers] for i in range(workers)]
-        calls = [_Call('domainListGetStats()', functools.partial(
+        calls = [_Call(functools.partial(
             conn.domainListGetStats, chunk, kinds, flags))
             for chunk in chunks]
         records = []
@@ -542,7 +542,7 @@ class Host:
         deadline = time.monotonic() + timeout
         self.connect()
         read = functools.partial(self._read_memory_stats, names)
-        first = self._start('getAllDomainStats()', read)
+        first = self._start(read)
         if self._waited(first, timeout / 2):
             return first.get()
         return self.run_bounded('getAllDomainStats()', read,
