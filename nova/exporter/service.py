@@ -11,6 +11,7 @@ the registry, the collector and the server belong to one ExporterService.
 """
 
 import errno
+import logging as std_logging
 import signal
 import threading
 import time
@@ -23,45 +24,86 @@ from prometheus_client import registry as prom_registry
 from nova import config
 from nova import exception
 from nova.exporter import metrics
+from nova.virt.libvirt import stats_period
 
 LOG = logging.getLogger(__name__)
 PROG = 'nova-libvirt-exporter'
+
+
+class _NoOsloChangeLines(std_logging.Filter):
+    """oslo.config logs each mutated option with its old value in the
+    files ("changed from [None]" for an option left at its default); the
+    service logs the values in effect instead, once."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith('Option %(group)s')
+
+
+std_logging.getLogger('oslo_config.cfg').addFilter(_NoOsloChangeLines())
 
 
 class ExporterFailed(exception.NovaException):
     msg_fmt = '%(reason)s'
 
 
-class MemoryStatsExporter(prom_registry.Collector):
-    """A prometheus_client collector: one poll per scrape.
+class _SharedPoll:
+    """One poll and the scrapes waiting for its families."""
 
-    Scrapes are served by several threads; polls are taken one at a time
-    (each is bounded by the collector's timeout), so two scrapes never
-    touch the collector's cache together.
+    def __init__(self):
+        self.done = threading.Event()
+        self.families: list = []
+
+
+class MemoryStatsExporter(prom_registry.Collector):
+    """A prometheus_client collector: one poll per scrape, shared.
+
+    A scrape that arrives while a poll runs waits for that poll and gets
+    its figures, instead of queueing a poll of its own behind it: two
+    Prometheus servers (or fifty clients) cost one poll at a time, and
+    no scrape waits longer than one poll (the collector's timeout).
+    Figures are thus at most one poll old when served.
     """
 
     def __init__(self, collector):
         self._collector = collector
         self._lock = threading.Lock()
+        self._current: _SharedPoll | None = None
         self._last_error = None
         # Each guest's state-set samples, reused while its state holds.
         self._state_samples: dict = {}
 
     def collect(self):
-        start = time.monotonic()
         with self._lock:
-            try:
-                rows = self._collector.collect()
-                up = True
-                if self._last_error is not None:
-                    LOG.info('libvirt answers again.')
-                self._last_error = None
-            except exception.NovaException as e:
-                rows, up = [], False
-                if str(e) != self._last_error:  # log a change, not a flood
-                    LOG.warning('Scrape without guest figures: %s', e)
-                self._last_error = str(e)
-            found = metrics.families(rows, self._state_samples)
+            poll = self._current
+            leader = poll is None
+            if leader:
+                poll = self._current = _SharedPoll()
+        if not leader:
+            poll.done.wait()
+            return poll.families
+        try:
+            poll.families = self._poll()
+        finally:
+            with self._lock:
+                self._current = None
+            poll.done.set()
+        return poll.families
+
+    def _poll(self) -> list:
+        start = time.monotonic()
+        try:
+            rows = self._collector.collect()
+            up = True
+            if self._last_error is not None:
+                LOG.info('libvirt answers again.')
+            self._last_error = None
+        except exception.NovaException as e:
+            rows, up = [], False
+            if self._last_error is None:  # log a change, not a flood
+                LOG.warning('Scrapes have no guest figures until libvirt '
+                            'answers again: %s', e)
+            self._last_error = str(e)
+        found = metrics.families(rows, self._state_samples)
         return found + metrics.host_families(up, time.monotonic() - start)
 
 
@@ -74,6 +116,8 @@ class ExporterService:
         self.registry = prom_registry.CollectorRegistry()
         self.registry.register(MemoryStatsExporter(self.collector))
         self._httpd = None
+        self._reconciling: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -105,6 +149,7 @@ class ExporterService:
             self.reconcile()
 
     def stop(self) -> None:
+        self._stopping.set()  # a running reconcile changes no more guests
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -163,19 +208,58 @@ class ExporterService:
             self.reconcile()
 
     def reconcile(self) -> None:
-        """Bring the guests to the configured period; log each change."""
+        """Bring the guests to the configured period in the background,
+        logging each change; a reconcile still running is not started
+        twice, and one interrupted by stop() changes no further guest."""
+        if self._reconciling is not None and self._reconciling.is_alive():
+            LOG.warning('A reconcile is still running; not starting '
+                        'another.')
+            return
+        self._reconciling = threading.Thread(
+            target=self._reconcile, name='reconcile', daemon=True)
+        self._reconciling.start()
+
+    def wait_for_reconcile(self, timeout: float) -> bool:
+        """Whether no reconcile runs (any that ran ended) within
+        ``timeout`` seconds."""
+        thread = self._reconciling
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _reconcile(self) -> None:
         try:
-            period, outcomes = self.driver.reconcile_memory_stats_period()
+            period, outcomes = self.driver.reconcile_memory_stats_period(
+                stopping=self._stopping.is_set)
         except exception.NovaException as e:
             LOG.error('Could not reconcile statistics periods: %s', e)
             return
+        counts = dict.fromkeys(('changed', 'already right',
+                                'need recreation', 'failed'), 0)
         for outcome in outcomes:
-            if outcome.change is None:
+            action = None if outcome.change is None else \
+                outcome.change.action
+            if action is None:
+                counts['failed'] += 1
                 LOG.error('%s', outcome.line)
-            elif outcome.change.action != 'keep':
+            elif action == stats_period.CHANGE:
+                counts['changed'] += 1
                 LOG.info('%s', outcome.line)
-        LOG.info('Reconciled %d guests to statistics period %ss.',
-                 len(outcomes), period)
+            elif action == stats_period.CANNOT:
+                counts['need recreation'] += 1
+                LOG.warning('%s', outcome.line)
+            else:
+                counts['already right'] += 1
+        # Read the guests' XML again: their periods are not what the
+        # collector cached.
+        self.collector.forget()
+        if self._stopping.is_set():
+            LOG.info('Reconcile abandoned: the exporter is stopping.')
+            return
+        LOG.info('Reconciled %d guests to statistics period %ss: %s.',
+                 len(outcomes), period,
+                 ', '.join(f'{n} {what}' for what, n in counts.items()))
 
 
 def run(service: ExporterService) -> int:

@@ -244,8 +244,9 @@ class FaultTest(cmd_tests.CommandTestCase):
                       str(e))
 
     def test_frozen_daemon(self):
-        conn = test_host.FreezingConnection(100, [])
-        self.addCleanup(conn.release.set)
+        conn = test_host.FakeConnection(test_host.FakeDomain('g'))
+        conn.daemon.clear()
+        self.addCleanup(conn.daemon.set)
         self.useFixture(fixtures.MockPatch(
             'nova.virt.libvirt.host.MAX_PENDING_CALLS', 2))
         host = libvirt_host.Host('qemu:///system')

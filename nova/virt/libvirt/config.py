@@ -14,6 +14,7 @@ class writes exactly what it was given.
 """
 
 import itertools
+import typing
 
 from lxml import etree
 
@@ -806,26 +807,54 @@ class LibvirtConfigGuest(LibvirtConfigObject):
         return [d for d in self.devices if isinstance(d, cls)]
 
 
+# nova-libvirt's own metadata: when it last changed a guest's statistics
+# period, so that every process (not only the one that changed it) knows
+# the guest's last report predates the new period.
+MEMSTATS_NS = 'http://openstack.org/xmlns/libvirt/nova-libvirt/memstats/1.0'
+
+
+class LibvirtConfigGuestMetaMemStatsPeriod(LibvirtConfigObject):
+    """``<memstats:period seconds="2" changed="1764412345"/>``: the period
+    nova-libvirt set and when (seconds since the epoch).
+
+    https://libvirt.org/formatdomain.html#general-metadata
+    """
+
+    namespace = MEMSTATS_NS
+    prefix = 'memstats'
+    root_name = 'period'
+    seconds = Attribute('seconds', Integer(min=0, max=INT_MAX))
+    changed_at = Attribute('changed', Integer(min=0))
+
+
+class DomainFacts(typing.NamedTuple):
+    """What the collector and set-period read of a domain's XML."""
+
+    domain_type: str | None
+    balloon: LibvirtConfigMemoryBalloon | None
+    instance: LibvirtConfigGuestMetaNovaInstance | None
+    period_change: LibvirtConfigGuestMetaMemStatsPeriod | None
+
+
+def _optional(root, cls: type, path: str):
+    el = root.find(path + cls.qualified_name())
+    return None if el is None else cls().parse_dom(el)
+
+
+def domain_facts(xml: str) -> DomainFacts:
+    """The DomainFacts of a domain's XML, reading only those, so a domain
+    using elements this model does not describe (a guest we did not
+    create) is still understood."""
+    root = parse_xml(xml)
+    return DomainFacts(
+        root.get('type'),
+        _optional(root, LibvirtConfigMemoryBalloon, 'devices/'),
+        _optional(root, LibvirtConfigGuestMetaNovaInstance, 'metadata/'),
+        _optional(root, LibvirtConfigGuestMetaMemStatsPeriod, 'metadata/'))
+
+
 def domain_balloon(xml: str) -> tuple[str | None, LibvirtConfigMemoryBalloon
                                       | None]:
-    """(domain type, balloon or None) of a domain's XML.
-
-    Reads just these two facts, so a domain using elements this model does
-    not describe (a guest we did not create) is still understood.
-    """
+    """(domain type, balloon or None) of a domain's XML."""
     facts = domain_facts(xml)
-    return facts[0], facts[1]
-
-
-def domain_facts(xml: str) -> tuple:
-    """(domain type, balloon or None, nova instance metadata or None) of a
-    domain's XML, reading only those."""
-    root = parse_xml(xml)
-    el = root.find('devices/memballoon')
-    balloon = (None if el is None else
-               LibvirtConfigMemoryBalloon().parse_dom(el))
-    el = root.find('metadata/' +
-                   LibvirtConfigGuestMetaNovaInstance.qualified_name())
-    instance = (None if el is None else
-                LibvirtConfigGuestMetaNovaInstance().parse_dom(el))
-    return root.get('type'), balloon, instance
+    return facts.domain_type, facts.balloon

@@ -7,10 +7,10 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 ``guest.py``'s job, never this module's.
 """
 
-import functools
 import os
 import platform
 import shutil
+import time
 
 import nova.conf
 from nova import exception
@@ -200,7 +200,8 @@ class LibvirtDriver:
                 get_connection_uri(CONF.libvirt.virt_type,
                                    CONF.libvirt.connection_uri,
                                    CONF.state_path),
-                stats_workers=CONF.libvirt.mem_stats_poll_workers)
+                stats_workers=CONF.libvirt.mem_stats_poll_workers,
+                timeout=CONF.libvirt.mem_stats_poll_timeout)
         return self._host
 
     def spawn(self, instance: instance_obj.Instance,
@@ -234,14 +235,15 @@ class LibvirtDriver:
 
     def set_memory_stats_period(
             self, period: int, names: list[str] | None = None,
-            dry_run: bool = False) -> list[stats_period.Outcome]:
+            dry_run: bool = False, stopping=None
+    ) -> list[stats_period.Outcome]:
         """Give the guests ``names`` (default: every guest on the
         connection) the statistics period ``period`` (0 stops reports),
         live and/or persistently as ``stats_period.decide`` says. A guest
         that fails does not stop the others; each libvirt call is bounded
-        by [libvirt] mem_stats_poll_timeout (a frozen QEMU does not hang
-        it)."""
-        timeout = CONF.libvirt.mem_stats_poll_timeout
+        by [libvirt] mem_stats_poll_timeout (the Host's), so a frozen QEMU
+        or daemon does not hang it. ``stopping()``, if given, is asked
+        before each guest: once true, no further guest is changed."""
         if names is None:
             guests = {g.name: g for g in self.host.list_guests()}
             names = sorted(guests)
@@ -249,20 +251,19 @@ class LibvirtDriver:
             guests = {}
         outcomes = []
         for name in names:
+            if stopping is not None and stopping():
+                break
             try:
                 guest = guests.get(name) or self.host.get_guest(name)
             except exception.NovaException as e:
                 outcomes.append(stats_period.Outcome(name, None, str(e)))
                 continue
-            outcomes.append(self._set_period(name, guest, period, dry_run,
-                                             timeout))
+            outcomes.append(self._set_period(name, guest, period, dry_run))
         return outcomes
 
-    def _set_period(self, name, guest, period, dry_run, timeout):
+    def _set_period(self, name, guest, period, dry_run):
         try:
-            facts = self.host.run_bounded(
-                'XMLDesc()', lambda: _guest_facts(name, guest), timeout)
-            change = stats_period.decide(facts, period)
+            change = stats_period.decide(_guest_facts(name, guest), period)
         except (exception.NovaException, ValueError) as e:
             return stats_period.Outcome(name, None, f'{name}: {e}')
         if change.action != stats_period.CHANGE or dry_run:
@@ -275,26 +276,40 @@ class LibvirtDriver:
             if not flag:
                 continue
             try:
-                self.host.run_bounded(
-                    'setMemoryStatsPeriod()', functools.partial(
-                        guest.set_memory_stats_period, period,
-                        live=where == 'live', config=where != 'live'),
-                    timeout)
+                guest.set_memory_stats_period(
+                    period, live=where == 'live', config=where != 'live')
             except exception.NovaException as e:
                 partly = f' (changed {done[0]} only)' if done else ''
                 return stats_period.Outcome(name, None,
                                             f'{name}: {e}{partly}')
             done.append(where)
+        self._record_period_change(guest, period, change)
         return stats_period.Outcome(name, change)
 
-    def reconcile_memory_stats_period(self, dry_run: bool = False
-                                      ) -> tuple[int, list]:
+    @staticmethod
+    def _record_period_change(guest, period, change) -> None:
+        """Write when the period changed into the guest's metadata, where
+        it changed, so that every process's collector gives the guest one
+        new period to report before calling it stale. Best effort: the
+        change itself is done, and this process's collector sees it
+        anyway."""
+        record = vconfig.LibvirtConfigGuestMetaMemStatsPeriod(
+            seconds=period, changed_at=int(time.time()))
+        try:
+            guest.set_metadata(record.to_xml(), record.prefix,
+                               record.namespace, live=change.live,
+                               config=change.config)
+        except exception.NovaException:
+            pass
+
+    def reconcile_memory_stats_period(self, dry_run: bool = False,
+                                      stopping=None) -> tuple[int, list]:
         """Bring every guest to [libvirt] mem_stats_period_seconds, as a
         compute service would at start; 0 or below stops the reports of
         guests that have a balloon. Returns (period, outcomes)."""
         period = max(0, CONF.libvirt.mem_stats_period_seconds)
-        return period, self.set_memory_stats_period(period,
-                                                    dry_run=dry_run)
+        return period, self.set_memory_stats_period(
+            period, dry_run=dry_run, stopping=stopping)
 
     def get_instance_dir(self, instance: instance_obj.Instance) -> str:
         return _instance_dir(instance.uuid)

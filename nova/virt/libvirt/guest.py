@@ -2,11 +2,11 @@
 
 ``Guest`` wraps a ``virDomain``. Every libvirt failure becomes
 LibvirtCallFailed, which keeps libvirt's message and adds the domain and the
-call. With host.py, the only importer of libvirt-python; it must not read
-nova.conf.
+call. Every call goes through the runner the Host gave the guest, which
+bounds it (a frozen daemon or QEMU must not hang a command); a Guest made
+without one calls libvirt directly. With host.py, the only importer of
+libvirt-python; it must not read nova.conf.
 """
-
-import contextlib
 
 import libvirt
 
@@ -14,10 +14,17 @@ from nova import exception
 from nova.virt.libvirt import config as vconfig
 
 
+def _direct(what: str, name: str, fn, slow: bool = False):
+    return fn()
+
+
 class Guest:
 
-    def __init__(self, domain: 'libvirt.virDomain'):
+    def __init__(self, domain: 'libvirt.virDomain', runner=None):
         self._domain = domain
+        # runner(what, name, fn, slow) -> fn(), bounded; slow: a call that
+        # changes a domain's state (start, stop, define) and may take longer.
+        self._runner = runner or _direct
 
     @property
     def name(self) -> str:
@@ -32,41 +39,48 @@ class Guest:
         """The running domain's id (new on every start), -1 when off."""
         return self._domain.ID()
 
-    @contextlib.contextmanager
-    def _call(self, call: str):
-        try:
-            yield
-        except libvirt.libvirtError as e:
-            raise exception.LibvirtCallFailed(
-                call=call, name=self.name,
-                reason=e.get_error_message()) from None
+    def _call(self, call: str, fn, *args, slow: bool = False,
+              ignore: tuple = ()):
+        """``fn(*args)`` through the runner; libvirt's errors become
+        LibvirtCallFailed, except the error codes in ``ignore``, for which
+        None is returned."""
+        def run():
+            try:
+                return fn(*args)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() in ignore:
+                    return None
+                raise exception.LibvirtCallFailed(
+                    call=call, name=self.name,
+                    reason=e.get_error_message()) from None
+        return self._runner(call, self.name, run, slow)
 
     def launch(self) -> None:
         """Start the defined domain."""
-        with self._call('create()'):
-            self._domain.create()
+        self._call('create()', self._domain.create, slow=True)
 
     def is_active(self) -> bool:
-        with self._call('isActive()'):
-            return bool(self._domain.isActive())
+        return bool(self._call('isActive()', self._domain.isActive))
 
     def is_persistent(self) -> bool:
         """Whether the domain has a persistent definition (not transient)."""
-        with self._call('isPersistent()'):
-            return bool(self._domain.isPersistent())
+        return bool(self._call('isPersistent()', self._domain.isPersistent))
+
+    def pause(self) -> None:
+        """Suspend the running domain's vCPUs (virsh suspend)."""
+        self._call('suspend()', self._domain.suspend, slow=True)
+
+    def resume(self) -> None:
+        self._call('resume()', self._domain.resume, slow=True)
 
     def poweroff(self) -> None:
-        """Stop the domain at once if it runs (virsh destroy)."""
-        with self._call('destroy()'):
-            try:
-                self._domain.destroy()
-            except libvirt.libvirtError as e:
-                if e.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
-                    raise  # anything but "domain is not running"
+        """Stop the domain at once if it runs (virsh destroy); one that is
+        not running is no error."""
+        self._call('destroy()', self._domain.destroy, slow=True,
+                   ignore=(libvirt.VIR_ERR_OPERATION_INVALID,))
 
     def undefine(self) -> None:
-        with self._call('undefine()'):
-            self._domain.undefine()
+        self._call('undefine()', self._domain.undefine, slow=True)
 
     def delete(self) -> None:
         """Stop and undefine; a domain already gone is not an error."""
@@ -78,18 +92,12 @@ class Guest:
                     raise
 
     def _exists(self) -> bool:
-        try:
-            self._domain.info()
-        except libvirt.libvirtError as e:
-            if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                return False
-            raise
-        return True
+        return self._call('info()', self._domain.info,
+                          ignore=(libvirt.VIR_ERR_NO_DOMAIN,)) is not None
 
     def get_xml_desc(self, inactive: bool = False) -> str:
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
-        with self._call('XMLDesc()'):
-            return self._domain.XMLDesc(flags)
+        return self._call('XMLDesc()', self._domain.XMLDesc, flags)
 
     def get_config(self) -> vconfig.LibvirtConfigGuest:
         """The domain as libvirt stores it, parsed."""
@@ -98,29 +106,34 @@ class Guest:
     def get_metadata(self, namespace: str) -> str | None:
         """virDomainGetMetadata: the element of ``namespace`` in the
         domain's <metadata>, as XML text; None when it has none."""
-        try:
-            return self._domain.metadata(
-                libvirt.VIR_DOMAIN_METADATA_ELEMENT, namespace)
-        except libvirt.libvirtError as e:
-            if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
-                return None
-            raise exception.LibvirtCallFailed(
-                call='metadata()', name=self.name,
-                reason=e.get_error_message()) from None
+        return self._call('metadata()', self._domain.metadata,
+                          libvirt.VIR_DOMAIN_METADATA_ELEMENT, namespace,
+                          ignore=(libvirt.VIR_ERR_NO_DOMAIN_METADATA,))
+
+    def set_metadata(self, xml: str, prefix: str, namespace: str,
+                     live: bool = True, config: bool = False) -> None:
+        """virDomainSetMetadata: replace the element of ``namespace``."""
+        self._call('setMetadata()', self._domain.setMetadata,
+                   libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, prefix,
+                   namespace, _affect(live, config))
 
     def get_memory_stats(self) -> dict[str, int]:
         """virDomainMemoryStats: libvirt's names to KiB (or seconds)."""
-        with self._call('memoryStats()'):
-            return dict(self._domain.memoryStats())
+        return dict(self._call('memoryStats()', self._domain.memoryStats))
 
     def set_memory_stats_period(self, period: int, live: bool = True,
                                 config: bool = False) -> None:
         """virDomainSetMemoryStatsPeriod: live, in the persistent
         definition, or both; 0 stops the guest's reports."""
-        flags = 0
-        if live:
-            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-        if config:
-            flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        with self._call('setMemoryStatsPeriod()'):
-            self._domain.setMemoryStatsPeriod(period, flags)
+        self._call('setMemoryStatsPeriod()',
+                   self._domain.setMemoryStatsPeriod, period,
+                   _affect(live, config))
+
+
+def _affect(live: bool, config: bool) -> int:
+    flags = 0
+    if live:
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    if config:
+        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    return flags

@@ -30,14 +30,17 @@ from nova.virt.libvirt import config as vconfig
 
 OK = 'ok'
 STALE = 'stale'
+PAUSED = 'paused'
 NO_STATS_PERIOD = 'no-stats-period'
 BALLOON_DISABLED = 'balloon-disabled'
 NO_GUEST_DRIVER = 'no-guest-driver'
+NO_GUEST_FIGURES = 'no-guest-figures'
 NOT_RUNNING = 'not-running'
 UNRESPONSIVE = 'unresponsive'
 ERROR = 'error'
-STATES = (OK, STALE, NO_STATS_PERIOD, BALLOON_DISABLED, NO_GUEST_DRIVER,
-          NOT_RUNNING, UNRESPONSIVE, ERROR)
+STATES = (OK, STALE, PAUSED, NO_STATS_PERIOD, BALLOON_DISABLED,
+          NO_GUEST_DRIVER, NO_GUEST_FIGURES, NOT_RUNNING, UNRESPONSIVE,
+          ERROR)
 
 # Figures only the guest's balloon driver reports.
 GUEST_KEYS = ('unused', 'available', 'usable')
@@ -125,14 +128,39 @@ FIELDS = ('name', 'uuid', 'stats_state', 'reason', 'display_name',
           'swap_out_mb', 'last_update')
 
 
+def _ago(seconds: float) -> str:
+    return f'{seconds:.0f}s ago'
+
+
 def classify(active: bool, balloon, stats: dict, now: float,
-             monitor_busy: float | None = None) -> tuple[str, str]:
-    """(stats_state, reason) of one guest.
+             monitor_busy: float | None = None,
+             suspended: str | None = None,
+             period_changed_at: float | None = None) -> tuple[str, str]:
+    """(stats_state, reason) of one guest: the first row that applies.
 
     ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
     where the domain has no balloon element. ``monitor_busy`` is set (in
     seconds) when libvirt skipped the guest because its QEMU monitor was
-    busy.
+    busy; ``suspended`` is 'paused' or 'pmsuspended' for a guest whose
+    vCPUs do not run; ``period_changed_at`` is when its period was last
+    changed, where known (epoch seconds).
+
+    ====================================  ==================  ============
+    the guest                             state               figures
+    ====================================  ==================  ============
+    not running                           not-running         none
+    QEMU monitor busy (stopped, hung)     unresponsive        host's only
+    no balloon, or model none             balloon-disabled    rss only
+    balloon without a period              no-stats-period     read once
+    paused or suspended by itself (QEMU   paused              its last
+    stops its statistics timer)                               report's
+    never reported (last_update 0)        no-guest-driver     host's only
+    reports, but with no guest figure     no-guest-figures    host's only
+    (a driver that sends -1 for each)
+    last report (or the period change,    stale               its last
+    if later) over two periods ago                            report's
+    otherwise                             ok                  fresh
+    ====================================  ==================  ============
     """
     if not active:
         return NOT_RUNNING, 'Guest is not running: start it to get figures.'
@@ -141,8 +169,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
                 else 'was busy')
         return UNRESPONSIVE, (
             f"Guest's QEMU monitor {busy}, so libvirt skipped its figures: "
-            'its QEMU is stopped, migrating or hung; other guests are '
-            'unaffected.')
+            'its QEMU process is stopped or hung (or a migration holds '
+            'it); other guests are unaffected.')
     if balloon is None or balloon.model == 'none':
         what = 'has no memory balloon' if balloon is None else \
             'has its memory balloon disabled (model none)'
@@ -152,20 +180,39 @@ def classify(active: bool, balloon, stats: dict, now: float,
     if balloon.period is None:
         return NO_STATS_PERIOD, (
             'Balloon has no statistics period: guest figures are read once '
-            'and never refreshed; set one with "virsh dommemstat NAME '
-            '--period N --live --config".')
+            'and never refreshed; give it one with "nova-libvirt '
+            'set-period SECONDS NAME".')
     last = stats.get('last_update') or 0
-    if not last or not any(key in stats for key in GUEST_KEYS):
+    if suspended is not None:
+        how = ('is paused' if suspended == 'paused' else
+               'suspended itself (ACPI S3)')
+        figures_age = f'last report {_ago(now - last)}' if last else \
+            'no report yet'
+        return PAUSED, (
+            f'Guest {how}, and QEMU does not refresh statistics while its '
+            f'vCPUs are stopped ({figures_age}): resume it for fresh '
+            'figures.')
+    if not last:
         return NO_GUEST_DRIVER, (
             'Guest never reported: load virtio_balloon (Linux) or install '
             'the virtio balloon driver (Windows); a guest that just booted '
             'reports within one period.')
     age = max(0, now - last)
-    if age > 2 * balloon.period:
+    if not any(key in stats for key in GUEST_KEYS):
+        return NO_GUEST_FIGURES, (
+            f'Guest reports (last {_ago(age)}) but gives none of its '
+            'figures: update its balloon driver (some virtio-win versions '
+            'send none).')
+    changed = period_changed_at is not None and period_changed_at > last
+    since = max(0, now - period_changed_at) if changed else age
+    if since > 2 * balloon.period:
         return STALE, (
-            f'Last report {age:.0f}s ago, over twice the {balloon.period}s '
+            f'Last report {_ago(age)}, over twice the {balloon.period}s '
             "period: the guest's balloon driver stopped reporting.")
-    return OK, f'Reported {age:.0f}s ago; period {balloon.period}s.'
+    if changed:
+        return OK, (f'Period changed to {balloon.period}s {_ago(since)}; '
+                    f'last report {_ago(age)}, under the previous period.')
+    return OK, f'Reported {_ago(age)}; period {balloon.period}s.'
 
 
 def period_may_have_changed(period: int | None, seen: int, update: int,
@@ -209,13 +256,13 @@ class _Known:
     derived once, and when its XML was read."""
 
     __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
-                 'project', 'seen', 'read_at')
+                 'project', 'seen', 'read_at', 'period_changed_at')
 
-    def __init__(self, uuid: str, balloon, metadata, seen: int,
-                 read_at: float):
-        self.uuid, self.balloon, self.metadata = uuid, balloon, metadata
+    def __init__(self, uuid: str, facts, seen: int, read_at: float):
+        self.uuid, self.balloon = uuid, facts.balloon
+        self.metadata = metadata = facts.instance
         #: The balloon's statistics period, None without one.
-        self.period = None if balloon is None else balloon.period
+        self.period = None if self.balloon is None else self.balloon.period
         if metadata is None:
             self.display_name = self.project = None
         else:
@@ -224,6 +271,12 @@ class _Known:
             self.project = owner and (owner.projectname or owner.projectid)
         self.seen = seen        # last_update at the previous poll
         self.read_at = read_at  # when the XML was read
+        #: When the period was last changed (epoch seconds), where the XML
+        #: says so (nova-libvirt set-period) or this collector saw it.
+        change = facts.period_change
+        self.period_changed_at = (
+            change.changed_at if change is not None and
+            change.seconds == (self.period or 0) else None)
 
 
 class MemoryStatsCollector:
@@ -240,59 +293,70 @@ class MemoryStatsCollector:
         self.timeout = timeout
         # (name, domain id) -> _Known, for the domains of the last poll. A
         # domain id is new on every start and unique among running
-        # domains, so (name, id) names one run of one guest.
+        # domains, so (name, id) names one run of one guest (-1: off).
         self._known: dict = {}
+
+    def forget(self) -> None:
+        """Read every guest's XML again at the next poll (after this
+        process changed guests, e.g. their period)."""
+        self._known = {}
 
     def _read_facts(self, stale: list, deadline: float, now: float
                     ) -> list:
-        """_Known (or the error reading it) of each (record, last_update)
-        in ``stale``, from its live XML, all in one bounded wait."""
+        """_Known (or the error reading it) of each (record, last_update,
+        previous _Known or None) in ``stale``, from its XML, all in one
+        bounded wait."""
         try:
             xmls = self._host.get_xml_descs(
-                [record.guest for record, _ in stale],
+                [record.guest for record, _, _ in stale],
                 max(0.5, deadline - time.monotonic()))
         except exception.HypervisorUnavailable as e:
             xmls = dict.fromkeys(range(len(stale)), e)
         found = []
-        for index, (record, update) in enumerate(stale):
+        for index, (record, update, previous) in enumerate(stale):
             xml = xmls[index]
             try:
                 if isinstance(xml, Exception):
                     raise xml
-                _type, balloon, metadata = vconfig.domain_facts(xml)
-                found.append(_Known(record.uuid, balloon, metadata, update,
-                                    now))
+                known = _Known(record.uuid, vconfig.domain_facts(xml),
+                               update, now)
             except (exception.NovaException, ValueError) as e:
                 # Vanished since the listing, or XML we cannot read.
                 found.append(e)
+                continue
+            if previous is not None and previous.period != known.period:
+                # Changed by someone who left no word in the XML (virsh):
+                # its reports under the new period start from now.
+                known.period_changed_at = max(
+                    known.period_changed_at or 0, now)
+            elif previous is not None and known.period_changed_at is None:
+                known.period_changed_at = previous.period_changed_at
+            found.append(known)
         return found
 
     @staticmethod
     def _row(record, known: '_Known', now: float) -> GuestMemoryStats:
-        """The row of a running guest whose XML facts are ``known``."""
-        state, reason = classify(True, known.balloon, record.stats, now,
-                                 record.monitor_busy)
+        """The row of a guest whose XML facts are ``known``; a guest that
+        is not running keeps its owner, but has no figures."""
+        state, reason = classify(
+            record.active, known.balloon, record.stats, now,
+            record.monitor_busy, record.suspended, known.period_changed_at)
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
-            known.project, known.period, record.stats, known.metadata)
+            known.project, known.period if record.active else None,
+            record.stats if record.active else {}, known.metadata)
 
     @staticmethod
-    def _other_row(record, now: float, error=None) -> GuestMemoryStats:
-        """The row of a guest that is not running, or could not be read."""
-        error = error or record.error
-        if error is not None:
-            return GuestMemoryStats(record.name, record.uuid, ERROR,
-                                    str(error))
-        state, reason = classify(False, None, record.stats, now)
-        return GuestMemoryStats(record.name, record.uuid, state, reason,
-                                raw=record.stats)
+    def _error_row(record, error) -> GuestMemoryStats:
+        """The row of a guest that could not be read."""
+        return GuestMemoryStats(record.name, record.uuid, ERROR, str(error))
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:
         """Every guest's figures (or those of ``names``, in that order).
 
-        One pass over libvirt's records: a running guest whose XML facts
-        are cached, and whose reports still fit them, gets its row at once;
+        One pass over libvirt's records: a guest whose XML facts are
+        cached, and whose reports still fit them, gets its row at once;
         the XML of the others is read afterwards, in one bounded batch.
         Raises HypervisorUnavailable when libvirt does not answer in time.
         """
@@ -303,15 +367,15 @@ class MemoryStatsCollector:
         rows, stale = [], []
         row = self._row
         for record in records:
-            if not record.active or record.error is not None:
-                rows.append(self._other_row(record, now))
+            if record.error is not None:
+                rows.append(self._error_row(record, record.error))
                 continue
             key = (record.name, record.domain_id)
             update = record.stats.get('last_update') or 0
             entry = old.get(key)
-            if entry is None or period_may_have_changed(
+            if entry is None or record.active and period_may_have_changed(
                     entry.period, entry.seen, update, entry.read_at, now):
-                stale.append((record, update))
+                stale.append((record, update, entry))
                 continue
             entry.seen = update
             known[key] = entry
@@ -319,9 +383,9 @@ class MemoryStatsCollector:
         if stale:
             facts = self._read_facts(stale, deadline, now)
             now = self._clock()  # the rows' ages, after the XML reads
-            for (record, _), entry in zip(stale, facts):
+            for (record, _, _), entry in zip(stale, facts):
                 if isinstance(entry, Exception):
-                    rows.append(self._other_row(record, now, entry))
+                    rows.append(self._error_row(record, entry))
                 else:
                     known[(record.name, record.domain_id)] = entry
                     rows.append(row(record, entry, now))

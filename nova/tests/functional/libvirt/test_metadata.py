@@ -61,7 +61,7 @@ class MetadataTest(base.RealQemuTestCase):
         self.assertTrue(element.findtext('creationTime'))
         self.assertIsNone(guest.get_metadata('http://example.org/none'))
         # and the domain XML, namespaced, parses back into our classes
-        meta = vconfig.domain_facts(guest.get_xml_desc())[2]
+        meta = vconfig.domain_facts(guest.get_xml_desc()).instance
         self.assertEqual(('Web server', 'alice'),
                          (meta.name, meta.owner.username))
         # libvirt filled in the architecture Ceilometer also reads

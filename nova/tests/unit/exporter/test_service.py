@@ -140,23 +140,61 @@ class ServiceTest(ServiceTestCase):
         self.assertEqual(5, CONF.libvirt.mem_stats_poll_timeout)
         self.assertIn('libvirt_up 1.0', self.scrape(svc))
 
-    def test_reconcile_at_start_when_asked(self):
-        # A private copy of the test driver's host: the change must not
-        # leak into test:///default, which other tests read.
+    def _node(self, *balloons):
+        """A private copy of the test driver's host: changes must not
+        leak into test:///default, which other tests read."""
         node = os.path.join(self.tmp, 'node.xml')
         with open(node, 'w') as f:
-            f.write("<node><domain type='test'><name>g</name><memory>"
-                    "262144</memory><os><type>hvm</type></os><devices>"
-                    "<memballoon model='virtio'/></devices></domain></node>")
+            f.write('<node>' + ''.join(
+                f"<domain type='test'><name>g{i}</name><memory>262144"
+                "</memory><os><type>hvm</type></os><devices>"
+                f"{balloon}</devices></domain>"
+                for i, balloon in enumerate(balloons)) + '</node>')
+        return node
+
+    def test_reconcile_at_start_when_asked(self):
+        node = self._node("<memballoon model='virtio'/>",
+                          "<memballoon model='none'/>")
         logs = self.useFixture(fixtures.FakeLogger())
         svc = self.start('reconcile_period = true\n[libvirt]\n'
                          'mem_stats_period_seconds = 7\n'
                          f'connection_uri = test://{node}\n')
-        self.assertIn('g: period none -> 7s', logs.output)
-        self.assertIn('Reconciled 1 guests to statistics period 7s',
-                      logs.output)
-        guest = svc.driver.host.get_guest('g')
+        self.assertTrue(svc.wait_for_reconcile(10))
+        self.assertIn('g0: period none -> 7s', logs.output)
+        self.assertIn('g1: cannot change', logs.output)
+        # the summary says what happened, not that all were reconciled
+        self.assertIn('Reconciled 2 guests to statistics period 7s: 1 '
+                      'changed, 0 already right, 1 need recreation, 0 '
+                      'failed.', logs.output)
+        guest = svc.driver.host.get_guest('g0')
         self.assertIn("period='7'", guest.get_xml_desc())
+
+    def test_metrics_show_the_period_reconcile_set(self):
+        node = self._node("<memballoon model='virtio'><stats period='10'/>"
+                          "</memballoon>")
+        svc = self.start(f'[libvirt]\nconnection_uri = test://{node}\n'
+                         'mem_stats_period_seconds = 10\n')
+        line = 'libvirt_domain_memory_stats_period_seconds{domain="g0"} '
+        self.assertIn(line + '10.0', self.scrape(svc))
+        with open(self.conf_path, 'a') as f:
+            f.write('[exporter]\nreconcile_period = true\n'
+                    '[libvirt]\nmem_stats_period_seconds = 5\n')
+        svc.reload()
+        self.assertTrue(svc.wait_for_reconcile(10))
+        self.assertIn(line + '5.0', self.scrape(svc))
+
+    def test_stop_abandons_a_running_reconcile(self):
+        node = self._node(*["<memballoon model='virtio'/>"] * 3)
+        logs = self.useFixture(fixtures.FakeLogger())
+        svc = self.start(f'[libvirt]\nconnection_uri = test://{node}\n'
+                         'mem_stats_period_seconds = 7\n')
+        svc.stop()  # before the reconcile starts: it must change nothing
+        svc.reconcile()
+        self.assertTrue(svc.wait_for_reconcile(10))
+        self.assertIn('Reconcile abandoned', logs.output)
+        self.assertNotIn('period none -> 7s', logs.output)
+        self.assertNotIn("period='7'",
+                         svc.driver.host.get_guest('g0').get_xml_desc())
 
 
 class ConsoleScriptTest(ServiceTestCase):

@@ -86,6 +86,29 @@ class BalloonFormatParseTest(test.TestCase):
         self.assertXmlEqual(obj.to_xml(), again.to_xml())
 
 
+class PeriodChangeMetadataTest(test.TestCase):
+
+    XML = ('<memstats:period xmlns:memstats="http://openstack.org/xmlns/'
+           'libvirt/nova-libvirt/memstats/1.0" seconds="2" '
+           'changed="1764412345"/>')
+
+    def test_format_parse(self):
+        obj = config.LibvirtConfigGuestMetaMemStatsPeriod(
+            seconds=2, changed_at=1764412345)
+        self.assertXmlEqual(self.XML, obj.to_xml())
+        self.assertEqual(obj, config.LibvirtConfigGuestMetaMemStatsPeriod(
+        ).parse_str(self.XML))
+
+    def test_domain_facts_name_each_part(self):
+        facts = config.domain_facts(
+            f'<domain type="kvm"><metadata>{self.XML}</metadata><devices>'
+            '<memballoon model="none"/></devices></domain>')
+        self.assertEqual('kvm', facts.domain_type)
+        self.assertEqual('none', facts.balloon.model)
+        self.assertIsNone(facts.instance)
+        self.assertEqual(2, facts.period_change.seconds)
+
+
 class BalloonTest(test.TestCase):
 
     def test_is_a_guest_device(self):

@@ -49,10 +49,10 @@ class HostTest(test.TestCase):
         self.assertEqual('No guest named nope.', by_name['nope'].error)
 
     def test_unsupported_bulk_call_falls_back_per_domain(self):
-        def unsupported(names):
-            raise _libvirt_error(libvirt.VIR_ERR_NO_SUPPORT)
-        self.useFixture(fixtures.MockPatchObject(self.host, '_bulk_stats',
-                                                 unsupported))
+        conn = self.host.get_connection()
+        self.useFixture(fixtures.MockPatchObject(
+            conn, 'domainListGetStats',
+            side_effect=_libvirt_error(libvirt.VIR_ERR_NO_SUPPORT)))
         records = self.host.get_memory_stats(['test', 'nope'])
         self.assertEqual(['test', 'nope'], [r.name for r in records])
         # test:///default's canned virDomainMemoryStats figures
@@ -66,18 +66,20 @@ class HostTest(test.TestCase):
 
     def test_gives_up_after_one_reopen(self):
         attempts = []
+        real_open = libvirt_host.Host._open
 
-        def always_lost(names):
-            attempts.append(names)
-            self.host.get_connection().close()
-            raise _libvirt_error(libvirt.VIR_ERR_INVALID_CONN)
-        self.useFixture(fixtures.MockPatchObject(self.host, '_bulk_stats',
-                                                 always_lost))
+        def open_dying(host):
+            conn = real_open(host)
+            attempts.append(conn)
+            conn.close()  # every connection dies at once
+            return conn
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_host.Host, '_open', open_dying))
         e = self.assertRaises(exception.HypervisorUnavailable,
                               self.host.get_memory_stats)
         self.assertEqual(2, len(attempts))
         self.assertIn('test:///default', str(e))
-        self.assertIn('injected failure', str(e))
+        self.assertIn('reading domain statistics failed', str(e))
 
     def test_get_guest(self):
         guest = self.host.get_guest('test')
@@ -132,10 +134,18 @@ class ConnectTest(test.TestCase):
 
 
 class FakeDomain:
-    """A virDomain of the fake connection below."""
+    """A virDomain of FakeConnection, with libvirt's per-domain job: a
+    NOWAIT call skips a guest whose job is held; a call holding the job of
+    a frozen guest waits until it thaws or libvirt gives up."""
 
-    def __init__(self, name, control=(0, 0, 0)):
-        self._name, self.control = name, control
+    def __init__(self, name, state=1, domain_id=1):
+        self._name, self._state, self._id = name, state, domain_id
+        self.job = threading.Lock()
+        self.job_since = None
+        self.thawed = threading.Event()
+        self.thawed.set()
+        self.gave_up = threading.Event()
+        self.reads = 0  # calls that reached its QEMU
 
     def name(self):
         return self._name
@@ -144,10 +154,56 @@ class FakeDomain:
         return f'uuid-{self._name}'
 
     def ID(self):
-        return 1
+        return self._id if self._state in (1, 3) else -1
+
+    def state(self):
+        return [self._state, 0]
 
     def controlInfo(self):
-        return list(self.control)
+        since = self.job_since
+        if since is None:
+            return [0, 0, 0]
+        return [2, 0, int((time.monotonic() - since) * 1000)]
+
+    def freeze(self):
+        self.thawed.clear()
+        self.gave_up.clear()
+
+    def thaw(self):
+        self.thawed.set()
+
+    def give_up(self):
+        """libvirt's job timeout: the stuck call returns, QEMU stays
+        frozen."""
+        self.gave_up.set()
+
+    def hold(self, seconds):
+        """Hold the job for a while, as libvirt's reconnect does."""
+        self.job.acquire()
+        self.job_since = time.monotonic()
+
+        def release():
+            time.sleep(seconds)
+            self.job_since = None
+            self.job.release()
+        threading.Thread(target=release, daemon=True).start()
+
+    def read(self, nowait):
+        """The record a bulk call gets for this domain."""
+        if self._state not in (1, 3):
+            return {'state.state': self._state}
+        if not self.job.acquire(blocking=not nowait):
+            return dict(SKIPPED, **{'state.state': self._state})
+        self.job_since = time.monotonic()
+        try:
+            self.reads += 1
+            while not self.thawed.wait(0.01):
+                if self.gave_up.is_set():
+                    return dict(SKIPPED, **{'state.state': self._state})
+            return dict(HEALTHY, **{'state.state': self._state})
+        finally:
+            self.job_since = None
+            self.job.release()
 
 
 HEALTHY = {'state.state': 1, 'balloon.current': 262144,
@@ -157,95 +213,231 @@ HEALTHY = {'state.state': 1, 'balloon.current': 262144,
 # What the NOWAIT call gives for a guest whose job another call holds.
 SKIPPED = {'state.state': 1, 'balloon.current': 262144,
            'balloon.maximum': 262144}
+NOWAIT = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
 
 
-class FreezingConnection:
-    """getAllDomainStats whose first ``stuck`` calls block until released,
-    as libvirt's do on a frozen QEMU (the first call) or daemon (all)."""
+class FakeConnection:
+    """The few virConnect calls a poll makes, over FakeDomains; a frozen
+    daemon (``daemon.clear()``) blocks every one of them."""
 
-    def __init__(self, stuck: int, records):
-        self.stuck, self.records = stuck, records
-        self.release = threading.Event()
+    def __init__(self, *domains):
+        self.domains = list(domains)
+        self.daemon = threading.Event()
+        self.daemon.set()
         self.calls = []
 
+    def _daemon(self, call):
+        self.calls.append(call)
+        self.daemon.wait(60)
+
+    def listAllDomains(self, flags=0):
+        self._daemon('listAllDomains')
+        return list(self.domains)
+
+    def domainListGetStats(self, domains, kinds, flags=0):
+        self._daemon(('domainListGetStats',
+                      tuple(d.name() for d in domains)))
+        return [(d, d.read(flags & NOWAIT)) for d in domains]
+
     def getAllDomainStats(self, kinds, flags=0):
-        self.calls.append(flags)
-        if len(self.calls) <= self.stuck:
-            self.release.wait(60)
-        return self.records
+        self._daemon('getAllDomainStats')
+        return [(d, d.read(flags & NOWAIT)) for d in self.domains]
+
+    def lookupByName(self, name):
+        self._daemon('lookupByName')
+        for domain in self.domains:
+            if domain.name() == name:
+                return domain
+        raise _libvirt_error(libvirt.VIR_ERR_NO_DOMAIN)
+
+    def isAlive(self):
+        return 1
 
     def close(self):
         pass
 
 
 class BoundedPollTest(test.TestCase):
-    """A frozen guest or daemon never holds a poll past its timeout."""
+    """A frozen guest or daemon never holds a poll past its timeout, and
+    a guest libvirt holds only briefly is not called hung."""
 
-    def _host(self, conn):
-        host = libvirt_host.Host('fake:///')
+    def _host(self, *domains, timeout=2.0):
+        conn = FakeConnection(*domains)
+        host = libvirt_host.Host('fake:///', timeout=timeout)
         host._conn = conn
-        self.addCleanup(conn.release.set)  # let stuck workers finish
-        return host
+        # let stuck workers finish
+        self.addCleanup(conn.daemon.set)
+        for domain in domains:
+            self.addCleanup(domain.thaw)
+        return host, conn
 
-    def _poll(self, host, timeout=1.0):
+    def _poll(self, host, timeout=2.0, names=None):
         start = time.monotonic()
         try:
-            return host.get_memory_stats(timeout=timeout)
+            return {r.name: r for r in host.get_memory_stats(
+                names, timeout=timeout)}
         finally:
             self.elapsed = time.monotonic() - start
 
+    def _settle(self, host):
+        for _ in range(200):
+            if not host.pending_calls:
+                return
+            time.sleep(0.01)
+        self.fail('calls still pending')
+
     def test_frozen_guest_is_skipped_and_others_read(self):
-        frozen = FakeDomain('frozen', control=(2, 0, 3003))
-        conn = FreezingConnection(1, [(FakeDomain('healthy'), HEALTHY),
-                                      (frozen, SKIPPED)])
-        host = self._host(conn)
-        records = {r.name: r for r in self._poll(host)}
-        self.assertLess(self.elapsed, 1.5)
-        self.assertEqual(2, len(conn.calls))
-        nowait = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
-        self.assertEqual([nowait, nowait], conn.calls)
+        frozen, healthy = FakeDomain('frozen'), FakeDomain('healthy')
+        host, conn = self._host(healthy, frozen)
+        frozen.freeze()
+        records = self._poll(host)
+        self.assertLess(self.elapsed, 2.5)
         self.assertIsNone(records['healthy'].monitor_busy)
         self.assertEqual(200000, records['healthy'].stats['available'])
-        self.assertEqual(3.003, records['frozen'].monitor_busy)
+        self.assertGreaterEqual(records['frozen'].monitor_busy, 0.9)
         self.assertEqual({'actual': 262144, 'maximum': 262144},
                          records['frozen'].stats)
+        self.assertEqual(['frozen'], host.stuck_guests)
         self.assertEqual(1, host.pending_calls)
 
-        # the next poll does not wait for the stuck call
+        # the next polls do not wait for it
+        for _ in range(3):
+            records = self._poll(host)
+            self.assertLess(self.elapsed, 0.3)
+            self.assertIsNotNone(records['frozen'].monitor_busy)
+            self.assertIsNone(records['healthy'].monitor_busy)
+        frozen.thaw()
+        self._settle(host)
+        records = self._poll(host)
+        self.assertIsNone(records['frozen'].monitor_busy)
+        self.assertEqual([], host.stuck_guests)
+
+    def test_stuck_guest_is_not_waited_for_again_after_libvirt_gives_up(
+            self):
+        # libvirt gives up a stuck call after 30 s; QEMU is still stopped,
+        # and the next call to reach it would be stuck again.
+        frozen, healthy = FakeDomain('frozen'), FakeDomain('healthy')
+        host, conn = self._host(healthy, frozen)
+        frozen.freeze()
         self._poll(host)
-        self.assertLess(self.elapsed, 0.2)
-        conn.release.set()
-        for _ in range(100):
-            if not host.pending_calls:
-                break
-            time.sleep(0.01)
-        self.assertEqual(0, host.pending_calls)
+        frozen.give_up()
+        self._settle(host)
+        frozen.freeze()  # still stopped; the next call gets stuck again
+        reads = frozen.reads
+        for _ in range(4):
+            records = self._poll(host)
+            self.assertLess(self.elapsed, 0.6)
+            self.assertIsNotNone(records['frozen'].monitor_busy)
+            self.assertEqual(200000, records['healthy'].stats['available'])
+        # one probe reached the stopped QEMU, and it is still stuck
+        self.assertEqual(reads + 1, frozen.reads)
+        self.assertEqual(1, host.pending_calls)
+        frozen.thaw()
+        self._settle(host)
+        records = self._poll(host)
+        self.assertIsNone(records['frozen'].monitor_busy)
+        self.assertEqual(200000, records['frozen'].stats['available'])
+
+    def test_guest_held_briefly_is_read_again(self):
+        # A new connection: libvirt reconnects to each QEMU and holds its
+        # job for a moment; a NOWAIT call would skip them all.
+        guests = [FakeDomain(f'g{i}') for i in range(3)]
+        host, conn = self._host(*guests)
+        for guest in guests:
+            guest.hold(0.05)
+        records = self._poll(host)
+        for guest in guests:
+            record = records[guest.name()]
+            self.assertIsNone(record.monitor_busy, guest.name())
+            self.assertEqual(200000, record.stats['available'])
+        self.assertEqual([], host.stuck_guests)
 
     def test_busy_monitor_freed_meanwhile_is_still_skipped(self):
-        conn = FreezingConnection(0, [(FakeDomain('g'), SKIPPED)])
-        record = self._poll(self._host(conn))[0]
-        self.assertEqual(0.0, record.monitor_busy)
+        guest = FakeDomain('g')
+        host, conn = self._host(guest)
+        guest.hold(0.2)  # held past the poll's brief re-reads? no: read
+        self.assertIsNone(self._poll(host)['g'].monitor_busy)
+        guest.hold(10)  # held for longer than this poll lasts
+        record = self._poll(host, timeout=0.5)['g']
+        self.assertIsNotNone(record.monitor_busy)
+        self.assertLess(self.elapsed, 0.8)
+
+    def test_paused_guest_is_suspended_not_stuck(self):
+        guest = FakeDomain('p', state=libvirt.VIR_DOMAIN_PAUSED)
+        host, conn = self._host(guest)
+        record = self._poll(host)['p']
+        self.assertEqual('paused', record.suspended)
+        self.assertTrue(record.active)
+        self.assertIsNone(record.monitor_busy)
 
     def test_frozen_daemon_fails_in_one_line_within_bound(self):
-        conn = FreezingConnection(100, [])
-        host = self._host(conn)
+        host, conn = self._host(FakeDomain('g'))
+        conn.daemon.clear()
         e = self.assertRaises(exception.HypervisorUnavailable,
-                              self._poll, host)
+                              self._poll, host, 1.0)
         self.assertLess(self.elapsed, 1.5)
-        self.assertIn('did not answer getAllDomainStats() within', str(e))
+        self.assertIn('did not answer getAllDomainStats() within 1s',
+                      str(e))
         self.assertEqual(1, len(str(e).splitlines()))
+
+    def test_every_host_call_is_bounded_while_the_daemon_is_frozen(self):
+        host, conn = self._host(FakeDomain('g'), timeout=0.3)
+        conn.daemon.clear()
+        for what, call in (('listAllDomains()', host.list_guests),
+                           ('lookupByName() for guest g',
+                            lambda: host.get_guest('g'))):
+            start = time.monotonic()
+            e = self.assertRaises(exception.HypervisorNotAnswering, call)
+            self.assertLess(time.monotonic() - start, 0.6)
+            self.assertIn(f'did not answer {what} within 0.3s', str(e))
+            self.assertEqual(1, len(str(e).splitlines()))
+
+    def test_opening_is_bounded_and_shared(self):
+        opened = threading.Event()
+        self.addCleanup(opened.set)
+        opens = []
+
+        def slow_open(host):
+            opens.append(1)
+            opened.wait(10)
+            return FakeConnection()
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_host.Host, '_open', slow_open))
+        host = libvirt_host.Host('qemu:///system', timeout=0.2)
+        for _ in range(3):
+            start = time.monotonic()
+            e = self.assertRaises(exception.HypervisorNotAnswering,
+                                  host.get_memory_stats, timeout=0.2)
+            self.assertLess(time.monotonic() - start, 0.5)
+            self.assertIn('did not answer open() within 0.2s', str(e))
+        self.assertEqual(1, len(opens))  # one open, waited for by all
+        opened.set()
+        self._settle(host)
+        self.assertEqual([], host.get_memory_stats())
+
+    def test_named_guests_from_one_listing(self):
+        host, conn = self._host(FakeDomain('a'), FakeDomain('b'))
+        names = [f'nope-{i}' for i in range(20000)] + ['b']
+        records = host.get_memory_stats(names)
+        self.assertEqual(20001, len(records))
+        self.assertEqual('b', records[0].name)
+        self.assertIsNone(records[0].error)
+        self.assertEqual('No guest named nope-0.', records[1].error)
+        self.assertEqual(1, conn.calls.count('listAllDomains'))
 
     def test_stuck_calls_do_not_pile_up(self):
         self.useFixture(fixtures.MockPatch(
             'nova.virt.libvirt.host.MAX_PENDING_CALLS', 2))
-        conn = FreezingConnection(100, [])
-        host = self._host(conn)
-        self.assertRaises(exception.HypervisorUnavailable, self._poll, host)
+        host, conn = self._host(FakeDomain('g'))
+        conn.daemon.clear()
+        self.assertRaises(exception.HypervisorUnavailable, self._poll, host,
+                          1.0)
         self.assertEqual(2, host.pending_calls)
+        calls = len(conn.calls)
         e = self.assertRaises(exception.HypervisorUnavailable, self._poll,
-                              host)
+                              host, 1.0)
         self.assertLess(self.elapsed, 0.1)  # no new call was started
-        self.assertEqual(2, len(conn.calls))
+        self.assertEqual(calls, len(conn.calls))
         self.assertIn('has not answered 2 earlier calls', str(e))
 
     def test_workers_are_kept_and_a_stuck_one_is_not_waited_for(self):

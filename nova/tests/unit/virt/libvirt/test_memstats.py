@@ -56,10 +56,48 @@ class ClassifyTest(test.TestCase):
             active=True, balloon=_balloon(period=10),
             stats={'actual': 1, 'rss': 1}, state='no-guest-driver',
             words='Windows')),
-        ('last_update_without_guest_keys', dict(
+        ('reports_without_guest_figures', dict(
+            # virtio-win drivers that send -1 for every figure: libvirt
+            # omits them, last_update still advances
             active=True, balloon=_balloon(period=10),
-            stats={'actual': 1, 'last_update': NOW}, state='no-guest-driver',
-            words='never reported')),
+            stats={'actual': 1, 'last_update': NOW - 4, 'rss': 1},
+            state='no-guest-figures', words='last 4s ago')),
+        ('paused', dict(
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, last_update=NOW - 600), suspended='paused',
+            state='paused', words='is paused, and QEMU does not refresh '
+                                  'statistics while its vCPUs are stopped '
+                                  '(last report 600s ago)')),
+        ('paused_never_reported', dict(
+            active=True, balloon=_balloon(period=2),
+            stats={'actual': 1, 'rss': 1}, suspended='paused',
+            state='paused', words='no report yet')),
+        ('suspended_by_guest', dict(
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, last_update=NOW - 60), suspended='pmsuspended',
+            state='paused', words='suspended itself')),
+        ('paused_unresponsive', dict(
+            active=True, balloon=_balloon(period=2), stats={'actual': 1},
+            busy=40.0, suspended='paused', state='unresponsive',
+            words='busy for 40s')),
+        ('paused_without_period', dict(
+            active=True, balloon=_balloon(period=None), stats=FULL,
+            suspended='paused', state='no-stats-period',
+            words='nova-libvirt set-period SECONDS NAME')),
+        ('period_just_changed', dict(
+            # set-period 10 then 2: the last report came under period 10
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, last_update=NOW - 12), changed=NOW - 1,
+            state='ok', words='Period changed to 2s 1s ago; last report '
+                              '12s ago')),
+        ('period_changed_then_silent', dict(
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, last_update=NOW - 12), changed=NOW - 5,
+            state='stale', words='12s ago, over twice the 2s')),
+        ('period_change_older_than_report', dict(
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, last_update=NOW - 1), changed=NOW - 30,
+            state='ok', words='Reported 1s ago')),
         ('unresponsive', dict(
             active=True, balloon=_balloon(period=2),
             stats={'actual': 262144}, busy=3.003, state='unresponsive',
@@ -75,11 +113,12 @@ class ClassifyTest(test.TestCase):
             state='not-running', words='start it')),
     ]
 
-    busy = None
+    busy = suspended = changed = None
 
     def test_classify(self):
         state, reason = memstats.classify(self.active, self.balloon,
-                                          self.stats, NOW, self.busy)
+                                          self.stats, NOW, self.busy,
+                                          self.suspended, self.changed)
         self.assertEqual(self.state, state)
         self.assertIn(self.words, reason)
         self.assertIn(state, memstats.STATES)
@@ -223,7 +262,8 @@ class CollectorTest(test.TestCase):
             self.collector.collect()
         ok = self.records[0].guest
         self.assertEqual(1, ok.xml_reads)
-        self.assertEqual(0, self.records[2].guest.xml_reads)  # not running
+        # not running: read once too, for its owner
+        self.assertEqual(1, self.records[2].guest.xml_reads)
         self.records[0].domain_id = 2  # restarted: its XML may differ
         self.collector.collect()
         self.assertEqual(2, ok.xml_reads)
@@ -302,12 +342,74 @@ class CollectorPeriodChangeTest(test.TestCase):
         self.assertEqual('stale', row.stats_state)
         self.assertEqual(2, self.record.guest.xml_reads)
 
+    def test_changed_period_gets_grace_seen_here(self):
+        # set-period 10, later 2 by virsh (no word in the XML): the last
+        # report came 10 s ago, under the old period
+        self._poll(NOW, NOW, period=10)
+        self._poll(NOW + 10, NOW + 10)
+        row = self._poll(NOW + 21, NOW + 10, period=2)
+        self.assertEqual(('ok', 10), (row.stats_state, row.period))
+        # overdue under 10 s: its XML is read again, and the change seen
+        row = self._poll(NOW + 27, NOW + 10)
+        self.assertEqual(('ok', 2), (row.stats_state, row.period))
+        self.assertIn('Period changed to 2s 0s ago', row.reason)
+        row = self._poll(NOW + 32, NOW + 10)  # still silent 5 s later
+        self.assertEqual('stale', row.stats_state)
+
+    def test_changed_period_gets_grace_from_the_xml(self):
+        # A fresh process: only the XML tells that set-period ran at +20
+        self.record.guest.xml = _xml(self._balloon(2)).replace(
+            '<devices>', '<metadata>' + PERIOD_META.format(2, NOW + 20) +
+            '</metadata><devices>')
+        self.clock[0] = NOW + 21
+        self.record.stats = dict(FULL, last_update=NOW + 10)
+        row = self.collector.collect()[0]
+        self.assertEqual('ok', row.stats_state)
+        self.assertIn('Period changed to 2s 1s ago', row.reason)
+
+    def test_period_change_record_of_another_period_is_ignored(self):
+        # someone changed it again since, with virsh
+        self.record.guest.xml = _xml(self._balloon(2)).replace(
+            '<devices>', '<metadata>' + PERIOD_META.format(30, NOW + 20) +
+            '</metadata><devices>')
+        self.clock[0] = NOW + 21
+        self.record.stats = dict(FULL, last_update=NOW + 10)
+        self.assertEqual('stale', self.collector.collect()[0].stats_state)
+
+    def test_forget_reads_every_xml_again(self):
+        self._poll(NOW, NOW)
+        self._poll(NOW + 1, NOW)
+        self.assertEqual(1, self.record.guest.xml_reads)
+        self.collector.forget()
+        self._poll(NOW + 2, NOW)
+        self.assertEqual(2, self.record.guest.xml_reads)
+
     def test_stopped_reports_become_no_stats_period(self):
         self._poll(NOW, NOW)
         # set-period 0: libvirt drops <stats>, reports stop
         self.record.guest.xml = _xml('<memballoon model="virtio"/>')
         row = self._poll(NOW + 60, NOW)
         self.assertEqual('no-stats-period', row.stats_state)
+
+
+PERIOD_META = ('<memstats:period xmlns:memstats="http://openstack.org/xmlns/'
+               'libvirt/nova-libvirt/memstats/1.0" seconds="{}" '
+               'changed="{}"/>')
+
+
+class CollectorPausedTest(test.TestCase):
+
+    def test_paused_guest_keeps_last_figures_and_their_age(self):
+        record = _record('p', '<memballoon model="virtio"><stats period="2"'
+                              '/></memballoon>',
+                         dict(FULL, last_update=NOW - 300))
+        record.state = 3  # VIR_DOMAIN_PAUSED
+        row = memstats.MemoryStatsCollector(
+            FakeHost([record]), clock=lambda: NOW).collect()[0]
+        self.assertEqual('paused', row.stats_state)
+        self.assertIn('last report 300s ago', row.reason)
+        self.assertEqual(2, row.period)
+        self.assertEqual(NOW - 300, row.last_update)
 
 
 class CollectorUnresponsiveTest(test.TestCase):
@@ -397,3 +499,17 @@ class CollectorMetadataTest(test.TestCase):
         self.assertEqual('alice', rows[0].metadata.owner.username)
         self.assertEqual((None, None), (rows[1].display_name,
                                         rows[1].project))
+
+    def test_guest_not_running_keeps_owner_without_figures(self):
+        off = _record('off', '<memballoon model="virtio"><stats period="2"'
+                             '/></memballoon>',
+                      {'actual': 262144, 'maximum': 262144}, active=False)
+        off.guest.xml = off.guest.xml.replace('<devices>',
+                                              META + '<devices>')
+        row = memstats.MemoryStatsCollector(
+            FakeHost([off]), clock=lambda: NOW).collect()[0]
+        self.assertEqual('not-running', row.stats_state)
+        self.assertEqual(('Web 1', 'web'), (row.display_name, row.project))
+        self.assertEqual({}, row.raw)
+        self.assertIsNone(row.period)
+        self.assertIsNone(row.memory_actual_mb)
