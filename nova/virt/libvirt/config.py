@@ -827,6 +827,17 @@ class LibvirtConfigGuestMetaMemStatsPeriod(LibvirtConfigObject):
     changed_at = Attribute('changed', Integer(min=0))
 
 
+def metadata_xml(obj: LibvirtConfigObject) -> str:
+    """``obj``'s XML as virDomainSetMetadata takes it: unqualified, since
+    libvirt puts the element into the namespace it is given (and refuses
+    an element that declares one already)."""
+    root = obj.format_dom()
+    for el in root.iter():
+        el.tag = etree.QName(el).localname
+    etree.cleanup_namespaces(root)
+    return etree.tostring(root, encoding='unicode')
+
+
 class DomainFacts(typing.NamedTuple):
     """What the collector and set-period read of a domain's XML."""
 

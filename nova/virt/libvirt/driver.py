@@ -296,7 +296,7 @@ class LibvirtDriver:
         record = vconfig.LibvirtConfigGuestMetaMemStatsPeriod(
             seconds=period, changed_at=int(time.time()))
         try:
-            guest.set_metadata(record.to_xml(), record.prefix,
+            guest.set_metadata(vconfig.metadata_xml(record), record.prefix,
                                record.namespace, live=change.live,
                                config=change.config)
         except exception.NovaException:

@@ -642,20 +642,29 @@ class Host:
 
     def get_xml_descs(self, guests: list, timeout: float
                       ) -> dict[int, str | Exception]:
-        """Each guest's XML (or the error reading it), by list index, all
-        within ``timeout``; HypervisorUnavailable past it. A guest that
+        """Each guest's XML (or the error reading it), by list index,
+        within ``timeout``: those not read by then get
+        HypervisorNotAnswering, the others keep their XML. A guest that
         is not running gives its persistent definition. The guests are
         those of DomainMemoryStats, which call libvirt directly: the
         whole read is bounded here."""
+        found = {}
+
         def read():
-            found = {}
             for index, guest in enumerate(guests):
                 try:
                     found[index] = guest.get_xml_desc()
                 except exception.LibvirtCallFailed as e:
                     found[index] = e
+        try:
+            self.run_bounded('XMLDesc()', read, timeout)
+        except exception.HypervisorNotAnswering as e:
+            late = e
+        else:
             return found
-        return self.run_bounded('XMLDesc()', read, timeout)
+        done = dict(found)  # a snapshot: the reader may still add more
+        return {index: done.get(index, late)
+                for index in range(len(guests))}
 
 
 class _Poll:

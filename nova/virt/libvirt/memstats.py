@@ -347,6 +347,14 @@ class MemoryStatsCollector:
             record.stats if record.active else {}, known.metadata)
 
     @staticmethod
+    def _unknown_row(record, now: float) -> GuestMemoryStats:
+        """The row of an unresponsive guest whose XML was never read."""
+        state, reason = classify(True, None, record.stats, now,
+                                 record.monitor_busy)
+        return GuestMemoryStats(record.name, record.uuid, state, reason,
+                                raw=record.stats)
+
+    @staticmethod
     def _error_row(record, error) -> GuestMemoryStats:
         """The row of a guest that could not be read."""
         return GuestMemoryStats(record.name, record.uuid, ERROR, str(error))
@@ -373,6 +381,11 @@ class MemoryStatsCollector:
             key = (record.name, record.domain_id)
             update = record.stats.get('last_update') or 0
             entry = old.get(key)
+            if entry is None and record.monitor_busy is not None:
+                # Unresponsive, and its XML unknown: its state needs no
+                # XML, and reading it could wait on the same stuck QEMU.
+                rows.append(self._unknown_row(record, now))
+                continue
             if entry is None or record.active and period_may_have_changed(
                     entry.period, entry.seen, update, entry.read_at, now):
                 stale.append((record, update, entry))

@@ -99,6 +99,12 @@ class PeriodChangeMetadataTest(test.TestCase):
         self.assertEqual(obj, config.LibvirtConfigGuestMetaMemStatsPeriod(
         ).parse_str(self.XML))
 
+    def test_metadata_xml_is_unqualified_for_libvirt(self):
+        obj = config.LibvirtConfigGuestMetaMemStatsPeriod(
+            seconds=2, changed_at=1764412345)
+        self.assertXmlEqual('<period seconds="2" changed="1764412345"/>',
+                            config.metadata_xml(obj))
+
     def test_domain_facts_name_each_part(self):
         facts = config.domain_facts(
             f'<domain type="kvm"><metadata>{self.XML}</metadata><devices>'

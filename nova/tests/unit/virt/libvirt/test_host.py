@@ -415,6 +415,28 @@ class BoundedPollTest(test.TestCase):
         self._settle(host)
         self.assertEqual([], host.get_memory_stats())
 
+    def test_xml_read_past_its_bound_keeps_what_was_read(self):
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        class Guest:
+            def __init__(self, xml, stuck=False):
+                self.xml, self.stuck = xml, stuck
+
+            def get_xml_desc(self):
+                if self.stuck:
+                    release.wait(10)
+                return self.xml
+        host = libvirt_host.Host('fake:///')
+        found = host.get_xml_descs(
+            [Guest('<a/>'), Guest('<b/>', stuck=True), Guest('<c/>')], 0.2)
+        self.assertEqual('<a/>', found[0])
+        for index in (1, 2):
+            self.assertIsInstance(found[index],
+                                  exception.HypervisorNotAnswering)
+            self.assertIn('did not answer XMLDesc() within 0.2s',
+                          str(found[index]))
+
     def test_named_guests_from_one_listing(self):
         host, conn = self._host(FakeDomain('a'), FakeDomain('b'))
         names = [f'nope-{i}' for i in range(20000)] + ['b']

@@ -429,6 +429,9 @@ class CollectorUnresponsiveTest(test.TestCase):
         self.assertNotIn('virtio_balloon', rows[0].reason)
         self.assertEqual(256.0, rows[0].memory_actual_mb)
         self.assertIsNone(rows[0].memory_usage_mb)
+        # its XML is not read: that could wait on the same stuck QEMU
+        self.assertEqual(0, frozen.guest.xml_reads)
+        self.assertEqual(1, ok.guest.xml_reads)
 
 
 class CollectorCacheTest(test.TestCase):
