@@ -61,6 +61,9 @@ BRIEF_BUSY = 1.0
 # Pauses before each such re-read (seconds); measured, libvirt's reconnect
 # job holds a domain about 20 ms.
 BRIEF_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)
+# Seconds an embedded driver that just opened may take to reconnect to the
+# running QEMUs before its connection is used.
+RECONNECT_WAIT = 5.0
 # Seconds a poll waits for the probe of a guest known to be stuck.
 PROBE_WAIT = 0.25
 # Calls libvirt has not answered that a Host keeps waiting on; past this it
@@ -479,6 +482,8 @@ class Host:
                 uri=self.uri,
                 reason=f'{message}; {_hint(self.uri, message)}.'
             ) from None
+        if root is not None:
+            _wait_reconnected(conn)
         return conn
 
     def close(self) -> None:
@@ -840,6 +845,23 @@ class _Poll:
                 busy.get(index) if active else None,
                 domain.ID() if active else -1, domain, state))
         return found
+
+
+def _wait_reconnected(conn, timeout: float = RECONNECT_WAIT) -> None:
+    """Wait until an embedded driver that just opened has reconnected to
+    each running QEMU: it holds each one's job meanwhile (about 20 ms),
+    and a process that exits before it is done can leave libvirt to kill
+    the guest (seen with virsh: "shutting down, reason=daemon")."""
+    deadline = time.monotonic() + timeout
+    try:
+        domains = conn.listAllDomains(
+            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        while domains and time.monotonic() < deadline:
+            domains = [d for d in domains if _monitor_busy(d) is not None]
+            if domains:
+                time.sleep(0.01)
+    except libvirt.libvirtError:
+        pass  # the first real call reports what is wrong
 
 
 def _seconds(seconds: float) -> str:

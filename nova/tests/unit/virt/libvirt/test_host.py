@@ -437,6 +437,21 @@ class BoundedPollTest(test.TestCase):
             self.assertIn('did not answer XMLDesc() within 0.2s',
                           str(found[index]))
 
+    def test_embedded_open_waits_for_libvirt_to_reconnect(self):
+        guests = [FakeDomain(f'g{i}') for i in range(3)]
+        for guest in guests:
+            guest.hold(0.1)
+        conn = FakeConnection(*guests)
+        start = time.monotonic()
+        libvirt_host._wait_reconnected(conn)
+        self.assertGreaterEqual(time.monotonic() - start, 0.09)
+        self.assertEqual([[0, 0, 0]] * 3,
+                         [g.controlInfo() for g in guests])
+        guests[0].hold(10)  # never done: bounded
+        start = time.monotonic()
+        libvirt_host._wait_reconnected(conn, timeout=0.2)
+        self.assertLess(time.monotonic() - start, 0.5)
+
     def test_named_guests_from_one_listing(self):
         host, conn = self._host(FakeDomain('a'), FakeDomain('b'))
         names = [f'nope-{i}' for i in range(20000)] + ['b']
