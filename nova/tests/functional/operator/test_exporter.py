@@ -125,7 +125,7 @@ class ExporterProcessTest(base.OperatorTestCase):
         # QEMU wait for it (half the 5 s poll timeout); none waits again.
         self.assertLessEqual(len(slow), 2, slow)
         self.assertLess(max(took for took, _ in results), 5)
-        for took, text in results:
+        for _took, text in results:
             self.assertIn('libvirt_up 1.0', text)
             self.assertIn(STATE.format(frozen, 'unresponsive'), text)
             for name in healthy:
