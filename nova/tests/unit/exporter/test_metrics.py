@@ -179,7 +179,7 @@ class DocumentedRulesTest(test.TestCase):
         rules = os.path.join(admin, 'exporter-alerts.yml')
         rc, out = prometheus.promtool('check', 'rules', rules)
         self.assertEqual(0, rc, out)
-        self.assertIn('SUCCESS: 4 rules found', out)
+        self.assertIn('SUCCESS: 5 rules found', out)
         rc, out = prometheus.promtool(
             'check', 'config', os.path.join(admin, 'exporter-scrape.yml'))
         self.assertEqual(0, rc, out)

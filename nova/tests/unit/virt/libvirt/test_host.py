@@ -105,6 +105,13 @@ class ConnectTest(test.TestCase):
         self.assertIn('connection_uri', str(e))
         self.assertEqual(1, len(str(e).splitlines()))
 
+    def test_daemon_down_hint_does_not_offer_the_embedded_driver(self):
+        # An exporter and the commands share the daemon; an embedded root
+        # cannot be shared with a running exporter.
+        hint = libvirt_host._hint('qemu:///system')
+        self.assertIn('start libvirtd', hint)
+        self.assertNotIn('embedded', hint)
+
     def test_embed_needs_root(self):
         e = self.assertRaises(
             exception.HypervisorUnavailable,
