@@ -237,10 +237,13 @@ class ConsoleScriptTest(ServiceTestCase):
         with open(self.conf_path, 'a') as f:
             f.write('[libvirt]\nmem_stats_period_seconds = 3\n')
         proc.send_signal(signal.SIGHUP)
-        self._wait_for(proc, 'Configuration changed: [libvirt] '
-                             'mem_stats_period_seconds = 3 (was 10)')
+        out = self._wait_for(proc, 'Configuration changed: [libvirt] '
+                                   'mem_stats_period_seconds = 3 (was 10)')
         proc.send_signal(signal.SIGTERM)
-        self._wait_for(proc, 'Stopped.')
+        out += self._wait_for(proc, 'Stopped.')
+        # once, with the value in effect: not oslo.config's own line too,
+        # which names the value in the files ("from [None]")
+        self.assertNotIn('Option libvirt.mem_stats_period_seconds', out)
         self.assertEqual(0, proc.wait(timeout=30))
 
     def test_bad_configuration_is_one_line(self):
