@@ -584,8 +584,8 @@ class Host:
         - longer: the guest is stuck (a stopped or hung QEMU), reported
           with ``monitor_busy`` and remembered, so later polls keep it out
           of the bulk call (which it would block again each time libvirt
-          gives up on it) and only a probe of its own, at most one at a
-          time, checks whether it answers again.
+          gives up on it) and only a NOWAIT probe of its own, at most one
+          at a time, checks whether it answers again.
 
         The first call to reach a newly stuck QEMU waits for it: when a
         bulk call has not answered in half the time, another one (NOWAIT)
@@ -753,25 +753,23 @@ class _Poll:
 
     def _start_probes(self, domains) -> dict:
         """{key: (domain, probe call or None)} of the stuck guests among
-        ``domains`` that the bulk call must not reach: those whose monitor
-        is free again (libvirt gave up on the stuck call; QEMU may still
-        be stopped), probed by a call of their own, and those whose probe
-        is still running."""
-        stuck = [(d, _key(d)) for d in domains if _key(d) in self.host._stuck]
-        if not stuck:
-            return {}
-        busy = self._bounded('controlInfo()', lambda: [
-            _monitor_busy(d) for d, _ in stuck])
+        ``domains``, which the bulk call must not reach (it would be stuck
+        on them again whenever libvirt has given up the call that was):
+        each gets a NOWAIT probe of its own, unless its last one is still
+        stuck (None). Probes are not counted among the pending calls:
+        there is at most one per stuck guest."""
         probes = {}
-        for (domain, key), seconds in zip(stuck, busy):
-            entry = self.host._stuck[key]
+        for domain in domains:
+            key = _key(domain)
+            entry = self.host._stuck.get(key)
+            if entry is None:
+                continue
             if entry.probe is not None and not entry.probe.done.is_set():
-                probes[key] = (domain, None)  # its probe is still stuck
-            elif seconds is None:  # free: probe it
-                entry.probe = self.host._start(
-                    functools.partial(self._stats, [domain]))
+                probes[key] = (domain, None)
+            else:
+                entry.probe = _Call(functools.partial(self._stats,
+                                                      [domain]))
                 probes[key] = (domain, entry.probe)
-            # else a call holds its job: NOWAIT skips it at once
         return probes
 
     def _probe_results(self, probes: dict) -> list:
@@ -779,8 +777,8 @@ class _Poll:
         answered by now (at most PROBE_WAIT), else their state only."""
         records = []
         for domain, probe in probes.values():
-            if probe is not None and self.host._waited(
-                    probe, min(PROBE_WAIT, _left(self.deadline))):
+            if probe is not None and probe.wait(
+                    min(PROBE_WAIT, _left(self.deadline))):
                 records += probe.get()
             else:
                 records.append((domain, {}))
