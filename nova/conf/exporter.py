@@ -26,7 +26,7 @@ Address the exporter listens on.
 The default exposes nothing beyond this host. Set the address of the
 interface your Prometheus server reaches (or ``0.0.0.0`` or ``::`` for all),
 and protect it: guest names and their memory use are visible to whoever can
-connect. Consider ``tls_cert_file``.
+connect. Consider ``web_config_file``.
 
 Related options:
 
@@ -41,7 +41,40 @@ The default, {DEFAULT_PORT}, is not 9177, the port of the established
 libvirt exporters, so that both can run on one host. The exporter refuses to
 start, in one line, when the port is taken.
 """),
+    cfg.StrOpt('web_config_file',
+               help="""
+Prometheus web configuration file: TLS, client certificates, basic auth.
+
+The format of the Prometheus exporter toolkit's ``web-config.yml``, which
+other exporters read: ``tls_server_config`` (``cert_file``, ``key_file``,
+``client_ca_file``, ``client_auth_type``: ``NoClientCert``,
+``VerifyClientCertIfGiven`` or ``RequireAndVerifyClientCert``,
+``min_version``, ``max_version``) and ``basic_auth_users`` (user name to
+bcrypt hash). Relative paths are relative to the file. Read at start; an
+unknown or unusable setting stops the exporter in one line. Unset (the
+default): plain HTTP, open to whoever can connect.
+
+Related options:
+
+* ``listen_address``
+"""),
+    cfg.IntOpt('client_timeout',
+               default=10,
+               min=1,
+               max=3600,
+               help="""
+Seconds a client has to complete its TLS handshake and send its request,
+and that an idle connection is kept open.
+
+A client slower than this (or one that connects and sends nothing) is cut,
+so it cannot hold the exporter up; no thread is spent on a waiting
+connection.
+"""),
     cfg.StrOpt('tls_cert_file',
+               deprecated_for_removal=True,
+               deprecated_reason='Use web_config_file, whose '
+                                 'tls_server_config also takes client '
+                                 'certificates and a minimum TLS version.',
                help="""
 PEM certificate to serve ``/metrics`` over HTTPS.
 
@@ -51,8 +84,11 @@ exporter serves plain HTTP.
 Related options:
 
 * ``tls_key_file``
+* ``web_config_file``
 """),
     cfg.StrOpt('tls_key_file',
+               deprecated_for_removal=True,
+               deprecated_reason='Use web_config_file.',
                help="""
 PEM private key of ``tls_cert_file``.
 

@@ -4,10 +4,11 @@ An OpenStack-style service: oslo.config (``--config-file``,
 ``--config-dir``), oslo.log (``--log-file``, ``--debug``,
 ``--use-journal``), SIGTERM and SIGINT stop it, SIGHUP re-reads the
 configuration files (options declared ``mutable``) and logs what changed.
-``prometheus_client`` serves HTTP (and HTTPS where configured) with a
-collector of our own: every scrape is one poll of one long-lived
+nova.exporter.server serves HTTP (and HTTPS, client certificates and basic
+auth, from Prometheus' web configuration file) with a collector of our own:
+every scrape is served from one poll of one long-lived
 MemoryStatsCollector, turned into fresh metric families. Nothing is global:
-the registry, the collector and the server belong to one ExporterService.
+the collector and the server belong to one ExporterService.
 """
 
 import errno
@@ -18,12 +19,13 @@ import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
-import prometheus_client
 from prometheus_client import registry as prom_registry
 
 from nova import config
 from nova import exception
 from nova.exporter import metrics
+from nova.exporter import server
+from nova.exporter import webconfig
 from nova.virt.libvirt import stats_period
 
 LOG = logging.getLogger(__name__)
@@ -113,47 +115,85 @@ class ExporterService:
     def __init__(self, driver, conf):
         self.driver, self.conf = driver, conf
         self.collector = driver.get_memory_stats_collector()
-        self.registry = prom_registry.CollectorRegistry()
-        self.registry.register(MemoryStatsExporter(self.collector))
-        self._httpd = None
+        self.exporter = MemoryStatsExporter(self.collector)
+        self._httpd: server.HTTPServer | None = None
+        self._executor = None
         self._reconciling: threading.Thread | None = None
         self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
-        return self._httpd.server_port
+        return self._httpd.port
 
-    def start(self) -> None:
+    def _web_config(self) -> webconfig.WebConfig:
+        """Who may read, and over what: [exporter] web_config_file, else
+        the deprecated tls_cert_file/tls_key_file, else plain HTTP."""
         opts = self.conf.exporter
+        tls_files = (opts.tls_cert_file, opts.tls_key_file)
+        if opts.web_config_file:
+            if any(tls_files):
+                raise ExporterFailed(
+                    reason='set [exporter] web_config_file or '
+                           'tls_cert_file and tls_key_file, not both: '
+                           'move the certificate into the web '
+                           'configuration file.')
+            try:
+                return webconfig.load(opts.web_config_file)
+            except webconfig.WebConfigError as e:
+                raise ExporterFailed(reason=f'[exporter] web_config_file '
+                                            f'{e}') from None
         if bool(opts.tls_cert_file) != bool(opts.tls_key_file):
             raise ExporterFailed(
                 reason='set both [exporter] tls_cert_file and tls_key_file '
                        'for HTTPS, or neither for HTTP.')
+        if opts.tls_cert_file:
+            return webconfig.from_cert_files(*tls_files)
+        return webconfig.WebConfig()
+
+    def start(self) -> None:
+        opts = self.conf.exporter
+        web = self._web_config()
         try:
-            self._httpd, _ = prometheus_client.start_http_server(
-                opts.listen_port, addr=opts.listen_address,
-                registry=self.registry, certfile=opts.tls_cert_file,
-                keyfile=opts.tls_key_file)
+            context = web.ssl_context()
+        except (OSError, ValueError) as e:  # the deprecated options
+            raise ExporterFailed(reason=f'cannot use [exporter] '
+                                        f'tls_cert_file and tls_key_file: '
+                                        f'{e}.') from None
+        where = f'{opts.listen_address}:{opts.listen_port}'
+        try:
+            sock = server.listen(opts.listen_address, opts.listen_port)
         except OSError as e:
-            where = f'{opts.listen_address}:{opts.listen_port}'
             if e.errno == errno.EADDRINUSE:
                 reason = (f'{where} is in use by another process: stop it '
                           'or set [exporter] listen_port')
             else:
                 reason = f'cannot listen on {where}: {e.strerror or e}'
             raise ExporterFailed(reason=reason + '.') from None
-        scheme = 'https' if opts.tls_cert_file else 'http'
-        LOG.info('Serving %s://%s:%d/metrics for %s', scheme,
-                 opts.listen_address, self.port, self.driver.host.uri)
+        self._executor = server.executor()
+        app = server.MetricsApp(self.exporter.collect, web, self._executor)
+        self._httpd = server.HTTPServer(app, sock, context,
+                                        opts.client_timeout)
+        self._httpd.start()
+        scheme = 'https' if web.tls else 'http'
+        access = (f', basic auth for {len(web.users)} users' if web.users
+                  else '')
+        LOG.info('Serving %s://%s:%d/metrics for %s%s', scheme,
+                 opts.listen_address, self.port, self.driver.host.uri,
+                 access)
         if opts.reconcile_period:
             self.reconcile()
 
     def stop(self) -> None:
-        self._stopping.set()  # a running reconcile changes no more guests
+        """Stop serving within about two seconds, whatever clients or
+        libvirt do; a running reconcile changes no further guest."""
+        self._stopping.set()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+            self._httpd.stop()
             self._httpd = None
+        if self._executor is not None:
+            # Polls stuck in libvirt are left to finish alone.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def _mutable_values(self) -> dict:
         """{(group, option): value} of every mutable option."""

@@ -49,6 +49,34 @@ class ServiceTestCase(test.TestCase):
         self.addCleanup(svc.stop)
         return svc
 
+    def _run(self, *args, **popen):
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'nova.cmd.exporter', *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            **popen)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        proc.lines = queue.Queue()
+
+        def read():
+            for line in proc.stdout:
+                proc.lines.put(line)
+        threading.Thread(target=read, daemon=True).start()
+        return proc
+
+    def _wait_for(self, proc, text, timeout=30):
+        """Read the process's log until ``text``, for at most ``timeout``."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = proc.lines.get(timeout=deadline - time.monotonic())
+            except queue.Empty:
+                break
+            seen.append(line)
+            if text in line:
+                return ''.join(seen)
+        self.fail(f'{text!r} not logged:\n' + ''.join(seen))
+
     def scrape(self, svc, scheme='http', context=None):
         url = f'{scheme}://127.0.0.1:{svc.port}/metrics'
         with urllib.request.urlopen(url, timeout=10, context=context) as r:
@@ -200,33 +228,6 @@ class ServiceTest(ServiceTestCase):
 class ConsoleScriptTest(ServiceTestCase):
     """The real process: SIGHUP reloads, SIGTERM stops, errors are one
     line."""
-
-    def _run(self, *args):
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'nova.cmd.exporter', *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        proc.lines = queue.Queue()
-
-        def read():
-            for line in proc.stdout:
-                proc.lines.put(line)
-        threading.Thread(target=read, daemon=True).start()
-        return proc
-
-    def _wait_for(self, proc, text, timeout=30):
-        """Read the process's log until ``text``, for at most ``timeout``."""
-        deadline = time.monotonic() + timeout
-        seen = []
-        while time.monotonic() < deadline:
-            try:
-                line = proc.lines.get(timeout=deadline - time.monotonic())
-            except queue.Empty:
-                break
-            seen.append(line)
-            if text in line:
-                return ''.join(seen)
-        self.fail(f'{text!r} not logged:\n' + ''.join(seen))
 
     def test_sighup_and_sigterm(self):
         with open(self.conf_path, 'w') as f:

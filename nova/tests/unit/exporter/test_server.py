@@ -1,0 +1,191 @@
+"""The exporter's HTTP server on libvirt's test driver: paths, auth, the
+name filter, and clients that misbehave (idle, half a TLS handshake,
+hundreds at once, more than the process has file descriptors for)."""
+
+import base64
+import os
+import resource
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import fixtures
+
+from nova.tests.unit.exporter import test_service
+from nova.tests.unit.exporter import test_webconfig
+
+
+def _request(url, method='GET', auth=None, context=None, timeout=5):
+    """(status, headers, body) of one request."""
+    request = urllib.request.Request(url, method=method)
+    if auth is not None:
+        request.add_header('Authorization', 'Basic ' + base64.b64encode(
+            ':'.join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout,
+                                    context=context) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+class ServerTest(test_service.ServiceTestCase):
+
+    def url(self, svc, path='/metrics', scheme='http'):
+        return f'{scheme}://127.0.0.1:{svc.port}{path}'
+
+    def test_paths(self):
+        svc = self.start()
+        status, headers, body = _request(self.url(svc, '/'))
+        self.assertEqual(200, status)
+        self.assertIn(b'href="metrics"', body)
+        for path in ('/../../etc/passwd', '/metrics/x', '/favicon.ico'):
+            self.assertEqual(404, _request(self.url(svc, path))[0], path)
+        status, headers, body = _request(self.url(svc), method='HEAD')
+        self.assertEqual((200, b''), (status, body))
+        self.assertGreater(int(headers['Content-Length']), 100)
+        status, headers, _ = _request(self.url(svc), method='POST')
+        self.assertEqual((405, 'GET, HEAD'), (status, headers['Allow']))
+
+    def test_name_filter_gives_the_named_families(self):
+        svc = self.start()
+        _, _, body = _request(self.url(
+            svc, '/metrics?name[]=libvirt_up&name[]=libvirt_domain_memory'
+                 '_stats_major_fault_total'))
+        text = body.decode()
+        self.assertIn('libvirt_up 1.0', text)
+        # the family's TYPE line (its name ends in _total or not,
+        # depending on prometheus_client's version)
+        self.assertRegex(text, r'# TYPE libvirt_domain_memory_stats_major_'
+                               r'fault(_total)? counter')
+        self.assertNotIn('libvirt_domain_memory_stats_state', text)
+
+    def test_basic_auth_refuses_before_any_poll(self):
+        path = os.path.join(self.tmp, 'web.yml')
+        with open(path, 'w') as f:
+            f.write('basic_auth_users:\n  prom: '
+                    f'{test_webconfig.bcrypt_hash("s3cret")}\n')
+        svc = self.start(f'web_config_file = {path}\n')
+        polls = self.useFixture(fixtures.MockPatchObject(
+            svc.collector, 'collect', wraps=svc.collector.collect)).mock
+        for auth in (None, ('prom', 'wrong'), ('nobody', 's3cret'),
+                     ('prom', '')):
+            status, headers, _ = _request(self.url(svc), auth=auth)
+            self.assertEqual(401, status, auth)
+            self.assertIn('Basic', headers['WWW-Authenticate'])
+        self.assertEqual(0, polls.call_count)
+        status, _, body = _request(self.url(svc), auth=('prom', 's3cret'))
+        self.assertEqual(200, status)
+        self.assertIn(b'libvirt_up 1.0', body)
+        self.assertEqual(1, polls.call_count)
+
+    def _tls(self, extra=''):
+        cert, key = test_webconfig.make_cert(self.tmp)
+        path = os.path.join(self.tmp, 'web.yml')
+        with open(path, 'w') as f:
+            f.write(f'tls_server_config:\n  cert_file: {cert}\n'
+                    f'  key_file: {key}\n{extra}')
+        context = ssl.create_default_context(cafile=cert)
+        return path, context
+
+    def test_idle_and_half_tls_clients_block_no_scrape(self):
+        path, context = self._tls()
+        svc = self.start(f'web_config_file = {path}\n')
+        idle = [socket.create_connection(('127.0.0.1', svc.port))
+                for _ in range(50)]
+        for sock in idle[:10]:  # half a ClientHello
+            sock.sendall(b'\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03')
+        self.addCleanup(lambda: [s.close() for s in idle])
+        start = time.monotonic()
+        status, _, body = _request(self.url(svc, scheme='https'),
+                                   context=context)
+        self.assertEqual(200, status)
+        self.assertLess(time.monotonic() - start, 2)
+
+    def test_idle_connections_are_cut_and_cost_no_thread(self):
+        svc = self.start('client_timeout = 1\n')
+        threads = threading.active_count()
+        idle = [socket.create_connection(('127.0.0.1', svc.port))
+                for _ in range(200)]
+        self.addCleanup(lambda: [s.close() for s in idle])
+        time.sleep(0.3)
+        self.assertLess(threading.active_count() - threads, 3)
+        self.assertEqual(200, _request(self.url(svc))[0])
+        time.sleep(1.5)
+        for sock in idle:
+            sock.settimeout(1)
+            self.assertEqual(b'', sock.recv(1))  # closed by the server
+
+    def test_backlog_takes_a_burst_of_connections(self):
+        svc = self.start()
+        start = time.monotonic()
+        burst = []
+        for _ in range(300):
+            burst.append(socket.create_connection(('127.0.0.1', svc.port),
+                                                  timeout=5))
+        self.addCleanup(lambda: [s.close() for s in burst])
+        # no 1 s SYN retry: every connection was taken at once
+        self.assertLess(time.monotonic() - start, 0.9)
+
+
+class ServerProcessTest(test_service.ServiceTestCase):
+    """The real process, with clients that would hold up a naive one."""
+
+    def _serve(self, extra='', **popen):
+        with open(self.conf_path, 'w') as f:
+            f.write('[libvirt]\nconnection_uri = test:///default\n'
+                    f'[exporter]\nlisten_port = 0\n{extra}')
+        proc = self._run('--config-file', self.conf_path, **popen)
+        line = self._wait_for(proc, 'Serving ')
+        port = int(line.rsplit('Serving ', 1)[1].split(':')[2].split('/')[0])
+        return proc, port
+
+    def test_sigterm_with_an_idle_tls_client_stops_within_2s(self):
+        cert, key = test_webconfig.make_cert(self.tmp)
+        web = os.path.join(self.tmp, 'web.yml')
+        with open(web, 'w') as f:
+            f.write(f'tls_server_config:\n  cert_file: {cert}\n'
+                    f'  key_file: {key}\n')
+        proc, port = self._serve(f'web_config_file = {web}\n')
+        idle = socket.create_connection(('127.0.0.1', port))
+        self.addCleanup(idle.close)
+        time.sleep(0.2)
+        start = time.monotonic()
+        proc.send_signal(15)
+        self.assertEqual(0, proc.wait(timeout=10))
+        self.assertLess(time.monotonic() - start, 2)
+
+    def test_out_of_file_descriptors_refuses_then_recovers(self):
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        # A connection whose client left is closed at the latest after
+        # client_timeout (hypercorn keeps it until its idle timer ends).
+        proc, port = self._serve('client_timeout = 2\n',
+                                 preexec_fn=low_fd_limit)
+        url = f'http://127.0.0.1:{port}/metrics'
+        hogs = []
+        for _ in range(80):
+            hogs.append(socket.create_connection(('127.0.0.1', port)))
+        self.addCleanup(lambda: [s.close() for s in hogs])
+        self._wait_for(proc, 'Out of file descriptors', timeout=10)
+        self.assertRaises(OSError, urllib.request.urlopen, url, timeout=2)
+        for sock in hogs:
+            sock.close()
+        hogs.clear()
+        deadline = time.monotonic() + 10
+        while True:  # accepted again once fds are free
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    self.assertIn(b'libvirt_up 1.0', r.read())
+                    break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.2)
+        proc.send_signal(15)
+        rest = self._wait_for(proc, 'Stopped.')
+        # said once, not at each refused accept (asyncio retries each
+        # second)
+        self.assertNotIn('Out of file descriptors', rest)
