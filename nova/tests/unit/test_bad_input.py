@@ -26,6 +26,8 @@ FUNCTIONAL = {
     'root-in-use': 'nova/tests/functional/libvirt/test_bounded_poll.py',
     'demo-sighup': 'nova/tests/functional/test_demo.py',
     'exporter-bad-reload': 'nova/tests/unit/exporter/test_service.py',
+    'frozen-daemon-commands':
+        'nova/tests/functional/operator/test_hangs.py',
 }
 
 PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'

@@ -256,9 +256,13 @@ class _Workers:
     Starting a thread per call cost about 0.3 ms a poll. A call stuck in
     libvirt keeps its thread; the others come back for more work, so
     there are never more threads than calls once running at the same time
-    (Host stops starting calls past MAX_PENDING_CALLS stuck ones). Daemon
-    threads, so that a call that never returns never holds up exit.
+    (Host stops starting calls past MAX_PENDING_CALLS stuck ones). A thread
+    idle for IDLE_SECONDS ends, so the threads a freeze needed do not stay
+    once it is over. Daemon threads, so that a call that never returns
+    never holds up exit.
     """
+
+    IDLE_SECONDS = 60.0
 
     def __init__(self):
         self._calls = queue.SimpleQueue()
@@ -270,14 +274,23 @@ class _Workers:
             make = not self._idle
             if not make:
                 self._idle -= 1
-        self._calls.put(call)
+            # Under the lock: an idle thread that times out must see the
+            # call it was counted for.
+            self._calls.put(call)
         if make:
             threading.Thread(target=self._serve, daemon=True,
                              name='libvirt-call').start()
 
     def _serve(self) -> None:
         while True:
-            call = self._calls.get()
+            try:
+                call = self._calls.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle and self._calls.empty():
+                        self._idle -= 1
+                        return  # a spare: end
+                continue
             call.run()
             with self._lock:
                 self._idle += 1

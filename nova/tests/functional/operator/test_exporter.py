@@ -19,20 +19,29 @@ STATE = ('libvirt_domain_memory_stats_state{{domain="{}",'
          'libvirt_domain_memory_stats_state="{}"}} 1.0')
 
 
-class ExporterProcessTest(base.OperatorTestCase):
+class ExporterTestCase(base.OperatorTestCase):
+    """Runs the exporter's console script against the system daemon."""
 
-    def start_exporter(self) -> str:
+    def start_exporter(self, extra: str = '', wait: bool = True) -> str:
+        """Start the console script; its URL once it serves (or at once,
+        without ``wait``)."""
         port = base.free_port()
-        conf = self.write_conf('exporter.conf',
-                               f'[exporter]\nlisten_port = {port}\n')
-        log = open(os.path.join(self.work, 'exporter.log'), 'w')
+        conf = self.write_conf(f'exporter-{port}.conf',
+                               f'[exporter]\nlisten_port = {port}\n'
+                               f'{extra}')
+        log = open(os.path.join(self.work, f'exporter-{port}.log'), 'w')
         self.addCleanup(log.close)
         proc = subprocess.Popen(
             [os.path.join(base.BIN, 'nova-libvirt-exporter'),
              '--config-file', self.conf, '--config-file', conf],
             stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(self._stop, proc)
+        if not hasattr(self, 'exporters'):
+            self.exporters = []
+        self.exporters.append(proc)
         url = f'http://127.0.0.1:{port}/metrics'
+        if not wait:
+            return url
 
         def serving():
             try:
@@ -44,6 +53,8 @@ class ExporterProcessTest(base.OperatorTestCase):
         return url
 
     def _stop(self, proc):
+        if proc.poll() is not None:
+            return
         proc.send_signal(signal.SIGTERM)
         try:
             self.assertEqual(0, proc.wait(timeout=10))
@@ -63,6 +74,9 @@ class ExporterProcessTest(base.OperatorTestCase):
         self.wait_for('the guests to report', lambda: all(
             row['stats_state'] == 'ok'
             for row in self.memstats(*names).values()), 60)
+
+
+class ExporterProcessTest(ExporterTestCase):
 
     def test_first_scrapes_right_after_start_and_libvirtd_restart(self):
         names = [base.PREFIX + f'x{i}' for i in range(2)]

@@ -113,6 +113,20 @@ class ServiceTest(ServiceTestCase):
         self.assertIn('libvirt_up 0.0', text)
         self.assertNotIn('domain="test"', text)
 
+    def test_libvirt_down_is_logged_once_and_its_return_once(self):
+        svc = self.start()
+        logs = self.useFixture(fixtures.FakeLogger())
+        errors = [exception.HypervisorNotAnswering(
+            uri='x', reason=f'oldest call {age}s') for age in (5, 10, 15)]
+        with fixtures.MockPatchObject(libvirt_host.Host, 'get_memory_stats',
+                                      side_effect=errors):
+            for _ in errors:  # each message different (an age)
+                self.assertIn('libvirt_up 0.0', self.scrape(svc))
+        self.assertIn('libvirt_up 1.0', self.scrape(svc))
+        self.assertIn('libvirt_up 1.0', self.scrape(svc))
+        self.assertEqual(1, logs.output.count('no guest figures'))
+        self.assertEqual(1, logs.output.count('libvirt answers again.\n'))
+
     def test_port_in_use_is_one_line(self):
         taken = socket.socket()
         self.addCleanup(taken.close)

@@ -518,6 +518,31 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(5, host.run_bounded('x', lambda: 5, 1))
         self.assertEqual(before + 2, workers())
 
+    def test_idle_workers_end(self):
+        pool = libvirt_host._Workers()
+        pool.IDLE_SECONDS = 0.1
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.host._WORKERS', pool))
+        host = libvirt_host.Host('fake:///')
+        release = threading.Event()
+        self.addCleanup(release.set)
+        for _ in range(3):  # three calls at once: three threads
+            self.assertRaises(exception.HypervisorNotAnswering,
+                              host.run_bounded, 'stuck', release.wait, 0.01)
+        release.set()
+        self.assertTrue(self._settled(pool), 'three idle threads')
+        time.sleep(0.5)
+        self.assertEqual(0, pool._idle)  # all ended
+        self.assertEqual(7, host.run_bounded('x', lambda: 7, 1))
+
+    @staticmethod
+    def _settled(pool):
+        for _ in range(100):
+            if pool._idle == 3:
+                return True
+            time.sleep(0.005)
+        return False
+
     def test_figures_skipped(self):
         self.assertTrue(libvirt_host.figures_skipped(SKIPPED))
         self.assertFalse(libvirt_host.figures_skipped(HEALTHY))

@@ -1,0 +1,77 @@
+"""A frozen libvirtd (SIGSTOP) under the exporter and the commands.
+
+Every libvirt call has a bound: scrapes say ``libvirt_up 0`` within the
+poll timeout, commands end in one line naming the call, a SIGHUP reconcile
+does not hold up SIGTERM, and an exporter started during the freeze serves
+its first scrape in time. The daemon is always thawed (SIGCONT), even when
+a test fails.
+"""
+
+import os
+import signal
+import time
+
+from nova.tests import doc_table
+from nova.tests.functional.operator import base
+from nova.tests.functional.operator import test_exporter
+
+
+class FrozenDaemonTest(test_exporter.ExporterTestCase):
+
+    def freeze_libvirtd(self):
+        pids = base._pids('libvirtd')
+        self.assertEqual(1, len(pids), 'libvirtd processes')
+        self.addCleanup(os.kill, pids[0], signal.SIGCONT)
+        os.kill(pids[0], signal.SIGSTOP)
+
+    def timed(self, fn, *args, **kw):
+        start = time.monotonic()
+        result = fn(*args, **kw)
+        return result, time.monotonic() - start
+
+    def test_every_call_bounded_while_libvirtd_is_frozen(self):
+        name = base.PREFIX + 'hang'
+        self.boot_ok(name)
+        url = self.start_exporter(extra='reconcile_period = true\n')
+        self.assertIn('libvirt_up 1.0', self.scrape(url))
+        self.freeze_libvirtd()
+
+        text, took = self.timed(self.scrape, url)
+        self.assertIn('libvirt_up 0.0', text)
+        self.assertLess(took, 6.5)  # the 5 s poll timeout, and a margin
+
+        # An exporter whose connection opens during the freeze: its first
+        # scrape in time too (the shipped scrape timeout is 10 s).
+        late = self.start_exporter(wait=False)
+        text, took = self.timed(self.wait_for, 'the late exporter',
+                                lambda: self._try_scrape(late), 15, 0.1)
+        self.assertIn('libvirt_up 0.0', text)
+
+        # Commands: one line naming the call, within the bound.
+        for args, bound in ((('memstats',), 7), (('set-period', '5',
+                                                  '--all'), 7),
+                            (('reconcile',), 7)):
+            result, took = self.timed(self.nova_libvirt, *args, check=False)
+            self.assertEqual(1, result.returncode, result.stderr)
+            self.assertEqual(1, len(result.stderr.splitlines()),
+                             result.stderr)
+            self.assertIn('libvirt did not answer', result.stderr)
+            self.assertLess(took, bound, args)
+        doc_table.check(self, 'frozen-daemon-commands', 1, result.stderr)
+
+        # SIGHUP starts a reconcile that cannot finish; SIGTERM still
+        # stops the exporter within 2 s, and the reconcile changes nothing
+        # afterwards.
+        proc = self.exporters[0]
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(0, proc.wait(timeout=10))
+        self.assertLess(time.monotonic() - start, 2)
+
+    def _try_scrape(self, url):
+        try:
+            return self.scrape(url, timeout=12)
+        except OSError:
+            return None
