@@ -13,8 +13,11 @@ import fixtures
 
 import nova.conf
 from nova.exporter import service
+from nova import test
 from nova.tests.functional.libvirt import base
 from nova.tests import prometheus
+from nova.tests.unit.exporter import test_webconfig
+from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import testimage
 
 CONF = nova.conf.CONF
@@ -45,21 +48,23 @@ class ExporterTestCase(base.RealQemuTestCase):
         return _get(f'http://127.0.0.1:{svc.port}/metrics')
 
 
-class PrometheusScrapeTest(ExporterTestCase):
+class Prometheus(fixtures.Fixture):
+    """A real Prometheus server scraping what ``scrape_configs`` says
+    (YAML, indented as a list under scrape_configs), once a second."""
 
-    def start_prometheus(self, target_port: int) -> str:
+    def __init__(self, scrape_configs: str):
+        super().__init__()
+        self.scrape_configs = scrape_configs
+
+    def _setUp(self):
         reason = prometheus.missing()
         if reason:
-            self.fail(reason)
+            raise AssertionError(reason)
         work = self.useFixture(fixtures.TempDir()).path
+        self.work = work
         config = os.path.join(work, 'prometheus.yml')
         with open(config, 'w') as f:
-            f.write('scrape_configs:\n'
-                    '  - job_name: nova-libvirt\n'
-                    '    scrape_interval: 1s\n'
-                    '    scrape_timeout: 1s\n'
-                    '    static_configs:\n'
-                    f"      - targets: ['127.0.0.1:{target_port}']\n")
+            f.write('scrape_configs:\n' + self.scrape_configs)
         port = _free_port()
         log = open(os.path.join(work, 'prometheus.log'), 'w')
         self.addCleanup(log.close)
@@ -69,15 +74,19 @@ class PrometheusScrapeTest(ExporterTestCase):
              f'--web.listen-address=127.0.0.1:{port}'],
             stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(self._stop, proc)
-        api = f'http://127.0.0.1:{port}'
-
-        def ready():
+        self.api = f'http://127.0.0.1:{port}'
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                return 'Ready' in _get(api + '/-/ready', 2)
+                if 'Ready' in _get(self.api + '/-/ready', 2):
+                    return
             except OSError:
-                return False
-        self.wait_for('Prometheus to be ready', ready, 60)
-        return api
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                with open(os.path.join(work, 'prometheus.log')) as f:
+                    raise AssertionError('Prometheus did not start: ' +
+                                         f.read()[-2000:])
+            time.sleep(0.5)
 
     @staticmethod
     def _stop(proc):
@@ -87,6 +96,23 @@ class PrometheusScrapeTest(ExporterTestCase):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def targets(self) -> dict:
+        """{job: (health, last error)} of the active targets."""
+        body = json.loads(_get(self.api + '/api/v1/targets'))
+        return {t['labels']['job']: (t['health'], t['lastError'])
+                for t in body['data']['activeTargets']}
+
+
+class PrometheusScrapeTest(ExporterTestCase):
+
+    def start_prometheus(self, target_port: int) -> str:
+        return self.useFixture(Prometheus(
+            '  - job_name: nova-libvirt\n'
+            '    scrape_interval: 1s\n'
+            '    scrape_timeout: 1s\n'
+            '    static_configs:\n'
+            f"      - targets: ['127.0.0.1:{target_port}']\n")).api
 
     def query(self, api: str, promql: str) -> list:
         url = api + '/api/v1/query?' + urllib.parse.urlencode(
@@ -170,3 +196,56 @@ class FrozenGuestScrapeTest(ExporterTestCase):
             self.assertNotIn('libvirt_domain_memory_stats_available_bytes{'
                              'domain="ft-exp-frozen"}', text)
             self.assertIn('libvirt_up 1.0', text)
+
+
+class PrometheusAccessTest(test.TestCase):
+    """A real Prometheus scrapes over TLS with a client certificate and
+    basic auth, as the web configuration file asks; a wrong password and
+    an unknown client certificate are refused."""
+
+    def test_tls_client_certificate_and_basic_auth(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        ca = test_webconfig.make_cert(tmp, 'ca')
+        server = test_webconfig.make_cert(tmp, 'server', ca=ca)
+        client = test_webconfig.make_cert(tmp, 'client', ca=ca)
+        stranger = test_webconfig.make_cert(tmp, 'stranger')  # own CA
+        web = os.path.join(tmp, 'web.yml')
+        with open(web, 'w') as f:
+            f.write(f'tls_server_config:\n  cert_file: {server[0]}\n'
+                    f'  key_file: {server[1]}\n  client_ca_file: {ca[0]}\n'
+                    '  client_auth_type: RequireAndVerifyClientCert\n'
+                    'basic_auth_users:\n  prometheus: '
+                    f'{test_webconfig.bcrypt_hash("s3cret")}\n')
+        self.flags(connection_uri='test:///default', group='libvirt')
+        self.flags(listen_port=0, web_config_file=web, group='exporter')
+        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        svc.start()
+        self.addCleanup(svc.stop)
+
+        def job(name, password, cert):
+            return (f'  - job_name: {name}\n    scheme: https\n'
+                    '    scrape_interval: 1s\n    scrape_timeout: 1s\n'
+                    f'    basic_auth:\n      username: prometheus\n'
+                    f'      password: {password}\n'
+                    f'    tls_config:\n      ca_file: {ca[0]}\n'
+                    f'      cert_file: {cert[0]}\n'
+                    f'      key_file: {cert[1]}\n'
+                    '    static_configs:\n'
+                    f"      - targets: ['127.0.0.1:{svc.port}']\n")
+        prom = self.useFixture(Prometheus(
+            job('good', 's3cret', client) + job('wrong-password', 'nope',
+                                                client) +
+            job('stranger', 's3cret', stranger)))
+        deadline = time.monotonic() + 60
+        while True:
+            targets = prom.targets()
+            if len(targets) == 3 and all(h != 'unknown'
+                                         for h, _ in targets.values()):
+                break
+            self.assertLess(time.monotonic(), deadline, targets)
+            time.sleep(0.5)
+        self.assertEqual('up', targets['good'][0], targets['good'][1])
+        self.assertEqual('down', targets['wrong-password'][0])
+        self.assertIn('401', targets['wrong-password'][1])
+        self.assertEqual('down', targets['stranger'][0])
+        self.assertNotIn('401', targets['stranger'][1])  # refused by TLS

@@ -29,6 +29,10 @@ FUNCTIONAL = {
     'frozen-daemon-commands':
         'nova/tests/functional/operator/test_hangs.py',
 }
+for _case in ('http-unknown-path', 'http-method', 'http-no-credentials',
+              'http-name-filter', 'http-idle-client', 'http-fd-exhaustion',
+              'web-config-unknown'):
+    FUNCTIONAL[_case] = 'nova/tests/unit/exporter/test_server.py'
 
 PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
 

@@ -14,8 +14,15 @@ import urllib.request
 
 import fixtures
 
+import nova.conf
+from nova.virt.libvirt import driver as libvirt_driver
+
+from nova.exporter import service
+from nova.tests import doc_table
 from nova.tests.unit.exporter import test_service
 from nova.tests.unit.exporter import test_webconfig
+
+CONF = nova.conf.CONF
 
 
 def _request(url, method='GET', auth=None, context=None, timeout=5):
@@ -43,12 +50,14 @@ class ServerTest(test_service.ServiceTestCase):
         self.assertEqual(200, status)
         self.assertIn(b'href="metrics"', body)
         for path in ('/../../etc/passwd', '/metrics/x', '/favicon.ico'):
-            self.assertEqual(404, _request(self.url(svc, path))[0], path)
+            status, _, body = _request(self.url(svc, path))
+            doc_table.check(self, 'http-unknown-path', status, body.decode())
         status, headers, body = _request(self.url(svc), method='HEAD')
         self.assertEqual((200, b''), (status, body))
         self.assertGreater(int(headers['Content-Length']), 100)
-        status, headers, _ = _request(self.url(svc), method='POST')
-        self.assertEqual((405, 'GET, HEAD'), (status, headers['Allow']))
+        status, headers, body = _request(self.url(svc), method='POST')
+        self.assertEqual('GET, HEAD', headers['Allow'])
+        doc_table.check(self, 'http-method', status, body.decode())
 
     def test_name_filter_gives_the_named_families(self):
         svc = self.start()
@@ -56,7 +65,7 @@ class ServerTest(test_service.ServiceTestCase):
             svc, '/metrics?name[]=libvirt_up&name[]=libvirt_domain_memory'
                  '_stats_major_fault_total'))
         text = body.decode()
-        self.assertIn('libvirt_up 1.0', text)
+        doc_table.check(self, 'http-name-filter', 200, text)
         # the family's TYPE line (its name ends in _total or not,
         # depending on prometheus_client's version)
         self.assertRegex(text, r'# TYPE libvirt_domain_memory_stats_major_'
@@ -73,9 +82,10 @@ class ServerTest(test_service.ServiceTestCase):
             svc.collector, 'collect', wraps=svc.collector.collect)).mock
         for auth in (None, ('prom', 'wrong'), ('nobody', 's3cret'),
                      ('prom', '')):
-            status, headers, _ = _request(self.url(svc), auth=auth)
-            self.assertEqual(401, status, auth)
-            self.assertIn('Basic', headers['WWW-Authenticate'])
+            status, headers, body = _request(self.url(svc), auth=auth)
+            doc_table.check(
+                self, 'http-no-credentials', status, body.decode() +
+                f'WWW-Authenticate: {headers["WWW-Authenticate"]}')
         self.assertEqual(0, polls.call_count)
         status, _, body = _request(self.url(svc), auth=('prom', 's3cret'))
         self.assertEqual(200, status)
@@ -102,7 +112,7 @@ class ServerTest(test_service.ServiceTestCase):
         start = time.monotonic()
         status, _, body = _request(self.url(svc, scheme='https'),
                                    context=context)
-        self.assertEqual(200, status)
+        doc_table.check(self, 'http-idle-client', status, body.decode())
         self.assertLess(time.monotonic() - start, 2)
 
     def test_idle_connections_are_cut_and_cost_no_thread(self):
@@ -118,6 +128,17 @@ class ServerTest(test_service.ServiceTestCase):
         for sock in idle:
             sock.settimeout(1)
             self.assertEqual(b'', sock.recv(1))  # closed by the server
+
+    def test_web_config_setting_it_cannot_apply_is_one_line(self):
+        path = os.path.join(self.tmp, 'web.yml')
+        with open(path, 'w') as f:
+            f.write('tls_server_config:\n  cipher_suites: [x]\n')
+        self.load(f'web_config_file = {path}\n')
+        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        e = self.assertRaises(service.ExporterFailed, svc.start)
+        self.assertEqual(1, len(str(e).splitlines()))
+        self.assertIn('[exporter] web_config_file', str(e))
+        doc_table.check(self, 'web-config-unknown', 1, str(e))
 
     def test_backlog_takes_a_burst_of_connections(self):
         svc = self.start()
@@ -170,7 +191,7 @@ class ServerProcessTest(test_service.ServiceTestCase):
         for _ in range(80):
             hogs.append(socket.create_connection(('127.0.0.1', port)))
         self.addCleanup(lambda: [s.close() for s in hogs])
-        self._wait_for(proc, 'Out of file descriptors', timeout=10)
+        seen = self._wait_for(proc, 'Out of file descriptors', timeout=10)
         self.assertRaises(OSError, urllib.request.urlopen, url, timeout=2)
         for sock in hogs:
             sock.close()
@@ -179,7 +200,8 @@ class ServerProcessTest(test_service.ServiceTestCase):
         while True:  # accepted again once fds are free
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
-                    self.assertIn(b'libvirt_up 1.0', r.read())
+                    doc_table.check(self, 'http-fd-exhaustion', r.status,
+                                    r.read().decode() + seen)
                     break
             except OSError:
                 self.assertLess(time.monotonic(), deadline)
