@@ -129,6 +129,36 @@ class ServerTest(test_service.ServiceTestCase):
             sock.settimeout(1)
             self.assertEqual(b'', sock.recv(1))  # closed by the server
 
+    def test_concurrent_scrapes_share_one_poll(self):
+        svc = self.start()
+        real = svc.collector.collect
+        polls = []
+
+        def slow_poll(*args, **kw):
+            polls.append(1)
+            time.sleep(0.5)
+            return real(*args, **kw)
+        self.useFixture(fixtures.MockPatchObject(svc.collector, 'collect',
+                                                 slow_poll))
+        results = []
+
+        def scrape():
+            start = time.monotonic()
+            status, _, body = _request(self.url(svc))
+            results.append((status, time.monotonic() - start,
+                            b'libvirt_up 1.0' in body))
+        threads = [threading.Thread(target=scrape) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual([(200, True)] * 20,
+                         [(status, up) for status, _, up in results])
+        # one poll (two if a scrape came in just as the first ended), and
+        # no scrape waited a poll behind another
+        self.assertLessEqual(len(polls), 2)
+        self.assertLess(max(took for _, took, _ in results), 1.1)
+
     def test_web_config_setting_it_cannot_apply_is_one_line(self):
         path = os.path.join(self.tmp, 'web.yml')
         with open(path, 'w') as f:
