@@ -133,12 +133,14 @@ class ExporterProcessTest(ExporterTestCase):
             thread.start()
         for thread in threads:
             thread.join()
-        self.assertGreater(len(results), 50)
-        slow = [took for took, _ in results if took > 1]
-        # Only the scrapes sharing the poll that first met the stopped
-        # QEMU wait for it (half the 5 s poll timeout); none waits again.
-        self.assertLessEqual(len(slow), 2, slow)
-        self.assertLess(max(took for took, _ in results), 5)
+        took = [round(t, 2) for t, _ in results]
+        self.assertGreater(len(results), 20, took)
+        # Waiting for the stopped QEMU costs a poll half its 5 s timeout:
+        # only the scrapes sharing the poll that first met it pay that;
+        # none pays it again (the machine's load may slow others less).
+        waited = [t for t in took if t >= 2.4]
+        self.assertLessEqual(len(waited), 2, took)
+        self.assertLess(max(took), 5, took)
         for _took, text in results:
             self.assertIn('libvirt_up 1.0', text)
             self.assertIn(STATE.format(frozen, 'unresponsive'), text)
