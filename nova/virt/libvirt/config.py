@@ -3,8 +3,9 @@
 Every class maps one libvirt element and declares each XML fact once, as
 a field descriptor bound to a path under that element. From those
 declarations, once per class, come both the writing of XML (``format_dom``)
-and the reading of it (``parse_dom``, through a reader written out as
-Python), so the two can never drift apart.
+and the reading of it (``parse_dom``), so the two can never drift apart:
+each class computes a layout of element paths once, and one loop walks it
+both ways.
 
 Values are Python values inside (``int`` period, ``bool`` autodeflate);
 libvirt's spellings exist only at the XML boundary. ``None`` means absent.
@@ -13,7 +14,6 @@ This module must not read nova.conf, import libvirt or decide policy: a
 class writes exactly what it was given.
 """
 
-import itertools
 import typing
 
 from lxml import etree
@@ -39,6 +39,15 @@ _SAFE_PARSER = etree.XMLParser(
 MAX_XML_BYTES = 2 * 1024 * 1024
 
 
+class XMLSyntaxError(exception.LibvirtConfigParseError,
+                     etree.XMLSyntaxError):
+    """Malformed XML: one of ours (one line, naming what was expected)
+    and lxml's own, which code written for Nova catches."""
+
+    def __init__(self, **kwargs):
+        exception.LibvirtConfigParseError.__init__(self, **kwargs)
+
+
 def parse_xml(xmlstr: str | bytes):
     """The root element of ``xmlstr``, read with the hardened parser."""
     if len(xmlstr) > MAX_XML_BYTES:
@@ -47,21 +56,33 @@ def parse_xml(xmlstr: str | bytes):
             expected=f'at most {MAX_XML_BYTES}, the most nova-libvirt '
                      'parses')
     try:
-        return etree.fromstring(xmlstr, _SAFE_PARSER)
+        root = etree.fromstring(xmlstr, _SAFE_PARSER)
     except etree.XMLSyntaxError as e:
-        raise exception.LibvirtConfigParseError(
-            where='XML', value=str(e), expected='well-formed XML') from None
+        raise XMLSyntaxError(where='XML', value=str(e),
+                             expected='well-formed XML') from None
     except ValueError as e:  # e.g. a str with an encoding declaration
         raise exception.LibvirtConfigParseError(
             where='XML', value=str(e), expected='XML lxml can read') from None
+    if root.getroottree().docinfo.doctype:
+        # libvirt writes no DTD; entities from one are never resolved here
+        # (a modelled element holding one would silently read as absent).
+        raise exception.LibvirtConfigParseError(
+            where='XML', value=root.getroottree().docinfo.doctype,
+            expected='XML without a DOCTYPE (libvirt writes none)')
+    return root
 
 
 # ---------------------------------------------------------------- kinds
 
-# What a kind's from_xml raises for a text it refuses: ValueError, or
-# KeyError where it looks the text up in a table (a bound dict method is
-# the cheapest check Python has).
-BAD_TEXT = (ValueError, KeyError)
+def _lookup(table: dict):
+    """A from_xml that finds its text in ``table``, or raises ValueError
+    (a KeyError would look like a bug)."""
+    def from_xml(text: str):
+        try:
+            return table[text]
+        except KeyError:
+            raise ValueError(text) from None
+    return from_xml
 
 
 class Kind:
@@ -77,8 +98,7 @@ class Kind:
         return str(value)
 
     def from_xml(self, text: str):
-        """Return the Python value for ``text``, or raise one of
-        ``BAD_TEXT``."""
+        """Return the Python value for ``text``, or raise ValueError."""
         if not self.accepts(text):
             raise ValueError(text)
         return text
@@ -139,7 +159,7 @@ class Enum(Kind):
     def __init__(self, *choices: str):
         self.choices = choices
         self.description = 'one of ' + ', '.join(repr(c) for c in choices)
-        self.from_xml = {c: c for c in choices}.__getitem__
+        self.from_xml = _lookup({c: c for c in choices})
 
     def accepts(self, value) -> bool:
         return value in self.choices
@@ -152,7 +172,7 @@ class Switch(Kind):
         self.words = {True: true, False: false}
         self.description = f'True or False (written {true!r}/{false!r})'
         self.to_xml = self.words.__getitem__
-        self.from_xml = {true: True, false: False}.__getitem__
+        self.from_xml = _lookup({true: True, false: False})
 
     def accepts(self, value) -> bool:
         return isinstance(value, bool)
@@ -198,8 +218,12 @@ class Field:
     #: so that format creates no element for it.
     skip_falsy = False
 
-    def __init__(self, kind: Kind | None = None, path: str | None = None):
+    def __init__(self, kind: Kind | None = None, path: str | None = None,
+                 default=None):
         self.kind, self.path = kind, path
+        #: What a new object holds until told otherwise (never applied by
+        #: a parse: what the XML lacks is absent).
+        self.default = default
         if kind is not None:  # bound once: a parse calls them per value
             self.from_xml, self.to_xml = kind.from_xml, kind.to_xml
 
@@ -234,7 +258,7 @@ class Field:
         """The Python value of ``raw``, read from ``el``."""
         try:
             return self.from_xml(raw)
-        except BAD_TEXT:
+        except ValueError:
             raise exception.LibvirtConfigParseError(
                 where=self.where(el), value=raw,
                 expected=self.kind.description) from None
@@ -247,27 +271,12 @@ class Field:
         """Put the value ``el`` holds, if any, into ``values``."""
         raise NotImplementedError
 
-    def read_source(self, el: str, const) -> list[str]:
-        """Python lines doing ``read`` on the element in variable ``el``;
-        ``const(obj)`` names an object for them (see _compile_reader)."""
-        return [f'{const(self.read)}(values, {el})']
-
-    def _convert_source(self, raw: str, el: str, const) -> list[str]:
-        """Lines storing the kind's value of ``raw``, where not None."""
-        return [f'raw = {raw}',
-                'if raw is not None:',
-                '    try:',
-                f'        values[{self.name!r}] = '
-                f'{const(self.from_xml)}(raw)',
-                '    except BAD_TEXT:',  # raises the error naming the place
-                f'        {const(self.convert)}({el}, raw)']
-
-
 class Attribute(Field):
     """An attribute of the object's element or of a sub-element at path."""
 
-    def __init__(self, xml_name: str, kind: Kind, path: str | None = None):
-        super().__init__(kind, path)
+    def __init__(self, xml_name: str, kind: Kind, path: str | None = None,
+                 default=None):
+        super().__init__(kind, path, default)
         self.xml_name = xml_name
 
     def where(self, el) -> str:
@@ -276,9 +285,10 @@ class Attribute(Field):
     def write(self, el, value):
         el.set(self.xml_name, self.to_xml(value))
 
-    def read_source(self, el, const):
-        return self._convert_source(f'{el}.get({self.xml_name!r})', el,
-                                    const)
+    def read(self, values, el):
+        raw = el.get(self.xml_name)
+        if raw is not None:
+            values[self.name] = self.convert(el, raw)
 
 
 class Text(Field):
@@ -307,11 +317,6 @@ class Text(Field):
         if text is not None:
             values[self.name] = self.convert(el, text)
 
-    def read_source(self, el, const):
-        if self.fixed:
-            return super().read_source(el, const)
-        return self._convert_source(f'{el}.text', el, const)
-
 
 class Flag(Field):
     """An empty element whose presence means True (``<acpi/>``)."""
@@ -332,8 +337,8 @@ class Flag(Field):
     def write(self, el, value):
         pass  # being there is all it says
 
-    def read_source(self, el, const):
-        return [f'values[{self.name!r}] = True']
+    def read(self, values, el):
+        values[self.name] = True
 
 
 def _write_child(parent, item) -> None:
@@ -361,12 +366,15 @@ class Children(Field):
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        return obj.__dict__.setdefault(self.name, [])
+        items = obj.__dict__.get(self.name)
+        if items is None:
+            items = obj.__dict__[self.name] = _Items(self, type(obj))
+        return items
 
     def check(self, obj, value):
         if isinstance(value, list) and all(
                 isinstance(item, self.base) for item in value):
-            return value
+            return _Items(self, type(obj), value)
         raise exception.InvalidLibvirtConfigValue(
             cls=type(obj).__name__, field=self.name, value=value,
             expected=f'a list of {self.base.__name__}')
@@ -384,7 +392,46 @@ class Children(Field):
                 item = found[0].__new__(found[0])
                 found[1](item.__dict__, child)
                 items.append(item)
-        values[self.name] = items
+        values[self.name] = _Items(self, None, items)
+
+
+class _Items(list):
+    """A Children field's list: what is added to it is checked, as what
+    is assigned is (``guest.devices.append(balloon)``)."""
+
+    __slots__ = ('_field', '_owner')
+
+    def __init__(self, field: 'Children', owner, items=()):
+        super().__init__(items)
+        self._field, self._owner = field, owner
+
+    def _check(self, item):
+        if not isinstance(item, self._field.base):
+            owner = self._owner.__name__ if self._owner else 'the object'
+            raise exception.InvalidLibvirtConfigValue(
+                cls=owner, field=self._field.name, value=item,
+                expected=f'a {self._field.base.__name__}')
+        return item
+
+    def append(self, item):
+        super().append(self._check(item))
+
+    def insert(self, index, item):
+        super().insert(index, self._check(item))
+
+    def extend(self, items):
+        super().extend([self._check(item) for item in items])
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            value = [self._check(item) for item in value]
+        else:
+            value = self._check(value)
+        super().__setitem__(index, value)
 
 
 class Child(Field):
@@ -429,11 +476,13 @@ class _Layout:
     order a format creates them in. A node is created when the first field
     with a value needs it, and each field is handed its element.
 
-    For parse: ``read(values, el)``, a function written from the fields
-    (see ``_compile_reader``).
+    For parse: a tree of the element paths the fields read, each node the
+    fields reading its element and its child tags; ``read`` walks it,
+    down only those paths, handing each field its element (the first
+    element of a path wins, as ``find`` would).
     """
 
-    __slots__ = ('size', 'tags', 'parents', 'writes', 'read', 'source')
+    __slots__ = ('size', 'tags', 'parents', 'writes', 'plan', 'defaults')
 
     def __init__(self, name: str, fields: tuple[Field, ...]):
         numbers = {(): 0}
@@ -452,7 +501,20 @@ class _Layout:
         self.writes = tuple((f.name, node(f.tags), f.skip_falsy, f.write)
                             for f in fields)
         self.size = len(self.tags)
-        self.source, self.read = _compile_reader(name, fields)
+        #: (field reads at this element, {child tag: plan}), as a tree.
+        self.plan = ([], {})
+        for field in fields:
+            here = self.plan
+            for tag in field.read_tags:
+                here = here[1].setdefault(tag, ([], {}))
+            here[0].append(field.read)
+        #: {field: default} that a new object starts with.
+        self.defaults = {f.name: f.default for f in fields
+                         if f.default is not None}
+
+    def read(self, values: dict, el) -> None:
+        """Put the values ``el`` holds into ``values``."""
+        _walk(self.plan, values, el)
 
     def ensure(self, els: list, number: int):
         """Node ``number``'s element, created where missing (format)."""
@@ -463,59 +525,18 @@ class _Layout:
         return el
 
 
-def _compile_reader(name: str, fields: tuple[Field, ...]):
-    """(source, function) reading ``fields`` of an element into a dict.
-
-    The function walks the element once, down only the paths the fields
-    read, and runs each field's ``read_source`` lines on the element it
-    names (the first element of a path wins, as ``find`` would). It is
-    written out as Python once per class, as dataclasses writes
-    ``__init__``, because walking the declarations on every parse cost
-    more than twice the reading itself (tools/bench/config_model.py).
-    Only declarations go into it: XML names as literals, everything else
-    through ``const``.
-    """
-    # {tag: (fields, {tag: ...})}: the paths fields read, as a tree.
-    tree = ([], {})
-    for field in fields:
-        node = tree
-        for tag in field.read_tags:
-            node = node[1].setdefault(tag, ([], {}))
-        node[0].append(field)
-
-    names = {'BAD_TEXT': BAD_TEXT}
-
-    def const(obj) -> str:
-        key = f'k{len(names)}'
-        names[key] = obj
-        return key
-
-    lines = [f'def read_{name}(values, e0):']
-    counter = itertools.count(1)
-
-    def emit(node, el: str, pad: str) -> None:
-        for field in node[0]:
-            lines.extend(pad + line for line in field.read_source(el, const))
-        if not node[1]:
-            return
-        n = next(counter)
-        child, tag = f'e{n}', f't{n}'
-        seen = {t: f's{n}_{i}' for i, t in enumerate(node[1])}
-        lines.extend(f'{pad}{flag} = False' for flag in seen.values())
-        lines.append(f'{pad}for {child} in {el}[:]:')
-        lines.append(f'{pad}    {tag} = {child}.tag')
-        for i, (t, below) in enumerate(node[1].items()):
-            lines.append(f'{pad}    {"elif" if i else "if"} {tag} == {t!r} '
-                         f'and not {seen[t]}:')
-            lines.append(f'{pad}        {seen[t]} = True')
-            emit(below, child, pad + '        ')
-
-    emit(tree, 'e0', '    ')
-    if len(lines) == 1:
-        lines.append('    pass')  # a class with no fields of its own
-    source = '\n'.join(lines) + '\n'
-    exec(compile(source, f'<reader of {name}>', 'exec'), names)
-    return source, names[f'read_{name}']
+def _walk(plan, values: dict, el) -> None:
+    reads, below = plan
+    for read in reads:
+        read(values, el)
+    if below:
+        seen = set()
+        for child in el:
+            tag = child.tag
+            sub = below.get(tag)
+            if sub is not None and tag not in seen:
+                seen.add(tag)
+                _walk(sub, values, child)
 
 
 # Computed once per base class, on first use: element name -> subclass.
@@ -555,6 +576,10 @@ class LibvirtConfigObject:
         for klass in reversed(cls.__mro__):
             cls._fields += klass.__dict__.get('_own_fields', ())
         cls._by_name = {field.name: field for field in cls._fields}
+        for alias, ours in cls.aliases.items():
+            if ours not in cls._by_name:
+                raise TypeError(f'{cls.__name__}: alias {alias!r} names no '
+                                f'field {ours!r}')
         cls._layout = _Layout(cls.__name__, cls._fields)
 
     @classmethod
@@ -562,19 +587,34 @@ class LibvirtConfigObject:
         """``root_name`` in Clark notation ({namespace}name) if namespaced."""
         return cls._qname
 
+    #: Nova's attribute names where ours differ: {Nova's: ours}.
+    aliases: dict[str, str] = {}
+
     def __init__(self, **kwargs):
+        for name, value in self._layout.defaults.items():
+            if name not in kwargs:
+                self.__dict__[name] = value
         for name, value in kwargs.items():
+            name = self.aliases.get(name, name)
             if name not in self._by_name:
                 raise TypeError(
                     f'{type(self).__name__} has no field {name!r}')
             setattr(self, name, value)
 
     def __setattr__(self, name, value):
-        field = self._by_name.get(name)
+        field = self._by_name.get(self.aliases.get(name, name))
         if field is None:
             raise AttributeError(
                 f'{type(self).__name__} has no field {name!r}')
-        self.__dict__[name] = field.check(self, value)
+        self.__dict__[field.name] = field.check(self, value)
+
+    def __getattr__(self, name):
+        # Only for names not found otherwise: Nova's spelling of a field.
+        ours = type(self).aliases.get(name)
+        if ours is None:
+            raise AttributeError(
+                f'{type(self).__name__} has no field {name!r}')
+        return getattr(self, ours)
 
     @classmethod
     def fields(cls) -> tuple[Field, ...]:
@@ -710,15 +750,19 @@ class LibvirtConfigMemoryBalloon(LibvirtConfigGuestDevice):
     https://libvirt.org/formatdomain.html#memory-balloon-device
 
     ``period`` None writes no ``<stats>`` child; libvirt's schema takes
-    only a positive period there.
+    only a positive period there. ``autodeflate`` and
+    ``free_page_reporting`` start as Nova's (on, since Nova 32), so code
+    and tests written for Nova's class get its XML; set them False (off)
+    or None (absent), as the driver does for ``model='none'``.
     """
 
     root_name = 'memballoon'
     model = Attribute('model', Enum('virtio', 'virtio-transitional',
                                     'virtio-non-transitional', 'xen',
                                     'none'))
-    autodeflate = Attribute('autodeflate', OnOff())
-    free_page_reporting = Attribute('freePageReporting', OnOff())
+    autodeflate = Attribute('autodeflate', OnOff(), default=True)
+    free_page_reporting = Attribute('freePageReporting', OnOff(),
+                                    default=True)
     period = Attribute('period', Integer(min=1, max=INT_MAX), path='stats')
 
 
@@ -764,6 +808,7 @@ class LibvirtConfigGuestMetaNovaInstance(LibvirtConfigGuestMetaNova):
     """
 
     root_name = 'instance'
+    aliases = {'creationTime': 'creation_time'}
     package = Attribute('version', String(), path='package')
     name = Text('name', String())
     # "YYYY-MM-DD HH:MM:SS", UTC, as Nova writes it
@@ -801,6 +846,10 @@ class LibvirtConfigGuest(LibvirtConfigObject):
     clock_offset = Attribute('offset', Enum('utc', 'localtime'),
                              path='clock')
     devices = Children('devices', LibvirtConfigGuestDevice)
+
+    def add_device(self, device: LibvirtConfigGuestDevice) -> None:
+        """Append ``device`` (Nova's spelling of devices.append)."""
+        self.devices.append(device)
 
     def get_device(self, cls: type) -> list:
         """The devices of class ``cls``, in order."""

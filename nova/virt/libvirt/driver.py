@@ -146,8 +146,10 @@ def _get_guest_memballoon_config(virt_type: str, period: int):
     if period <= 0:
         # Not "no element": libvirt would then add a default virtio
         # balloon whose figures are read once and never refreshed. "none"
-        # says honestly that this guest reports no statistics.
-        return vconfig.LibvirtConfigMemoryBalloon(model='none')
+        # says honestly that this guest reports no statistics; the virtio
+        # switches mean nothing on it.
+        return vconfig.LibvirtConfigMemoryBalloon(
+            model='none', autodeflate=None, free_page_reporting=None)
     return vconfig.LibvirtConfigMemoryBalloon(
         model='virtio', autodeflate=True, free_page_reporting=True,
         period=period)
@@ -334,5 +336,5 @@ class LibvirtDriver:
                 _get_guest_console_config(virt_type, instance_dir),
                 _get_guest_memballoon_config(virt_type, period)):
             if device is not None:
-                guest.devices.append(device)
+                guest.add_device(device)
         return guest

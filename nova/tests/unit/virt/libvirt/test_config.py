@@ -1,5 +1,6 @@
 """Tests for nova.virt.libvirt.config: format, parse and round trip."""
 
+import fixtures
 from lxml import etree
 import testscenarios
 
@@ -55,10 +56,12 @@ class BalloonFormatParseTest(test.TestCase):
                    'freePageReporting="on"><stats period="10"/>'
                    '</memballoon>'}),
         ('none', {
-            'obj': dict(model='none'),
+            'obj': dict(model='none', autodeflate=None,
+                        free_page_reporting=None),
             'xml': '<memballoon model="none"/>'}),
         ('virtio_no_period', {
-            'obj': dict(model='virtio'),
+            'obj': dict(model='virtio', autodeflate=None,
+                        free_page_reporting=None),
             'xml': '<memballoon model="virtio"/>'}),
         ('switches_off', {
             'obj': dict(model='virtio', autodeflate=False,
@@ -84,6 +87,80 @@ class BalloonFormatParseTest(test.TestCase):
         again = config.LibvirtConfigMemoryBalloon().parse_str(obj.to_xml())
         self.assertEqual(obj, again)
         self.assertXmlEqual(obj.to_xml(), again.to_xml())
+
+
+class NovaSurfaceTest(test.TestCase):
+    """What code and tests written for Nova's config objects touch."""
+
+    def test_add_device(self):
+        guest = config.LibvirtConfigGuest()
+        balloon = config.LibvirtConfigMemoryBalloon()
+        balloon.model = 'virtio'
+        balloon.period = 10
+        guest.add_device(balloon)
+        self.assertEqual([balloon], guest.devices)
+        self.assertEqual([balloon], guest.get_device(
+            config.LibvirtConfigMemoryBalloon))
+
+    def test_devices_list_checks_what_is_added(self):
+        guest = config.LibvirtConfigGuest()
+        for add in (guest.add_device, guest.devices.append,
+                    lambda d: guest.devices.extend([d]),
+                    lambda d: guest.devices.insert(0, d),
+                    lambda d: guest.devices.__setitem__(slice(0, 0), [d])):
+            e = self.assertRaises(exception.InvalidLibvirtConfigValue, add,
+                                  '<disk/>')
+            self.assertIn('LibvirtConfigGuest.devices', str(e))
+        self.assertEqual([], guest.devices)
+        parsed = config.LibvirtConfigGuest().parse_str(
+            '<domain><devices><memballoon model="none"/></devices></domain>')
+        self.assertRaises(exception.InvalidLibvirtConfigValue,
+                          parsed.devices.append, 'x')
+        self.assertRaises(exception.InvalidLibvirtConfigValue,
+                          parsed.metadata.append,
+                          config.LibvirtConfigMemoryBalloon())
+
+    def test_owner_and_instance_names(self):
+        owner = config.LibvirtConfigGuestMetaNovaOwner()
+        owner.userid, owner.username = 'u-1', 'alice'
+        owner.projectid, owner.projectname = 'p-1', 'web'
+        instance = config.LibvirtConfigGuestMetaNovaInstance()
+        instance.creationTime = '2026-11-29 12:00:00'  # Nova's spelling
+        instance.owner = owner
+        self.assertEqual('2026-11-29 12:00:00', instance.creation_time)
+        self.assertEqual('2026-11-29 12:00:00', instance.creationTime)
+        again = config.LibvirtConfigGuestMetaNovaInstance().parse_str(
+            instance.to_xml())
+        self.assertEqual(('alice', 'web', '2026-11-29 12:00:00'),
+                         (again.owner.username, again.owner.projectname,
+                          again.creationTime))
+        self.assertEqual(instance, config.LibvirtConfigGuestMetaNovaInstance(
+            creationTime='2026-11-29 12:00:00', owner=owner))
+
+    def test_bad_xml_raises_what_nova_code_catches(self):
+        for xml in ('<domain', '<domain></nodomain>'):
+            e = self.assertRaises(etree.XMLSyntaxError,
+                                  config.LibvirtConfigGuest().parse_str, xml)
+            self.assertIsInstance(e, exception.LibvirtConfigParseError)
+            self.assertEqual(1, len(str(e).splitlines()))
+
+    def test_unresolved_entity_is_refused(self):
+        xml = ('<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+               '<domain><name>&x;</name></domain>')
+        e = self.assertRaises(exception.LibvirtConfigParseError,
+                              config.LibvirtConfigGuest().parse_str, xml)
+        self.assertIn('without a DOCTYPE', str(e))
+
+    def test_a_bug_is_not_reported_as_bad_xml(self):
+        # Only a refused value is a parse error; a KeyError from a bug in
+        # a kind propagates as itself.
+        field = config.LibvirtConfigMemoryBalloon.fields()[0]
+
+        def broken(text):
+            raise KeyError('bug')
+        self.useFixture(fixtures.MockPatchObject(field, 'from_xml', broken))
+        self.assertRaises(KeyError, config.LibvirtConfigMemoryBalloon(
+        ).parse_str, '<memballoon model="virtio"/>')
 
 
 class PeriodChangeMetadataTest(test.TestCase):
@@ -123,16 +200,41 @@ class BalloonTest(test.TestCase):
         self.assertEqual('memballoon',
                          config.LibvirtConfigMemoryBalloon.root_name)
 
-    def test_empty_object_has_no_optional_parts(self):
+    def test_new_object_has_only_nova_defaults(self):
         obj = config.LibvirtConfigMemoryBalloon()
         self.assertIsNone(obj.model)
         self.assertIsNone(obj.period)
-        self.assertXmlEqual('<memballoon/>', obj.to_xml())
+        self.assertXmlEqual('<memballoon autodeflate="on" '
+                            'freePageReporting="on"/>', obj.to_xml())
+
+    def test_nova_style_construction_gets_nova_xml(self):
+        # Written as Nova's code and tests write it: no arguments, then
+        # attributes.
+        obj = config.LibvirtConfigMemoryBalloon()
+        obj.model = 'virtio'
+        obj.period = 11
+        self.assertXmlEqual(
+            '<memballoon model="virtio" autodeflate="on" '
+            'freePageReporting="on"><stats period="11"/></memballoon>',
+            obj.to_xml())
+
+    def test_defaults_are_defaults_not_policy(self):
+        obj = config.LibvirtConfigMemoryBalloon(model='virtio',
+                                                autodeflate=False)
+        obj.free_page_reporting = None
+        self.assertXmlEqual('<memballoon model="virtio" autodeflate="off"/>',
+                            obj.to_xml())
+        # and what the XML lacks, a parse leaves absent
+        parsed = config.LibvirtConfigMemoryBalloon().parse_str(
+            '<memballoon model="virtio"/>')
+        self.assertEqual((None, None), (parsed.autodeflate,
+                                        parsed.free_page_reporting))
 
     def test_no_policy_in_class(self):
-        # model none writes nothing it was not given (upstream adds
-        # autodeflate and freePageReporting unconditionally).
-        obj = config.LibvirtConfigMemoryBalloon(model='none')
+        # model none writes what it was given: the driver leaves the
+        # virtio switches out there.
+        obj = config.LibvirtConfigMemoryBalloon(
+            model='none', autodeflate=None, free_page_reporting=None)
         el = obj.format_dom()
         self.assertEqual({'model': 'none'}, dict(el.attrib))
         self.assertIsNone(el.find('stats'))
@@ -152,7 +254,8 @@ class BalloonTest(test.TestCase):
     def test_period_none_removes_stats(self):
         obj = config.LibvirtConfigMemoryBalloon(model='virtio', period=3)
         obj.period = None
-        self.assertXmlEqual('<memballoon model="virtio"/>', obj.to_xml())
+        self.assertXmlEqual('<memballoon model="virtio" autodeflate="on" '
+                            'freePageReporting="on"/>', obj.to_xml())
 
     def test_bad_model_on_assignment(self):
         e = self.assertRaises(exception.InvalidLibvirtConfigValue,
@@ -204,7 +307,9 @@ class BalloonTest(test.TestCase):
                'bus="0x00" slot="0x05" function="0x0"/></memballoon>')
         obj = config.LibvirtConfigMemoryBalloon().parse_str(xml)
         self.assertEqual(
-            config.LibvirtConfigMemoryBalloon(model='virtio', period=4), obj)
+            config.LibvirtConfigMemoryBalloon(
+                model='virtio', period=4, autodeflate=None,
+                free_page_reporting=None), obj)
 
     def test_parse_does_not_expand_entities(self):
         xml = ('<!DOCTYPE m [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
@@ -216,7 +321,9 @@ class BalloonTest(test.TestCase):
         self.assertNotIn('root:', str(e))
 
     def test_repr_shows_xml(self):
-        obj = config.LibvirtConfigMemoryBalloon(model='none')
+        obj = config.LibvirtConfigMemoryBalloon(model='none',
+                                                autodeflate=None,
+                                                free_page_reporting=None)
         self.assertIn('<memballoon model="none"/>', repr(obj))
 
     def test_equality(self):
@@ -249,7 +356,9 @@ class GuestTest(test.TestCase):
               <source path="/tmp/console.log"/>
               <target port="0"/>
             </serial>
-            <memballoon model="virtio"><stats period="10"/></memballoon>
+            <memballoon model="virtio" autodeflate="on"
+                        freePageReporting="on"><stats period="10"/>
+            </memballoon>
           </devices>
         </domain>"""
 
