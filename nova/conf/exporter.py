@@ -96,9 +96,10 @@ Related options:
 
 * ``tls_cert_file``
 """),
-    cfg.BoolOpt('reconcile_period',
+    cfg.BoolOpt('apply_stats_period',
                 default=False,
                 mutable=True,
+                deprecated_name='reconcile_period',
                 help="""
 Apply ``[libvirt] mem_stats_period_seconds`` to the guests at start and on
 SIGHUP.

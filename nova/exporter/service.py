@@ -180,7 +180,7 @@ class ExporterService:
         LOG.info('Serving %s://%s:%d/metrics for %s%s', scheme,
                  opts.listen_address, self.port, self.driver.host.uri,
                  access)
-        if opts.reconcile_period:
+        if opts.apply_stats_period:
             self.reconcile()
 
     def stop(self) -> None:
@@ -244,7 +244,7 @@ class ExporterService:
             LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
                      name, after[(group, name)], before[(group, name)])
         self.collector.timeout = self.conf.libvirt.mem_stats_poll_timeout
-        if self.conf.exporter.reconcile_period:
+        if self.conf.exporter.apply_stats_period:
             self.reconcile()
 
     def reconcile(self) -> None:

@@ -137,7 +137,7 @@ _CONNECTION_ERRORS = frozenset((
     libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_ERR_INTERNAL_ERROR))
 
 
-class DomainMemoryStats:
+class StatsRecord:
     """One domain's balloon figures, named as virDomainMemoryStats names
     them (``actual``, ``rss``, ``last_update`` ...), in KiB or seconds.
 
@@ -185,7 +185,7 @@ class DomainMemoryStats:
         return self._uuid
 
     def __repr__(self):
-        return (f'<DomainMemoryStats {self.name} active={self.active} '
+        return (f'<StatsRecord {self.name} active={self.active} '
                 f'error={self.error!r}>')
 
 
@@ -581,7 +581,7 @@ class Host:
 
     def get_memory_stats(self, names: list[str] | None = None,
                          timeout: float = DEFAULT_POLL_TIMEOUT
-                         ) -> list[DomainMemoryStats]:
+                         ) -> list[StatsRecord]:
         """Balloon statistics of every domain (or of ``names``), from one
         bulk libvirt call (or stats_workers parallel ones), all within
         ``timeout`` seconds, opening the connection included.
@@ -631,7 +631,7 @@ class Host:
                     reason='reading domain statistics failed: '
                            f'{e.get_error_message()}.') from None
 
-    def _per_domain_stats(self, conn, names) -> list[DomainMemoryStats]:
+    def _per_domain_stats(self, conn, names) -> list[StatsRecord]:
         """Fallback where the bulk call is unsupported: two calls each."""
         domains, missing = _select(self._list_domains(conn), names)
         found = []
@@ -641,11 +641,11 @@ class Host:
                 active = guest.is_active()
                 stats = guest.get_memory_stats() if active else {}
             except exception.LibvirtCallFailed as e:
-                found.append(DomainMemoryStats(
+                found.append(StatsRecord(
                     guest, domain.name(), domain.UUIDString(), False, {},
                     str(e)))
                 continue
-            found.append(DomainMemoryStats(
+            found.append(StatsRecord(
                 guest, guest.name, guest.uuid, active, stats))
         return found + [_missing(name) for name in missing]
 
@@ -664,7 +664,7 @@ class Host:
         within ``timeout``: those not read by then get
         HypervisorNotAnswering, the others keep their XML. A guest that
         is not running gives its persistent definition. The guests are
-        those of DomainMemoryStats, which call libvirt directly: the
+        those of StatsRecord, which call libvirt directly: the
         whole read is bounded here."""
         found = {}
 
@@ -742,7 +742,7 @@ class _Poll:
                 'getAllDomainStats()', functools.partial(self._stats, late))
         return records
 
-    def run(self, names: list[str] | None) -> list[DomainMemoryStats]:
+    def run(self, names: list[str] | None) -> list[StatsRecord]:
         host = self.host
         missing = []
         probes = {}
@@ -797,8 +797,8 @@ class _Poll:
                 records.append((domain, {}))
         return records
 
-    def _results(self, records: list) -> list[DomainMemoryStats]:
-        """DomainMemoryStats of ``records``; skipped guests whose monitor
+    def _results(self, records: list) -> list[StatsRecord]:
+        """StatsRecord of ``records``; skipped guests whose monitor
         was busy only briefly are read again first, the others marked
         stuck."""
         host = self.host
@@ -850,7 +850,7 @@ class _Poll:
             active = state in active_states
             if active and index not in busy:
                 host._stuck.pop(_key(domain), None)  # it answered
-            append(DomainMemoryStats(
+            append(StatsRecord(
                 None, domain.name(), None, active,
                 balloon_stats_to_memory_stats(record), None,
                 busy.get(index) if active else None,
@@ -946,8 +946,8 @@ def _monitor_busy(domain) -> float | None:
     return busy_ms / 1000
 
 
-def _missing(name: str) -> DomainMemoryStats:
-    return DomainMemoryStats(None, name, None, False, {},
+def _missing(name: str) -> StatsRecord:
+    return StatsRecord(None, name, None, False, {},
                              f'No guest named {name}.')
 
 

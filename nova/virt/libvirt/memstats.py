@@ -251,7 +251,7 @@ def period_may_have_changed(period: int | None, seen: int, update: int,
     return now > overdue_at and read_at <= overdue_at
 
 
-class _Known:
+class _CachedFacts:
     """What the collector remembers of one domain run: its XML's facts,
     derived once, and when its XML was read."""
 
@@ -291,8 +291,8 @@ class MemoryStatsCollector:
         self._clock = clock
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
-        # (name, domain id) -> _Known, for the domains of the last poll. A
-        # domain id is new on every start and unique among running
+        # (name, domain id) -> _CachedFacts, for the domains of the last
+        # poll. A domain id is new on every start and unique among running
         # domains, so (name, id) names one run of one guest (-1: off).
         self._known: dict = {}
 
@@ -303,8 +303,8 @@ class MemoryStatsCollector:
 
     def _read_facts(self, stale: list, deadline: float, now: float
                     ) -> list:
-        """_Known (or the error reading it) of each (record, last_update,
-        previous _Known or None) in ``stale``, from its XML, all in one
+        """_CachedFacts (or the error reading it) of each (record, last_update,
+        previous _CachedFacts or None) in ``stale``, from its XML, all in one
         bounded wait."""
         try:
             xmls = self._host.get_xml_descs(
@@ -318,7 +318,7 @@ class MemoryStatsCollector:
             try:
                 if isinstance(xml, Exception):
                     raise xml
-                known = _Known(record.uuid, vconfig.domain_facts(xml),
+                known = _CachedFacts(record.uuid, vconfig.domain_facts(xml),
                                update, now)
             except (exception.NovaException, ValueError) as e:
                 # Vanished since the listing, or XML we cannot read.
@@ -335,7 +335,7 @@ class MemoryStatsCollector:
         return found
 
     @staticmethod
-    def _row(record, known: '_Known', now: float) -> GuestMemoryStats:
+    def _row(record, known: '_CachedFacts', now: float) -> GuestMemoryStats:
         """The row of a guest whose XML facts are ``known``; a guest that
         is not running keeps its owner, but has no figures."""
         state, reason = classify(

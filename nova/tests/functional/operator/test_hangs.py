@@ -32,7 +32,7 @@ class FrozenDaemonTest(test_exporter.ExporterTestCase):
     def test_every_call_bounded_while_libvirtd_is_frozen(self):
         name = base.PREFIX + 'hang'
         self.boot_ok(name)
-        url = self.start_exporter(extra='reconcile_period = true\n')
+        url = self.start_exporter(extra='apply_stats_period = true\n')
         self.assertIn('libvirt_up 1.0', self.scrape(url))
         self.freeze_libvirtd()
 

@@ -198,7 +198,7 @@ class ServiceTest(ServiceTestCase):
         node = self._node("<memballoon model='virtio'/>",
                           "<memballoon model='none'/>")
         logs = self.useFixture(fixtures.FakeLogger())
-        svc = self.start('reconcile_period = true\n[libvirt]\n'
+        svc = self.start('apply_stats_period = true\n[libvirt]\n'
                          'mem_stats_period_seconds = 7\n'
                          f'connection_uri = test://{node}\n')
         self.assertTrue(svc.wait_for_reconcile(10))
@@ -219,6 +219,7 @@ class ServiceTest(ServiceTestCase):
         line = 'libvirt_domain_memory_stats_period_seconds{domain="g0"} '
         self.assertIn(line + '10.0', self.scrape(svc))
         with open(self.conf_path, 'a') as f:
+            # the option's old name, still read
             f.write('[exporter]\nreconcile_period = true\n'
                     '[libvirt]\nmem_stats_period_seconds = 5\n')
         svc.reload()

@@ -212,7 +212,7 @@ def _xml(balloon):
 
 def _record(name, balloon_xml, stats, active=True, error=None, **kw):
     guest = FakeGuest(_xml(balloon_xml), **kw)
-    return libvirt_host.DomainMemoryStats(
+    return libvirt_host.StatsRecord(
         guest, name, f'uuid-{name}', active, stats, error,
         domain_id=guest.domain_id if active else -1)
 
@@ -228,7 +228,7 @@ class CollectorTest(test.TestCase):
             _record('c-down', '', {}, active=False),
             _record('d-gone', '<memballoon model="virtio"/>', FULL,
                     fail='Domain not found'),
-            libvirt_host.DomainMemoryStats(None, 'e-err', None, False, {},
+            libvirt_host.StatsRecord(None, 'e-err', None, False, {},
                                            'No guest named e-err.'),
         ]
         self.host = FakeHost(self.records)
