@@ -218,6 +218,24 @@ def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
     return list(dict.fromkeys(warnings))
 
 
+def check_files(conf: cfg.ConfigOpts, prog: str) -> None:
+    """Load ``conf``'s configuration files into a scratch ConfigOpts and
+    check every value there; InvalidConfig when one is bad. For a service
+    that re-reads them: oslo.config cannot undo a mutation, and a bad
+    value must not reach (and stop) the running service."""
+    import nova.conf
+
+    scratch = cfg.ConfigOpts()
+    nova.conf.register_all(scratch)
+    argv = []
+    for path in conf.config_file or []:
+        argv += ['--config-file', path]
+    dirs = conf.config_dir or []
+    for path in [dirs] if isinstance(dirs, str) else dirs:
+        argv += ['--config-dir', path]
+    parse_args(argv, default_config_files=[], conf=scratch, prog=prog)
+
+
 def parse_args(argv: list[str], default_config_files=None,
                conf: cfg.ConfigOpts | None = None,
                prog: str = 'nova-libvirt') -> cfg.ConfigOpts:

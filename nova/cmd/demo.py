@@ -159,7 +159,9 @@ def run(args) -> int:
                 '\n', '\n    '))
         say(f'watching statistics for {args.periods} periods of '
             f'{period}s (Ctrl-C stops and cleans up)')
-        rows, updates = _watch(drv.get_memory_stats_collector(),
+        rows, updates = _watch(memstats.MemoryStatsCollector(
+                                   drv.host,
+                                   timeout=CONF.libvirt.mem_stats_poll_timeout),
                                 period, args.periods)
         print()
         sys.stdout.write(output.format_table(rows))

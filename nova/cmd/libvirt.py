@@ -26,6 +26,7 @@ from nova.objects import image_meta as image_meta_obj
 from nova.conf import libvirt as libvirt_conf
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
+from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
@@ -137,7 +138,9 @@ def do_destroy(args) -> int:
 
 def do_memstats(args) -> int:
     drv = driver.LibvirtDriver()
-    rows = drv.get_memory_stats_collector().collect(args.names or None)
+    collector = memstats.MemoryStatsCollector(
+        drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
+    rows = collector.collect(args.names or None)
     sys.stdout.write(output.format_memstats(rows, args.format))
     return 0
 

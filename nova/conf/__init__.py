@@ -12,6 +12,13 @@ from nova.conf import paths
 
 CONF = cfg.CONF
 
-exporter.register_opts(CONF)
-libvirt.register_opts(CONF)
-paths.register_opts(CONF)
+
+def register_all(conf: cfg.ConfigOpts) -> None:
+    """Register every option group on ``conf`` (CONF, or a scratch
+    ConfigOpts that checks files before they reach CONF)."""
+    exporter.register_opts(conf)
+    libvirt.register_opts(conf)
+    paths.register_opts(conf)
+
+
+register_all(CONF)

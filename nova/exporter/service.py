@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 
-from oslo_config import cfg
 from oslo_log import log as logging
 from prometheus_client import registry as prom_registry
 
@@ -26,6 +25,7 @@ from nova import exception
 from nova.exporter import metrics
 from nova.exporter import server
 from nova.exporter import webconfig
+from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 
 LOG = logging.getLogger(__name__)
@@ -114,7 +114,8 @@ class ExporterService:
 
     def __init__(self, driver, conf):
         self.driver, self.conf = driver, conf
-        self.collector = driver.get_memory_stats_collector()
+        self.collector = memstats.MemoryStatsCollector(
+            driver.host, timeout=conf.libvirt.mem_stats_poll_timeout)
         self.exporter = MemoryStatsExporter(self.collector)
         self._httpd: server.HTTPServer | None = None
         self._executor = None
@@ -201,35 +202,13 @@ class ExporterService:
                 for group, opt, namespace in config.nova_options(self.conf)
                 if opt.mutable}
 
-    def _check_files(self) -> None:
-        """Load the configuration files into a scratch ConfigOpts and check
-        every value there first: oslo.config cannot undo a mutation, and a
-        bad value must not reach (and stop) the running service."""
-        from nova.conf import opts
-
-        scratch = cfg.ConfigOpts()
-        for group, group_opts in opts.list_opts():
-            if group == 'DEFAULT':
-                scratch.register_opts(group_opts)
-            else:
-                scratch.register_group(group)
-                scratch.register_opts(group_opts, group=group)
-        argv = []
-        for path in self.conf.config_file or []:
-            argv += ['--config-file', path]
-        dirs = self.conf.config_dir or []
-        for path in [dirs] if isinstance(dirs, str) else dirs:
-            argv += ['--config-dir', path]
-        config.parse_args(argv, default_config_files=[], conf=scratch,
-                          prog=PROG)
-
     def reload(self) -> None:
         """Re-read the configuration files (SIGHUP); log what changed.
 
         A configuration with a bad value is refused whole, in one logged
         line, and the service goes on with what it had."""
         try:
-            self._check_files()
+            config.check_files(self.conf, PROG)
         except exception.InvalidConfig as e:
             LOG.error('Configuration not reloaded, the previous one stays: '
                       '%s', e)

@@ -18,6 +18,7 @@ from nova.tests.functional.libvirt import base
 from nova.tests import prometheus
 from nova.tests.unit.exporter import test_webconfig
 from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
 CONF = nova.conf.CONF
@@ -140,7 +141,7 @@ class PrometheusScrapeTest(ExporterTestCase):
             60)
         usable = self.value(
             api, f'libvirt_domain_memory_stats_usable_bytes{{{on}}}')
-        row = self.driver.get_memory_stats_collector().collect(
+        row = memstats.MemoryStatsCollector(self.driver.host).collect(
             ['ft-exp-on'])[0]
         self.assertEqual('ok', row.stats_state)
         self.assertEqual(row.memory_available_mb, round(available / MIB, 2))

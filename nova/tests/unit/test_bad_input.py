@@ -221,18 +221,18 @@ class LibvirtLogTest(cmd_tests.CommandTestCase):
     be pointed at a log file it cannot open (libvirtmod fails to load)."""
 
     def test_unwritable_log_dir_is_not_used(self):
-        from nova import cmd as nova_cmd
+        from nova.virt import libvirt as libvirt_pkg
         log_dir = os.path.join(self.tmp, 'log')
         os.mkdir(log_dir)
         self.assertEqual(
             f'3:file:{log_dir}/nova-libvirt.log',
-            nova_cmd.libvirt_log_outputs({}, log_dir))
+            libvirt_pkg.libvirt_log_outputs({}, log_dir))
         self.useFixture(fixtures.MockPatch('os.access', return_value=False))
-        self.assertIsNone(nova_cmd.libvirt_log_outputs({}, log_dir))
+        self.assertIsNone(libvirt_pkg.libvirt_log_outputs({}, log_dir))
 
     def test_user_setting_wins(self):
-        from nova import cmd as nova_cmd
-        self.assertIsNone(nova_cmd.libvirt_log_outputs(
+        from nova.virt import libvirt as libvirt_pkg
+        self.assertIsNone(libvirt_pkg.libvirt_log_outputs(
             {'LIBVIRT_LOG_OUTPUTS': '1:stderr'}, self.tmp))
 
 

@@ -20,7 +20,6 @@ from nova import version
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
-from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
@@ -229,11 +228,6 @@ class LibvirtDriver:
         instance_dir = _instance_dir(guest.uuid)
         guest.delete()
         shutil.rmtree(instance_dir, ignore_errors=True)
-
-    def get_memory_stats_collector(self) -> memstats.MemoryStatsCollector:
-        """A collector for this host, bounded by the configured timeout."""
-        return memstats.MemoryStatsCollector(
-            self.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
 
     def set_memory_stats_period(
             self, period: int, names: list[str] | None = None,
