@@ -467,7 +467,8 @@ class Host:
         root = embed_root_of(self.uri)
         if self.uri.startswith(EMBED_PREFIX) and root is None:
             raise exception.HypervisorUnavailable(
-                uri=self.uri, reason='an embedded URI needs ?root=DIR.')
+                uri=self.uri, reason='an embedded URI names its root '
+                                     'directory: add ?root=DIR to it.')
         if root is not None and not os.path.isabs(root):
             raise exception.HypervisorUnavailable(
                 uri=self.uri,
@@ -574,8 +575,9 @@ class Host:
             return conn.listAllDomains(0)
         except libvirt.libvirtError as e:
             raise exception.HypervisorUnavailable(
-                uri=self.uri, reason='listing domains failed: '
-                                     f'{e.get_error_message()}.') from None
+                uri=self.uri, reason='libvirt failed to list domains '
+                                     f'({e.get_error_message()}): see '
+                                     "libvirt's log for why.") from None
 
     # -- statistics
 
@@ -628,8 +630,9 @@ class Host:
                     continue
                 raise exception.HypervisorUnavailable(
                     uri=self.uri,
-                    reason='reading domain statistics failed: '
-                           f'{e.get_error_message()}.') from None
+                    reason='libvirt failed to read domain statistics '
+                           f'({e.get_error_message()}): see libvirt\'s log '
+                           'for why.') from None
 
     def _per_domain_stats(self, conn, names) -> list[StatsRecord]:
         """Fallback where the bulk call is unsupported: two calls each."""

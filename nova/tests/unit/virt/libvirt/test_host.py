@@ -79,7 +79,9 @@ class HostTest(test.TestCase):
                               self.host.get_memory_stats)
         self.assertEqual(2, len(attempts))
         self.assertIn('test:///default', str(e))
-        self.assertIn('reading domain statistics failed', str(e))
+        self.assertIn('libvirt failed to read domain statistics', str(e))
+        self.assertEqual(1, len(str(e).splitlines()))
+        self.assertNotIn('?', str(e))
 
     def test_get_guest(self):
         guest = self.host.get_guest('test')
