@@ -64,6 +64,9 @@ BRIEF_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)
 # Seconds an embedded driver that just opened may take to reconnect to the
 # running QEMUs before its connection is used.
 RECONNECT_WAIT = 5.0
+# Seconds a poll waits for libvirt to say how long newly skipped guests'
+# monitors have been busy; past it they count as stuck.
+CONTROL_WAIT = 1.0
 # Seconds a poll waits for the probe of a guest known to be stuck.
 PROBE_WAIT = 0.25
 # Calls libvirt has not answered that a Host keeps waiting on; past this it
@@ -331,13 +334,14 @@ class _Call:
 
 
 class _Stuck:
-    """A guest whose QEMU did not answer: since when, and the probe (a
-    call of its own) that checks whether it answers again."""
+    """A guest whose QEMU did not answer: since when, its last record (for
+    its state), and the probe (a call of its own) that checks whether it
+    answers again."""
 
-    __slots__ = ('since', 'probe')
+    __slots__ = ('since', 'record', 'probe')
 
-    def __init__(self, since: float):
-        self.since, self.probe = since, None
+    def __init__(self, since: float, record: dict):
+        self.since, self.record, self.probe = since, record, None
 
 
 class Host:
@@ -801,33 +805,46 @@ class _Poll:
         return records
 
     def _results(self, records: list) -> list[StatsRecord]:
-        """StatsRecord of ``records``; skipped guests whose monitor
-        was busy only briefly are read again first, the others marked
-        stuck."""
+        """StatsRecord of ``records``. A guest known to be stuck costs no
+        call here: its age comes from when it was first seen stuck, its
+        state from its last record (measured: under load, controlInfo() on
+        a guest whose QEMU is stopped can itself wait seconds). A guest
+        newly skipped is asked how long its monitor has been busy: only
+        briefly, it is read again after a short pause; longer, or if
+        libvirt does not say within CONTROL_WAIT, it is marked stuck."""
         host = self.host
-        skipped = [i for i, (_d, r) in enumerate(records)
-                   if not r or (r.get('state.state') in _ACTIVE_STATES and
-                                figures_skipped(r))]
-        busy = {}
+        now = time.monotonic()
+        busy, skipped = {}, []
+        for i, (domain, record) in enumerate(records):
+            entry = host._stuck.get(_key(domain))
+            if entry is not None and (not record or
+                                      figures_skipped(record)):
+                busy[i] = now - entry.since
+                if not record:  # its probe has not answered
+                    records[i] = (domain, entry.record)
+            elif (record.get('state.state') in _ACTIVE_STATES and
+                  figures_skipped(record)):
+                skipped.append(i)
         for retry_in in BRIEF_RETRIES:
             if not skipped:
                 break
-            found = self._bounded('controlInfo()', functools.partial(
-                _control, records, skipped))
+            domains = [records[i][0] for i in skipped]
+            try:
+                seconds = self.host.run_bounded(
+                    'controlInfo()', functools.partial(
+                        _monitors_busy, domains),
+                    min(CONTROL_WAIT, _left(self.deadline)))
+            except exception.HypervisorNotAnswering:
+                seconds = [BRIEF_BUSY] * len(skipped)  # stuck, it seems
             brief = []
-            for i in skipped:
-                seconds, record = found[i]
-                records[i] = (records[i][0], record)
-                key = _key(records[i][0])
-                if key in host._stuck:
-                    entry = host._stuck[key]
-                    busy[i] = time.monotonic() - entry.since
-                elif seconds is not None and seconds >= BRIEF_BUSY:
-                    busy[i] = seconds
-                    host._stuck[key] = _Stuck(time.monotonic() - seconds)
-                elif record.get('state.state') in _ACTIVE_STATES:
+            for i, busy_for in zip(skipped, seconds):
+                if busy_for is not None and busy_for >= BRIEF_BUSY:
+                    busy[i] = busy_for
+                    host._stuck[_key(records[i][0])] = _Stuck(
+                        time.monotonic() - busy_for, records[i][1])
+                else:
                     brief.append(i)
-                    busy[i] = seconds or 0.0
+                    busy[i] = busy_for or 0.0
             if not brief or _left(self.deadline) < retry_in + 0.1:
                 break
             time.sleep(retry_in)
@@ -909,21 +926,9 @@ def _select(domains: list, names: list[str] | None) -> tuple[list, list]:
     return found, missing
 
 
-def _control(records: list, indexes: list[int]) -> dict:
-    """{index: (monitor busy seconds or None, record)} of the skipped
-    ``records``; a record without figures gets the domain's state."""
-    return {i: (_monitor_busy(records[i][0]),
-                records[i][1] or _state_record(records[i][0]))
-            for i in indexes}
-
-
-def _state_record(domain) -> dict:
-    """A record with the domain's state only (virDomainGetState, which
-    needs no job), for a guest the bulk call did not read."""
-    try:
-        return {'state.state': domain.state()[0]}
-    except libvirt.libvirtError:
-        return {}
+def _monitors_busy(domains: list) -> list[float | None]:
+    """_monitor_busy of each of ``domains``."""
+    return [_monitor_busy(domain) for domain in domains]
 
 
 def figures_skipped(record: dict) -> bool:
