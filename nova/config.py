@@ -238,14 +238,16 @@ def check_files(conf: cfg.ConfigOpts, prog: str) -> None:
 
 def parse_args(argv: list[str], default_config_files=None,
                conf: cfg.ConfigOpts | None = None,
-               prog: str = 'nova-libvirt') -> cfg.ConfigOpts:
-    """Load configuration from ``argv`` and files, checking every value."""
+               prog: str = 'nova-libvirt',
+               description: str | None = None) -> cfg.ConfigOpts:
+    """Load configuration from ``argv`` and files, checking every value;
+    ``description`` opens ``--help``."""
     import nova.conf  # registers the option groups
     conf = conf or nova.conf.CONF
     for path in _requested_files(argv, default_config_files, prog):
         check_config_file(path)
     try:
-        conf(argv, project='nova', prog=prog,
+        conf(argv, project='nova', prog=prog, description=description,
              default_config_files=default_config_files)
     except (cfg.ConfigFilesNotFoundError, cfg.ConfigFileParseError,
             cfg.ConfigDirNotFoundError) as e:

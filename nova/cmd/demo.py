@@ -10,7 +10,6 @@ stdout, progress to stderr.
 """
 
 import copy
-import os
 import signal
 import sys
 import time
@@ -138,8 +137,7 @@ def run(args) -> int:
            'acceleration)' if args.virt_type == 'qemu' else ''))
     say(f'connection {drv.host.uri}')
     drv.host.connect()  # fail in one line (say, not root) before building
-    images = testimage.get_images(
-        os.path.join(CONF.state_path, 'test-image'), say)
+    images = testimage.get_images(testimage.DEFAULT_CACHE, say)
     image_meta = images['balloon'].image_meta()
 
     created = []

@@ -16,12 +16,20 @@ from nova.virt.libvirt import driver
 
 CONF = nova.conf.CONF
 
+DESCRIPTION = """\
+Serve every libvirt guest's memory-balloon statistics, their statistics
+period and why any figure is missing, for Prometheus, on
+http://[exporter] listen_address:listen_port/metrics (default
+127.0.0.1:9179; HTTPS and basic auth with [exporter] web_config_file).
+SIGHUP re-reads the configuration, SIGTERM stops. Documentation:
+doc/source/admin/exporter.rst in the source tree."""
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.register_options(CONF)
     try:
-        config.parse_args(argv, prog=service.PROG)
+        config.parse_args(argv, prog=service.PROG, description=DESCRIPTION)
     except exception.InvalidConfig as e:
         print(f'{service.PROG}: error: {e}', file=sys.stderr)
         return 2

@@ -37,6 +37,9 @@ class UsageError(exception.NovaException):
     msg_fmt = '%(reason)s'
 
 
+ALL_AND_NAMES = 'give either guest names or --all, not both'
+
+
 def _add_name_arg(parser):
     # dest is not "name": oslo.config keeps the command's name there.
     parser.add_argument('instance_name', metavar='NAME', help='Guest name.')
@@ -155,9 +158,11 @@ def _summary(outcomes, dry_run: bool, words: dict) -> str:
 
 
 def do_set_period(args) -> int:
-    if bool(args.names) == args.all:
+    if args.names and args.all:
+        raise UsageError(reason=ALL_AND_NAMES)
+    if not args.names and not args.all:
         raise UsageError(reason='give the guests to change (NAME ...) or '
-                                '--all, not both')
+                                '--all')
     outcomes = driver.LibvirtDriver().set_memory_stats_period(
         args.seconds, args.names or None, dry_run=args.dry_run)
     for outcome in outcomes:
@@ -264,6 +269,11 @@ def _one_line_usage_errors():
         lines = [line for line in captured.getvalue().splitlines() if line]
         if e.code and lines:
             message = lines[-1].split('error: ', 1)[-1]
+            if (message.startswith('unrecognized arguments') and
+                    'set-period' in sys.argv[1:] + _ARGV and
+                    '--all' in sys.argv[1:] + _ARGV):
+                # names after --all: argparse cannot take them there
+                message = ALL_AND_NAMES
             raise UsageError(reason=message) from None
         sys.stderr.write(captured.getvalue())
         raise
@@ -282,7 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         CONF.unregister_opt(command_opt)
 
 
+# The argv being parsed, for messages that depend on it.
+_ARGV: list[str] = []
+
+
 def _run(argv: list[str]) -> int:
+    _ARGV[:] = argv
     try:
         with _one_line_usage_errors():
             config.parse_args(argv)

@@ -226,7 +226,9 @@ def _holder(root: str) -> str:
     except (OSError, ValueError):
         return ''
     command = ' '.join(os.fsdecode(a) for a in argv if a)
-    return f' (pid {pid}: {command[:100]})'
+    if len(command) > 160:  # cut at a word
+        command = command[:160].rsplit(' ', 1)[0] + ' ...'
+    return f' (pid {pid}: {command})'
 
 
 def _hint(uri: str, message: str = '') -> str:

@@ -32,6 +32,8 @@ VIRTIO_MODULES = ('virtio_ring', 'virtio', 'virtio_pci_modern_dev',
 BALLOON_MODULE = 'virtio_balloon'
 VARIANTS = ('balloon', 'nodriver')
 CMDLINE = 'console=ttyS0 panic=-1 quiet'
+# Where the demo, tools/build-test-image and the tests keep the images.
+DEFAULT_CACHE = os.path.expanduser('~/.cache/nova-libvirt/test-image')
 # Printed on the console once /init has loaded its modules.
 READY_LINE = 'nova-libvirt test guest ready'
 

@@ -25,9 +25,8 @@ from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import testimage
 
-IMAGE_CACHE = os.environ.get(
-    'NOVA_LIBVIRT_IMAGE_CACHE',
-    os.path.expanduser('~/.cache/nova-libvirt/test-image'))
+IMAGE_CACHE = os.environ.get('NOVA_LIBVIRT_IMAGE_CACHE',
+                             testimage.DEFAULT_CACHE)
 
 # Guest-side figures: only a balloon driver with a period reports these.
 GUEST_KEYS = ('unused', 'available', 'usable')

@@ -331,8 +331,10 @@ class PeriodCommandsTest(CommandTestCase):
                                   'to 2147483647'),
                 (('2147483648', '--all'), "'2147483648' is not an integer"),
                 (('1.5', '--all'), "'1.5' is not an integer"),
-                (('2',), 'NAME ...) or --all'),
-                (('2', 'run30', '--all'), 'not both')):
+                (('2',), 'give the guests to change (NAME ...) or --all'),
+                (('2', 'run30', '--all'), 'guest names or --all, not both'),
+                # names after --all, which argparse cannot place
+                (('2', '--all', 'run30'), 'guest names or --all, not both')):
             rc, out, err = self.run_cmd(*self._conf(), 'set-period', *args)
             self.assertOneLineError(rc, err, words)
 

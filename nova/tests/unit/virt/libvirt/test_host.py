@@ -114,6 +114,19 @@ class ConnectTest(test.TestCase):
         self.assertIn('start libvirtd', hint)
         self.assertNotIn('embedded', hint)
 
+    def test_root_holder_cut_at_a_word(self):
+        root = self.useFixture(fixtures.TempDir()).path
+        os.makedirs(os.path.join(root, 'run', 'qemu'))
+        with open(os.path.join(root, 'run', 'qemu', 'driver.pid'), 'w') as f:
+            f.write(str(os.getpid()))
+        held = libvirt_host._holder(root)
+        self.assertIn(f'pid {os.getpid()}: ', held)
+        with open(f'/proc/{os.getpid()}/cmdline', 'rb') as f:
+            words = f.read().replace(b'\0', b' ').decode().split()
+        shown = held.split(': ', 1)[1].rstrip(')').removesuffix(' ...')
+        # whole words only
+        self.assertTrue(all(w in words for w in shown.split()), shown)
+
     def test_embed_needs_root(self):
         e = self.assertRaises(
             exception.HypervisorUnavailable,
