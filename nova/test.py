@@ -7,6 +7,7 @@ validates against libvirt's own RelaxNG schema.
 
 import functools
 import os
+import time
 
 from lxml import etree
 from oslo_config import fixture as config_fixture
@@ -40,6 +41,21 @@ class TestCase(base.BaseTestCase):
         """Override options for this test only, e.g. flags(virt_type=...)."""
         for name, value in kw.items():
             CONF.set_override(name, value, group)
+
+    def wait_for(self, what: str, check, timeout: float,
+                 interval: float = 0.5):
+        """Poll ``check()`` until it returns a true value; return it. Fails
+        after ``timeout`` seconds, naming ``what`` (a bound against a hang,
+        not a timing test)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise self.failureException(
+                    f'timed out after {timeout}s waiting for {what}')
+            time.sleep(interval)
 
     def assertXmlEqual(self, expected, actual):
         self.assertThat(actual, matchers.XMLMatches(expected))

@@ -13,10 +13,8 @@ import platform
 import shutil
 import signal
 import tempfile
-import time
 
 import fixtures
-import testtools
 
 from nova import exception
 from nova.objects import instance as instance_obj
@@ -147,18 +145,6 @@ class RealQemuTestCase(test.TestCase):
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
-
-    def wait_for(self, what: str, check, timeout: float, interval=0.5):
-        """Poll ``check()`` until it returns a true value; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise testtools.TestCase.failureException(
-                    f'timed out after {timeout}s waiting for {what}')
-            time.sleep(interval)
 
     def wait_for_console(self, text: str, timeout: float = 60):
         def seen():

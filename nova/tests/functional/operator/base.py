@@ -23,7 +23,6 @@ import tempfile
 import time
 
 import fixtures
-import testtools
 
 from nova import exception
 from nova import test
@@ -239,18 +238,6 @@ mem_stats_poll_timeout = 5
         out = self.nova_libvirt('memstats', '--format', 'json',
                                 *names).stdout
         return {row['name']: row for row in json.loads(out)}
-
-    def wait_for(self, what: str, check, timeout: float,
-                 interval: float = 0.5):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise testtools.TestCase.failureException(
-                    f'timed out after {timeout}s waiting for {what}')
-            time.sleep(interval)
 
     def freeze(self, name: str) -> int:
         """SIGSTOP the guest's QEMU; the clean-up always thaws it."""
