@@ -81,37 +81,37 @@ class SystemLibvirtd:
             cls._virtlogd = subprocess.Popen(
                 ['tini', '-s', '--', 'virtlogd'], stdout=cls._log,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        cls._start()
+        cls._ours = cls._start()
 
     @classmethod
-    def _start(cls) -> None:
-        cls._ours = subprocess.Popen(
-            ['tini', '-s', '--', 'libvirtd'], stdout=cls._log,
+    def _start(cls, log=None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            ['tini', '-s', '--', 'libvirtd'], stdout=log or cls._log,
             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while not cls.answers(2):
-            if cls._ours.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f'libvirtd did not start; see {cls._log.name}')
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError('libvirtd did not start' + (
+                    f'; see {cls._log.name}' if cls._log else ''))
             time.sleep(0.2)
+        return proc
 
     @classmethod
     def restart(cls) -> None:
-        """Stop libvirtd (guests keep running) and start it again."""
+        """Stop libvirtd (guests keep running) and start it again. One
+        this process started is stopped at exit; one that ran before it
+        is replaced by one that keeps running, as the machine had it."""
         if cls._ours is not None:
             cls._ours.terminate()
             cls._ours.wait(30)
-        else:
-            for pid in _pids('libvirtd'):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while _pids('libvirtd') and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if cls._log is None:
-                cls._log = tempfile.NamedTemporaryFile(
-                    'w', prefix='nlv-libvirtd-', suffix='.log',
-                    delete=False, dir='/tmp')
-        cls._start()
+            cls._ours = cls._start()
+            return
+        for pid in _pids('libvirtd'):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _pids('libvirtd') and time.monotonic() < deadline:
+            time.sleep(0.1)
+        cls._start(log=subprocess.DEVNULL)
 
     @classmethod
     def stop(cls) -> None:
