@@ -522,8 +522,9 @@ class Host:
         self.close()
 
     def _query(self, what: str, fn, timeout: float | None = None):
-        """``fn(conn)`` on the open connection, bounded."""
-        conn = self.connect(timeout)
+        """``fn(conn)`` on the open connection, bounded by ``timeout``
+        (default: this Host's); opening has its own bound."""
+        conn = self.connect()
         return self.run_bounded(what, lambda: fn(conn),
                                 self.timeout if timeout is None else timeout)
 
