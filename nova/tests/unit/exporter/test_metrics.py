@@ -189,3 +189,20 @@ class DocumentedRulesTest(test.TestCase):
             self.assertIn(f'libvirt_domain_memory_stats_state="{state}"',
                           text)
         self.assertIn('libvirt_up == 0', text)
+
+    def test_each_alert_fires_for_the_guest_it_should(self):
+        # promtool's own rule unit tests: exporter-alerts-test.yml
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+        tests = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin',
+                             'exporter-alerts-test.yml')
+        rc, out = prometheus.promtool('test', 'rules', tests)
+        self.assertEqual(0, rc, out)
+        self.assertIn('SUCCESS', out)
+        with open(tests) as f:
+            text = f.read()
+        for alert in ('LibvirtDown', 'GuestMemoryStatsStale',
+                      'GuestWithoutStatsPeriod', 'GuestUnresponsive',
+                      'GuestReportsNoFigures'):
+            self.assertIn(f'alertname: {alert}', text)
