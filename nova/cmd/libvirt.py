@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import sys
+import time
 
 from oslo_config import cfg
 
@@ -131,7 +132,43 @@ def do_boot(args) -> int:
     print(f'{PROG}: guest {guest.name} runs on {drv.host.uri}; it outlives '
           f'this command: "{PROG} destroy {guest.name}" stops it.',
           file=sys.stderr)
-    return 0
+    if args.wait is None:
+        return 0
+    return _wait_for_report(drv, guest.name, args.wait)
+
+
+# States in which a guest just booted is where it should be: reporting, or
+# (statistics disabled by configuration) never going to.
+_SETTLED = (memstats.OK, memstats.BALLOON_DISABLED, memstats.NO_STATS_PERIOD)
+
+
+def _wait_for_report(drv, name: str, seconds: int) -> int:
+    """Wait (at most ``seconds``) for the guest's first statistics report,
+    saying every 5 seconds where it is; exit status 0 once it reports (or
+    is configured not to), 1 if it does not in time."""
+    collector = memstats.MemoryStatsCollector(
+        drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
+    start = time.monotonic()
+    said = 0.0
+    while True:
+        row = collector.collect([name])[0]
+        waited = time.monotonic() - start
+        if row.stats_state in _SETTLED:
+            print(f'{PROG}: {name} is {row.stats_state} after '
+                  f'{waited:.0f}s: {row.reason}', file=sys.stderr)
+            return 0
+        if waited >= seconds:
+            print(f'{PROG}: {name} has not reported within {seconds}s '
+                  f'(state {row.stats_state}: {row.reason}); if it never '
+                  'booted, check the console log, and with virt_type kvm '
+                  'that KVM works on this host (or set virt_type = qemu).',
+                  file=sys.stderr)
+            return 1
+        if waited - said >= 5:
+            said = waited
+            print(f'{PROG}: waiting for {name} to report: '
+                  f'{row.stats_state} after {waited:.0f}s', file=sys.stderr)
+        time.sleep(1)
 
 
 def do_destroy(args) -> int:
@@ -209,6 +246,12 @@ def _add_dry_run_arg(parser):
 
 def _add_boot_args(parser):
     _add_instance_args(parser, positional_name=True)
+    parser.add_argument(
+        '--wait', metavar='SECONDS', nargs='?', const=60,
+        type=args_util.integer(1, 3600),
+        help='Wait until the guest first reports its statistics (at most '
+             'SECONDS, default 60), showing progress, and say which state '
+             'it reached; exit 1 if it did not report.')
 
 
 def _add_memstats_args(parser):

@@ -154,6 +154,22 @@ def _get_guest_memballoon_config(virt_type: str, period: int):
         period=period)
 
 
+def _check_virt_type(virt_type: str, local: bool, kvm_usable: bool) -> None:
+    """Refuse, in one line, a virt_type this host cannot run: kvm where
+    KVM is not usable on a local hypervisor. (A kvm guest can still hang
+    where /dev/kvm exists but the CPU lacks what QEMU asks for; ``boot
+    --wait`` shows that.)"""
+    if virt_type == 'kvm' and local and not kvm_usable:
+        raise exception.InvalidInstance(
+            reason='[libvirt] virt_type is kvm, but KVM is not usable on '
+                   'this host (/dev/kvm is missing or not accessible): set '
+                   'virt_type = qemu for software emulation.')
+
+
+def kvm_usable() -> bool:
+    return os.access('/dev/kvm', os.R_OK | os.W_OK)
+
+
 def get_connection_uri(virt_type: str, connection_uri: str,
                        state_path: str) -> str:
     """The URI to use: the configured one, else the virt type's default.
@@ -208,6 +224,10 @@ class LibvirtDriver:
     def spawn(self, instance: instance_obj.Instance,
               image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:
         """Define and start the guest; on failure leave nothing behind."""
+        uri = self.host.uri
+        _check_virt_type(CONF.libvirt.virt_type,
+                         libvirt_host.embed_root_of(uri) is not None or
+                         uri.startswith('qemu:///'), kvm_usable())
         config = self.get_guest_config(instance, image_meta)
         instance_dir = self.get_instance_dir(instance)
         os.makedirs(instance_dir, exist_ok=True)

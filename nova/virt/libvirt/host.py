@@ -572,6 +572,14 @@ class Host:
         return self._guest(self._query(f'lookupByName() for guest {name}',
                                        lookup))
 
+    def find_guest(self, name: str) -> libvirt_guest.Guest | None:
+        """The guest ``name``, or None: from a listing, so that a guest
+        expected to be missing puts no "Domain not found" error into
+        libvirt's log (lookupByName does)."""
+        domains, _ = _select(self._query('listAllDomains()',
+                                         self._list_domains), [name])
+        return self._guest(domains[0]) if domains else None
+
     def list_guests(self) -> list[libvirt_guest.Guest]:
         """Every domain on the connection, running or not."""
         return [self._guest(d) for d in self._query(

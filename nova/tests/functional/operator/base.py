@@ -222,9 +222,12 @@ mem_stats_poll_timeout = 5
                                 f'[libvirt]\nmem_stats_period_seconds = '
                                 f'{period}\n')
         kernel, initrd = self.images['balloon']
-        self.nova_libvirt('boot', name, '--kernel', kernel, '--initrd',
-                          initrd, '--cmdline', testimage.CMDLINE,
-                          '--project-name', 'ops', conf_files=[extra])
+        result = self.nova_libvirt(
+            'boot', name, '--kernel', kernel, '--initrd', initrd,
+            '--cmdline', testimage.CMDLINE, '--project-name', 'ops',
+            '--wait', '90', conf_files=[extra])
+        # boot --wait returns once the guest has reported, and says so
+        self.assertIn(f'{name} is ok after', result.stderr)
 
     def _destroy(self, name: str) -> None:
         result = self.nova_libvirt('destroy', name, check=False)

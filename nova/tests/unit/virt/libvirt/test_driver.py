@@ -1,6 +1,7 @@
 """Tests for the guest builder in nova.virt.libvirt.driver."""
 
 import datetime
+import functools
 import platform
 
 import fixtures
@@ -340,3 +341,23 @@ class CeilometerDiscoveryTest(test.TestCase):
                  'project_id': PROJECT_ID, 'arch': ARCH, 'memory': 512,
                  'disk': 0, 'swap': 0, 'ephemeral': 0, 'vcpus': 2},
                 self._read(xml), virt_type)
+
+
+class VirtTypeCheckTest(test.TestCase):
+    """kvm is refused in one line where KVM is not usable locally."""
+
+    def test_table(self):
+        for virt_type, local, usable, refused in (
+                ('kvm', True, False, True),
+                ('kvm', True, True, False),
+                ('kvm', False, False, False),  # a remote libvirtd decides
+                ('qemu', True, False, False),
+                ('lxc', True, False, False)):
+            check = functools.partial(driver._check_virt_type,
+                                      virt_type, local, usable)
+            if refused:
+                e = self.assertRaises(exception.InvalidInstance, check)
+                self.assertIn('set virt_type = qemu', str(e))
+                self.assertEqual(1, len(str(e).splitlines()))
+            else:
+                check()

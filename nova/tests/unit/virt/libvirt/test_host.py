@@ -83,6 +83,10 @@ class HostTest(test.TestCase):
         self.assertEqual(1, len(str(e).splitlines()))
         self.assertNotIn('?', str(e))
 
+    def test_find_guest(self):
+        self.assertEqual('test', self.host.find_guest('test').name)
+        self.assertIsNone(self.host.find_guest('nope'))
+
     def test_get_guest(self):
         guest = self.host.get_guest('test')
         self.assertEqual('test', guest.name)
