@@ -239,7 +239,8 @@ def check_files(conf: cfg.ConfigOpts, prog: str) -> None:
 def parse_args(argv: list[str], default_config_files=None,
                conf: cfg.ConfigOpts | None = None,
                prog: str = 'nova-libvirt',
-               description: str | None = None) -> cfg.ConfigOpts:
+               description: str | None = None,
+               usage: str | None = None) -> cfg.ConfigOpts:
     """Load configuration from ``argv`` and files, checking every value;
     ``description`` opens ``--help``."""
     import nova.conf  # registers the option groups
@@ -248,7 +249,7 @@ def parse_args(argv: list[str], default_config_files=None,
         check_config_file(path)
     try:
         conf(argv, project='nova', prog=prog, description=description,
-             default_config_files=default_config_files)
+             usage=usage, default_config_files=default_config_files)
     except (cfg.ConfigFilesNotFoundError, cfg.ConfigFileParseError,
             cfg.ConfigDirNotFoundError) as e:
         raise exception.InvalidConfig(reason=f'{e}.') from None

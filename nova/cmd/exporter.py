@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.register_options(CONF)
     try:
-        config.parse_args(argv, prog=service.PROG, description=DESCRIPTION)
+        config.parse_args(argv, prog=service.PROG, description=DESCRIPTION,
+                          usage='%(prog)s [--config-file PATH] '
+                                '[--config-dir DIR] [logging options]')
     except exception.InvalidConfig as e:
         print(f'{service.PROG}: error: {e}', file=sys.stderr)
         return 2

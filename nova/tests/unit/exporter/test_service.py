@@ -262,6 +262,14 @@ class ConsoleScriptTest(ServiceTestCase):
         self.assertNotIn('Option libvirt.mem_stats_period_seconds', out)
         self.assertEqual(0, proc.wait(timeout=30))
 
+    def test_help_opens_with_what_it_serves(self):
+        proc = self._run('--help')
+        self.assertEqual(0, proc.wait(timeout=30))
+        out = self._wait_for(proc, 'Documentation')
+        first = out.splitlines()[:8]
+        self.assertTrue(any('/metrics' in line for line in first), first)
+        self.assertIn('doc/source/admin/exporter.rst', out)
+
     def test_bad_configuration_is_one_line(self):
         with open(self.conf_path, 'w') as f:
             f.write('[exporter]\nlisten_port = 70000\n')
