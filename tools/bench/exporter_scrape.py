@@ -22,7 +22,7 @@ Run by hand; results are recorded in doc/source/admin/exporter.rst.
 
 import sys
 
-import nova.cmd  # noqa: F401  routes libvirt's log before libvirt loads
+import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
 
 import prometheus_client  # noqa: E402
 from prometheus_client import registry as prom_registry  # noqa: E402

@@ -27,7 +27,7 @@ import statistics
 import sys
 import time
 
-import nova.cmd  # noqa: F401  routes libvirt's log before libvirt loads
+import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
 
 import libvirt  # noqa: E402
 

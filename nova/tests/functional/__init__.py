@@ -1,3 +1,5 @@
-# Real QEMU runs in the test process: route libvirt's log as the commands
-# do, before anything imports libvirt.
-import nova.cmd  # noqa: F401
+"""Functional tests: real QEMU, real libvirtd, real HTTP clients.
+
+libvirt's log goes to the temporary file nova/tests/__init__.py names, set
+before anything imports libvirt.
+"""
