@@ -826,14 +826,37 @@ class _Poll:
                 records.append((domain, {}))
         return records
 
+    def _read_again(self, records: list, indexes: list[int],
+                    pause: float) -> list[int]:
+        """Read the guests ``indexes`` of ``records`` again (NOWAIT) after
+        ``pause``, in place; the indexes still skipped."""
+        if not indexes or _left(self.deadline) < pause + 0.1:
+            return indexes
+        time.sleep(pause)
+        again = self.host._start(functools.partial(
+            self._stats, [records[i][0] for i in indexes]))
+        if not self.host._waited(again, min(1.0, _left(self.deadline))):
+            return indexes
+        fresh = {_key(d): r for d, r in again.get()}
+        still = []
+        for i in indexes:
+            record = fresh.get(_key(records[i][0]))
+            if record is not None:
+                records[i] = (records[i][0], record)
+            if record is None or figures_skipped(record):
+                still.append(i)
+        return still
+
     def _results(self, records: list) -> list[StatsRecord]:
         """StatsRecord of ``records``. A guest known to be stuck costs no
         call here: its age comes from when it was first seen stuck, its
         state from its last record (measured: under load, controlInfo() on
         a guest whose QEMU is stopped can itself wait seconds). A guest
-        newly skipped is asked how long its monitor has been busy: only
-        briefly, it is read again after a short pause; longer, or if
-        libvirt does not say within CONTROL_WAIT, it is marked stuck."""
+        newly skipped is read again at once (often our own bulk call was on
+        it); still skipped, libvirt is asked how long its monitor has been
+        busy: briefly, it is read again after a short pause; a second or
+        more, it is marked stuck. If libvirt does not say within
+        CONTROL_WAIT, it is reported busy for this poll only."""
         host = self.host
         now = time.monotonic()
         busy, skipped = {}, []
@@ -847,7 +870,10 @@ class _Poll:
             elif (record.get('state.state') in _ACTIVE_STATES and
                   figures_skipped(record)):
                 skipped.append(i)
-        for retry_in in BRIEF_RETRIES:
+        # Often one of our own calls held it (the first bulk call still
+        # on it): read it again at once, before asking libvirt anything.
+        skipped = self._read_again(records, skipped, BRIEF_RETRIES[0])
+        for retry_in in BRIEF_RETRIES[1:]:
             if not skipped:
                 break
             domains = [records[i][0] for i in skipped]
@@ -857,7 +883,12 @@ class _Poll:
                         _monitors_busy, domains),
                     min(CONTROL_WAIT, _left(self.deadline)))
             except exception.HypervisorNotAnswering:
-                seconds = [BRIEF_BUSY] * len(skipped)  # stuck, it seems
+                # libvirt did not say: busy, for this poll; not marked
+                # stuck on that alone (measured: under load, controlInfo()
+                # can wait for a healthy guest too).
+                for i in skipped:
+                    busy[i] = 0.0
+                break
             brief = []
             for i, busy_for in zip(skipped, seconds):
                 if busy_for is not None and busy_for >= BRIEF_BUSY:
@@ -867,23 +898,12 @@ class _Poll:
                 else:
                     brief.append(i)
                     busy[i] = busy_for or 0.0
-            if not brief or _left(self.deadline) < retry_in + 0.1:
-                break
-            time.sleep(retry_in)
-            again = host._start(functools.partial(
-                self._stats, [records[i][0] for i in brief]))
-            if not host._waited(again, min(1.0, _left(self.deadline))):
-                break
-            fresh = {_key(d): r for d, r in again.get()}
-            skipped = []
+            skipped = self._read_again(records, brief, retry_in)
             for i in brief:
-                record = fresh.get(_key(records[i][0]))
-                if record is not None:
-                    records[i] = (records[i][0], record)
-                if record is None or figures_skipped(record):
-                    skipped.append(i)
-                else:
+                if i not in skipped:
                     busy.pop(i, None)
+        for i in skipped:
+            busy.setdefault(i, 0.0)
         found = []
         append = found.append
         active_states = _ACTIVE_STATES

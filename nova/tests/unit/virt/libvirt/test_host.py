@@ -106,7 +106,7 @@ class ConnectTest(test.TestCase):
 
     def test_unknown_uri(self):
         e = self.assertRaises(exception.HypervisorUnavailable,
-                              libvirt_host.Host('nope:///x').get_connection)
+                              libvirt_host.Host('nope:///x', timeout=60).get_connection)
         self.assertIn('Cannot connect to nope:///x', str(e))
         self.assertIn('connection_uri', str(e))
         self.assertEqual(1, len(str(e).splitlines()))
