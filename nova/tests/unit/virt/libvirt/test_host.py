@@ -105,8 +105,9 @@ class HostTest(test.TestCase):
 class ConnectTest(test.TestCase):
 
     def test_unknown_uri(self):
+        host = libvirt_host.Host('nope:///x', timeout=60)
         e = self.assertRaises(exception.HypervisorUnavailable,
-                              libvirt_host.Host('nope:///x', timeout=60).get_connection)
+                              host.get_connection)
         self.assertIn('Cannot connect to nope:///x', str(e))
         self.assertIn('connection_uri', str(e))
         self.assertEqual(1, len(str(e).splitlines()))
