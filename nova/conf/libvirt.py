@@ -125,22 +125,25 @@ Related options:
 * ``mem_stats_poll_workers``
 """),
     cfg.IntOpt('mem_stats_poll_workers',
-               default=1,
-               min=1,
+               default=0,
+               min=0,
                max=16,
                help="""
 Parallel libvirt calls one poll of the guests' memory statistics may use.
 
 libvirt reads the guests' balloon figures one guest after another, asking
-each guest's QEMU in turn. With a value above 1, a poll lists the domains
-and reads them in that many chunks at once (measured with 12 real guests:
-one call 18.6 ms, four parallel chunks 9.5 ms). The default, 1, makes every
-poll exactly one libvirt call; a value of N makes it N + 1, whatever the
-number of guests. Worth raising on hosts with many guests whose polls take
-long; read at start.
+each guest's QEMU in turn. In parallel chunks a poll of many guests takes
+less time (measured through the system libvirtd with 20 real guests on 2
+cores: 4 chunks took 0.63 times one bulk call; 12 guests: 0.51). The
+default, 0, chooses from the number of running guests: one bulk call below
+10, else one chunk per 5 guests, at most 4 (and twice the cores). A value
+of 1 makes every poll exactly one libvirt call; a value of N reads in up to
+N chunks (N + 1 calls with the listing), whatever the number of guests.
+Read at start.
 
 Possible values:
 
+* 0: chosen from the number of guests (the default).
 * An integer from 1 to 16.
 
 Related options:

@@ -13,11 +13,15 @@ and counts the libvirt calls each makes. Targets: the warm collector within
 1.5x of the raw call at N = 1000, and one libvirt call per poll whatever N.
 
     .venv/bin/python tools/bench/memstats_poll.py [N ...]
-    tini -s -- .venv/bin/python tools/bench/memstats_poll.py --qemu N
+    tini -s -- .venv/bin/python tools/bench/memstats_poll.py --qemu N \
+        [--uri qemu:///system] [--workers 1,2,4]
 
 ``--qemu N`` polls N real test guests (virt_type qemu, period 2) on an
-embedded QEMU driver in a temporary root instead: there the bulk call asks
-each QEMU for its balloon figures, as on a real host.
+embedded QEMU driver in a temporary root instead, or with ``--uri`` on a
+libvirtd (guests named bench-qemu-*, removed afterwards): there the bulk
+call asks each QEMU for its balloon figures, as on a real host.
+``--workers`` times the collector with each number of parallel chunks
+([libvirt] mem_stats_poll_workers) against the single raw call.
 
 Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
 """
@@ -164,42 +168,70 @@ def bench(n: int, repeat: int) -> dict:
     return result
 
 
-def bench_qemu(n: int, repeat: int = 20) -> dict:
-    """The same polls on N real guests; removes them afterwards."""
+def bench_qemu(n: int, repeat: int = 20, uri: str = '',
+               workers: tuple = (1,)) -> dict:
+    """The same polls on N real guests (on ``uri``, default an embedded
+    root of its own), the collector timed with each of ``workers``
+    parallel chunks; removes the guests afterwards. On a daemon each guest
+    gets its own copy of the test image (many guests sharing one kernel
+    file fail to start there: "Setting different DAC user or group")."""
     import shutil
     import tempfile
 
     import nova.conf
+    from nova.objects import image_meta as image_meta_obj
     from nova.objects import instance as instance_obj
     from nova.virt.libvirt import driver as libvirt_driver
     from nova.virt.libvirt import testimage
 
     conf = nova.conf.CONF
     state = tempfile.mkdtemp(prefix='nlv-bench-', dir='/tmp')
+    os.chmod(state, 0o755)  # the daemon's QEMU user reads the images
     conf([], default_config_files=[])
     conf.set_override('state_path', state)
     conf.set_override('instances_path', state + '/instances')
     conf.set_override('virt_type', 'qemu', 'libvirt')
+    conf.set_override('connection_uri', uri, 'libvirt')
     conf.set_override('mem_stats_period_seconds', 2, 'libvirt')
-    image = testimage.get_images(
-        os.path.expanduser('~/.cache/nova-libvirt/test-image'))['balloon']
+    image = testimage.get_images(testimage.DEFAULT_CACHE)['balloon']
     drv = libvirt_driver.LibvirtDriver()
-    names = [f'bench-{i}' for i in range(n)]
+    names = [f'bench-qemu-{i}' for i in range(n)]
+    hosts = []
     try:
         for name in names:
-            drv.spawn(instance_obj.Instance(name), image.image_meta())
+            meta = image.image_meta()
+            if uri:
+                paths = []
+                for path in (image.kernel_path, image.ramdisk_path):
+                    copy = os.path.join(state, f'{name}-' +
+                                        os.path.basename(path))
+                    shutil.copy(path, copy)
+                    os.chmod(copy, 0o644)
+                    paths.append(copy)
+                meta = image_meta_obj.ImageMeta(
+                    kernel_path=paths[0], ramdisk_path=paths[1],
+                    os_command_line=image.os_command_line)
+            drv.spawn(instance_obj.Instance(name), meta)
         time.sleep(8)  # booted and reporting
         polls = _polls(drv.host)
         start = time.perf_counter()
         polls['collector']()
-        result = {'n': n, 'cold': time.perf_counter() - start}
-        result.update(_paired(polls, repeat))
+        result = {'n': n, 'cold': time.perf_counter() - start,
+                  'by_workers': {}}
+        for count in workers:
+            host = libvirt_host.Host(drv.host.uri, stats_workers=count)
+            hosts.append(host)
+            collector = memstats.MemoryStatsCollector(host)
+            collector.collect()  # its XML cache warm
+            result['by_workers'][count] = _paired(
+                {'raw': polls['raw'], 'collector': collector.collect},
+                repeat)
         result['per_domain'] = median_time(polls['per_domain'], repeat)
-        states = {r.stats_state for r in polls['collector']()}
-        result.update(raw_calls=1, collector_calls=1, cold_calls=n + 1,
-                      per_domain_calls=n, states=states)
+        result['states'] = {r.stats_state for r in polls['collector']()}
         return result
     finally:
+        for host in hosts:
+            host.close()
         for name in names:
             try:
                 drv.destroy(name)
@@ -211,15 +243,21 @@ def bench_qemu(n: int, repeat: int = 20) -> dict:
 
 def main(argv) -> int:
     if argv[:1] == ['--qemu']:
-        n = int(argv[1]) if len(argv) > 1 else 4
-        r = bench_qemu(n)
-        print(f'{n} real guests (embedded QEMU, TCG), states '
-              f'{sorted(r["states"])}, median of 20 polls:')
-        print(f'raw {r["raw"] * 1e3:.2f} ms, collector '
-              f'{r["collector"] * 1e3:.2f} ms (ratio '
-              f'{r["ratio"]:.2f}, in CPU time {r["ratio_cpu"]:.2f}), cold '
-              f'{r["cold"] * 1e3:.1f} ms, per-domain '
-              f'{r["per_domain"] * 1e3:.2f} ms')
+        # --qemu N [--uri URI] [--workers 1,2,4]
+        n = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else 4
+        uri = argv[argv.index('--uri') + 1] if '--uri' in argv else ''
+        workers = tuple(int(w) for w in argv[argv.index('--workers') + 1]
+                        .split(',')) if '--workers' in argv else (1,)
+        r = bench_qemu(n, uri=uri, workers=workers)
+        where = uri or 'an embedded QEMU root'
+        print(f'{n} real guests on {where} (TCG), states '
+              f'{sorted(r["states"])}, cold poll {r["cold"] * 1e3:.1f} ms, '
+              f'per-domain {r["per_domain"] * 1e3:.2f} ms; median of 20 '
+              'polls, raw and collector timed alternately:')
+        for count, t in r['by_workers'].items():
+            print(f'  workers {count}: raw {t["raw"] * 1e3:.2f} ms, '
+                  f'collector {t["collector"] * 1e3:.2f} ms, ratio '
+                  f'{t["ratio"]:.2f} (CPU time {t["ratio_cpu"]:.2f})')
         return 0
     sizes = [int(a) for a in argv] or [10, 100, 1000]
     print(f'libvirt {libvirt.getVersion()}, test:///default, median of '

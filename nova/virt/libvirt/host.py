@@ -64,6 +64,10 @@ BRIEF_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)
 # Seconds an embedded driver that just opened may take to reconnect to the
 # running QEMUs before its connection is used.
 RECONNECT_WAIT = 5.0
+# The automatic choice of parallel chunks (auto_workers).
+AUTO_MIN_GUESTS = 10
+AUTO_GUESTS_PER_WORKER = 5
+AUTO_MAX_WORKERS = 4
 # Seconds a poll waits for libvirt to say how long newly skipped guests'
 # monitors have been busy; past it they count as stuck.
 CONTROL_WAIT = 1.0
@@ -363,8 +367,11 @@ class Host:
     def __init__(self, uri: str, stats_workers: int = 1,
                  timeout: float = DEFAULT_POLL_TIMEOUT):
         self.uri = uri
-        #: Parallel calls a statistics poll may split into (1: one call).
+        #: Parallel calls a statistics poll may split into (1: one call;
+        #: 0: chosen from the number of guests, see auto_workers).
         self.stats_workers = stats_workers
+        # Running guests at the last poll, for the automatic choice.
+        self._last_count = 0
         self.timeout = timeout
         self._conn = None
         self._opening: _Call | None = None
@@ -752,7 +759,10 @@ class _Poll:
         with 12 real guests, one call took 18.6 ms and four parallel
         chunks 9.5 ms (libvirt-python releases the GIL during the call).
         """
-        workers = min(self.host.stats_workers, len(domains) // 2)
+        if self.host.stats_workers == 0:
+            workers = auto_workers(len(domains))
+        else:
+            workers = min(self.host.stats_workers, len(domains) // 2)
         if workers <= 1:
             return self._first_then_nowait(
                 functools.partial(self._stats, domains))
@@ -775,13 +785,18 @@ class _Poll:
         host = self.host
         missing = []
         probes = {}
-        if names is None and not host._stuck and host.stats_workers <= 1:
+        one_call = host.stats_workers == 1 or (
+            host.stats_workers == 0 and auto_workers(host._last_count) <= 1)
+        if names is None and not host._stuck and one_call:
             records = self._first_then_nowait(functools.partial(
                 self.conn.getAllDomainStats, self.KINDS, self.NOWAIT))
+            host._last_count = len(records)
         else:
             domains, missing = _select(self._bounded(
                 'listAllDomains()', functools.partial(
                     self.conn.listAllDomains, 0)), names)
+            if names is None:
+                host._last_count = len(domains)
             if names is None:  # forget the stuck guests that are gone
                 present = {_key(d) for d in domains}
                 for key in list(host._stuck):
@@ -940,6 +955,19 @@ def _wait_reconnected(conn, timeout: float = RECONNECT_WAIT) -> None:
 def _seconds(seconds: float) -> str:
     """'5s', '0.2s': a wait as an operator set it."""
     return f'{round(seconds, 1):g}s'
+
+
+def auto_workers(guests: int) -> int:
+    """Parallel chunks for a poll of ``guests`` when the number is left to
+    us ([libvirt] mem_stats_poll_workers = 0): one call below
+    AUTO_MIN_GUESTS, else a chunk per AUTO_GUESTS_PER_WORKER guests, at
+    most twice the cores and AUTO_MAX_WORKERS. Measured through the system
+    libvirtd on 2 cores against one bulk call: 20 guests, 2 chunks 0.72,
+    3 0.65, 4 0.63, 6 0.67, 8 0.65; 3 guests in one call 1.04."""
+    if guests < AUTO_MIN_GUESTS:
+        return 1
+    most = min(AUTO_MAX_WORKERS, 2 * (os.cpu_count() or 1))
+    return max(1, min(most, guests // AUTO_GUESTS_PER_WORKER))
 
 
 def _left(deadline: float) -> float:

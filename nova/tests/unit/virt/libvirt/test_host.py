@@ -598,12 +598,12 @@ class ChunkedPollTest(test.TestCase):
     XML = ("<domain type='test'><name>chunk-{}</name><memory>1024</memory>"
            "<os><type>hvm</type></os></domain>")
 
-    def _host(self, workers):
+    def _host(self, workers, guests=9):
         node = os.path.join(self.useFixture(fixtures.TempDir()).path,
                             'node.xml')
         with open(node, 'w') as f:
-            f.write('<node>' + ''.join(self.XML.format(i) for i in range(9))
-                    + '</node>')
+            f.write('<node>' + ''.join(
+                self.XML.format(i) for i in range(guests)) + '</node>')
         host = libvirt_host.Host(f'test://{node}', stats_workers=workers)
         self.addCleanup(host.close)
         return host
@@ -622,6 +622,21 @@ class ChunkedPollTest(test.TestCase):
         chunked, calls = self._poll(self._host(4))
         self.assertEqual(names, chunked)
         self.assertEqual(4, calls)
+
+    def test_automatic_choice_from_the_number_of_guests(self):
+        self.useFixture(fixtures.MockPatch('os.cpu_count', return_value=2))
+        self.assertEqual([1, 1, 2, 3, 4, 4],
+                         [libvirt_host.auto_workers(n)
+                          for n in (1, 9, 10, 15, 20, 1000)])
+        few = self._host(0, guests=9)
+        for _ in range(2):  # few guests: always one bulk call
+            names, calls = self._poll(few)
+            self.assertEqual((9, 0), (len(names), calls))
+        many = self._host(0, guests=20)
+        names, calls = self._poll(many)  # knows no count yet: one call
+        self.assertEqual((20, 0), (len(names), calls))
+        chunked, calls = self._poll(many)  # then 20 // 5 = 4 chunks
+        self.assertEqual((names, 4), (chunked, calls))
 
     def test_few_domains_stay_one_call(self):
         names, calls = self._poll(self._host(4), ['chunk-1', 'chunk-2'])
