@@ -70,6 +70,13 @@ def _wanted(families: list, names: list[str]) -> list:
             any(s.name in wanted for s in f.samples)]
 
 
+def _encode(families: list, encoder, names: tuple, zipped: bool) -> bytes:
+    if names:
+        families = _wanted(families, list(names))
+    body = encoder(_Families(families))
+    return gzip.compress(body) if zipped else body
+
+
 class MetricsApp:
     """ASGI app: /metrics, /, and basic auth."""
 
@@ -79,6 +86,10 @@ class MetricsApp:
         self._web = web_config
         self._executor = executor
         self._current: asyncio.Future | None = None
+        # The encoded bodies of the latest poll's families, by (content
+        # type, name filter, gzip): scrapes that share a poll share these.
+        self._encoded_for = None
+        self._encoded: dict = {}
         #: set when a connection failed to be accepted for want of fds
         self.fds_exhausted = False
 
@@ -139,21 +150,32 @@ class MetricsApp:
         query = urllib.parse.parse_qs(scope['query_string'].decode(
             'latin-1'))
         families = await self._poll()
-        names = query.get('name[]')
-        if names:
-            families = _wanted(families, names)
+        names = tuple(query.get('name[]', ()))
         accept = headers.get(b'accept', b'').decode('latin-1')
         encoder, content_type = exposition.choose_encoder(accept)
-        loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(
-            self._executor, encoder, _Families(families))
+        zipped = 'gzip' in headers.get(b'accept-encoding', b'').decode(
+            'latin-1')
+        body = await self._body(families, encoder, content_type, names,
+                                zipped)
         extra = [(b'content-type', content_type.encode())]
-        if 'gzip' in headers.get(b'accept-encoding', b'').decode(
-                'latin-1'):
-            body = await loop.run_in_executor(self._executor,
-                                              gzip.compress, body)
+        if zipped:
             extra.append((b'content-encoding', b'gzip'))
         await self._respond(send, 200, body, head, extra)
+
+    async def _body(self, families, encoder, content_type: str,
+                    names: tuple, zipped: bool) -> bytes:
+        """The encoded body of ``families``, made once per poll for each
+        format, name filter and compression: fifty scrapes sharing a poll
+        cost one encoding, not fifty."""
+        if self._encoded_for is not families:
+            self._encoded_for, self._encoded = families, {}
+        key = (content_type, names, zipped)
+        body = self._encoded.get(key)
+        if body is None:
+            body = self._encoded[key] = asyncio.get_running_loop(
+            ).run_in_executor(self._executor, _encode, families, encoder,
+                              names, zipped)
+        return await asyncio.shield(body)
 
     @staticmethod
     async def _respond(send, status: int, body: bytes, head: bool,

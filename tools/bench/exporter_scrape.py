@@ -16,11 +16,19 @@ families each row is given the driver's canned virDomainMemoryStats figures
 families) at most twice the poll.
 
     .venv/bin/python tools/bench/exporter_scrape.py [N ...]
+    tini -s -- .venv/bin/python tools/bench/exporter_scrape.py --qemu N \
+        [--uri qemu:///system]
+
+``--qemu N`` serves N real guests over HTTP in the exporter's default
+configuration, and times a poll against a scrape (alternately), then 50
+concurrent scrapes against one.
 
 Run by hand; results are recorded in doc/source/admin/exporter.rst.
 """
 
+import statistics
 import sys
+import time
 
 import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
 
@@ -77,7 +85,75 @@ def bench(n: int, repeat: int) -> dict:
     return result
 
 
+def bench_scrapes(n: int, uri: str, repeat: int = 20,
+                  concurrent: int = 50) -> dict:
+    """On N real guests: a poll, a scrape over HTTP (the exporter's
+    default configuration), and ``concurrent`` scrapes at once."""
+    import threading
+    import urllib.request
+
+    import nova.conf
+    from memstats_poll import booted_guests
+    from nova.exporter import service
+
+    with booted_guests(n, uri) as drv:
+        conf = nova.conf.CONF
+        conf.set_override('listen_port', 0, 'exporter')
+        conf.set_override('mem_stats_poll_workers', 0, 'libvirt')
+        svc = service.ExporterService(drv, conf)
+        svc.start()
+        try:
+            url = f'http://127.0.0.1:{svc.port}/metrics'
+
+            def scrape():
+                with urllib.request.urlopen(url, timeout=30) as r:
+                    return r.read()
+            scrape()
+            collector = memstats.MemoryStatsCollector(drv.host)
+            collector.collect()
+            # alternately, as the poll benchmark pairs its timings
+            polls, scrapes = [], []
+            for _ in range(repeat):
+                for times, fn in ((polls, collector.collect),
+                                  (scrapes, scrape)):
+                    start = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - start)
+            took = []
+
+            def timed():
+                start = time.perf_counter()
+                scrape()
+                took.append(time.perf_counter() - start)
+            threads = [threading.Thread(target=timed)
+                       for _ in range(concurrent)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return {'poll': statistics.median(polls),
+                    'scrape': statistics.median(scrapes),
+                    'concurrent_max': max(took),
+                    'concurrent_median': statistics.median(took)}
+        finally:
+            svc.stop()
+
+
 def main(argv) -> int:
+    if argv[:1] == ['--qemu']:
+        # --qemu N [--uri URI]: real guests, over HTTP
+        n = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else 20
+        uri = argv[argv.index('--uri') + 1] if '--uri' in argv else ''
+        r = bench_scrapes(n, uri)
+        print(f'{n} real guests on {uri or "an embedded root"}, default '
+              'configuration, medians of 20 (poll and scrape alternately):')
+        print(f'poll {r["poll"] * 1e3:.1f} ms, scrape over HTTP '
+              f'{r["scrape"] * 1e3:.1f} ms (ratio '
+              f'{r["scrape"] / r["poll"]:.2f}); 50 concurrent scrapes: '
+              f'slowest {r["concurrent_max"] * 1e3:.1f} ms '
+              f'({r["concurrent_max"] / r["scrape"]:.2f}x one scrape), '
+              f'median {r["concurrent_median"] * 1e3:.1f} ms')
+        return 0
     sizes = [int(a) for a in argv] or [10, 100, 1000]
     print('test:///default, median of repeated scrapes, milliseconds')
     print(f'{"N":>5}  {"series/guest":>12}  {"poll":>7}  {"families":>8}  '

@@ -26,6 +26,7 @@ call asks each QEMU for its balloon figures, as on a real host.
 Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
 """
 
+import contextlib
 import os
 import statistics
 import sys
@@ -168,13 +169,13 @@ def bench(n: int, repeat: int) -> dict:
     return result
 
 
-def bench_qemu(n: int, repeat: int = 20, uri: str = '',
-               workers: tuple = (1,)) -> dict:
-    """The same polls on N real guests (on ``uri``, default an embedded
-    root of its own), the collector timed with each of ``workers``
-    parallel chunks; removes the guests afterwards. On a daemon each guest
-    gets its own copy of the test image (many guests sharing one kernel
-    file fail to start there: "Setting different DAC user or group")."""
+@contextlib.contextmanager
+def booted_guests(n: int, uri: str = ''):
+    """N real test guests (virt_type qemu, period 2) on ``uri`` (default
+    an embedded root of its own), booted and reporting: yields the
+    LibvirtDriver; removes them afterwards. On a daemon each guest gets its
+    own copy of the test image (many guests sharing one kernel file fail
+    to start there: "Setting different DAC user or group")."""
     import shutil
     import tempfile
 
@@ -196,7 +197,6 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
     image = testimage.get_images(testimage.DEFAULT_CACHE)['balloon']
     drv = libvirt_driver.LibvirtDriver()
     names = [f'bench-qemu-{i}' for i in range(n)]
-    hosts = []
     try:
         for name in names:
             meta = image.image_meta()
@@ -213,25 +213,8 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
                     os_command_line=image.os_command_line)
             drv.spawn(instance_obj.Instance(name), meta)
         time.sleep(8)  # booted and reporting
-        polls = _polls(drv.host)
-        start = time.perf_counter()
-        polls['collector']()
-        result = {'n': n, 'cold': time.perf_counter() - start,
-                  'by_workers': {}}
-        for count in workers:
-            host = libvirt_host.Host(drv.host.uri, stats_workers=count)
-            hosts.append(host)
-            collector = memstats.MemoryStatsCollector(host)
-            collector.collect()  # its XML cache warm
-            result['by_workers'][count] = _paired(
-                {'raw': polls['raw'], 'collector': collector.collect},
-                repeat)
-        result['per_domain'] = median_time(polls['per_domain'], repeat)
-        result['states'] = {r.stats_state for r in polls['collector']()}
-        return result
+        yield drv
     finally:
-        for host in hosts:
-            host.close()
         for name in names:
             try:
                 drv.destroy(name)
@@ -239,6 +222,35 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
                 print(f'could not remove {name}: {e}', file=sys.stderr)
         drv.host.close()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def bench_qemu(n: int, repeat: int = 20, uri: str = '',
+               workers: tuple = (1,)) -> dict:
+    """The same polls on N real guests (on ``uri``), the collector timed
+    with each of ``workers`` parallel chunks."""
+    hosts = []
+    with booted_guests(n, uri) as drv:
+        try:
+            polls = _polls(drv.host)
+            start = time.perf_counter()
+            polls['collector']()
+            result = {'n': n, 'cold': time.perf_counter() - start,
+                      'by_workers': {}}
+            for count in workers:
+                host = libvirt_host.Host(drv.host.uri, stats_workers=count)
+                hosts.append(host)
+                collector = memstats.MemoryStatsCollector(host)
+                collector.collect()  # its XML cache warm
+                result['by_workers'][count] = _paired(
+                    {'raw': polls['raw'], 'collector': collector.collect},
+                    repeat)
+            result['per_domain'] = median_time(polls['per_domain'], repeat)
+            result['states'] = {r.stats_state
+                                for r in polls['collector']()}
+            return result
+        finally:
+            for host in hosts:
+                host.close()
 
 
 def main(argv) -> int:

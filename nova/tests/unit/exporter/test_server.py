@@ -17,6 +17,7 @@ import fixtures
 import nova.conf
 from nova.virt.libvirt import driver as libvirt_driver
 
+from nova.exporter import server
 from nova.exporter import service
 from nova.tests import doc_table
 from nova.tests.unit.exporter import test_service
@@ -140,6 +141,14 @@ class ServerTest(test_service.ServiceTestCase):
             return real(*args, **kw)
         self.useFixture(fixtures.MockPatchObject(svc.collector, 'collect',
                                                  slow_poll))
+        encodings = []
+        real_encode = server._encode
+
+        def counted_encode(*args):
+            encodings.append(1)
+            return real_encode(*args)
+        self.useFixture(fixtures.MockPatchObject(server, '_encode',
+                                                 counted_encode))
         results = []
 
         def scrape():
@@ -158,6 +167,8 @@ class ServerTest(test_service.ServiceTestCase):
         # no scrape waited a poll behind another
         self.assertLessEqual(len(polls), 2)
         self.assertLess(max(took for _, took, _ in results), 1.1)
+        # and scrapes of one poll share its encoded body
+        self.assertLessEqual(len(encodings), len(polls))
 
     def test_web_config_setting_it_cannot_apply_is_one_line(self):
         path = os.path.join(self.tmp, 'web.yml')
