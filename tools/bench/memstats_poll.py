@@ -14,7 +14,7 @@ and counts the libvirt calls each makes. Targets: the warm collector within
 
     .venv/bin/python tools/bench/memstats_poll.py [N ...]
     tini -s -- .venv/bin/python tools/bench/memstats_poll.py --qemu N \
-        [--uri qemu:///system] [--workers 1,2,4]
+        [--uri qemu:///system] [--workers 1,2,4] [--ceilometer VENV]
 
 ``--qemu N`` polls N real test guests (virt_type qemu, period 2) on an
 embedded QEMU driver in a temporary root instead, or with ``--uri`` on a
@@ -22,6 +22,10 @@ libvirtd (guests named bench-qemu-*, removed afterwards): there the bulk
 call asks each QEMU for its balloon figures, as on a real host.
 ``--workers`` times the collector with each number of parallel chunks
 ([libvirt] mem_stats_poll_workers) against the single raw call.
+``--ceilometer VENV`` also times Ceilometer 27's libvirt inspector, one
+inspect_instance() per guest as its compute agent polls (ceilometer_loop.py,
+run in VENV: ceilometer==27.0.0 and libvirt-python from PyPI), between two
+timings of our default poll.
 
 Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
 """
@@ -224,10 +228,27 @@ def booted_guests(n: int, uri: str = ''):
         shutil.rmtree(state, ignore_errors=True)
 
 
+def ceilometer_loop(venv: str, uri: str, uuids: list,
+                    repeat: int) -> float:
+    """Median seconds of Ceilometer 27's per-instance loop over ``uuids``,
+    run in ``venv`` (ceilometer==27.0.0 and libvirt-python)."""
+    import json
+    import subprocess
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'ceilometer_loop.py')
+    out = subprocess.run(
+        [os.path.join(venv, 'bin', 'python'), script, uri, str(repeat),
+         *uuids], capture_output=True, text=True, check=True, cwd='/')
+    return json.loads(out.stdout.strip().splitlines()[-1])['median']
+
+
 def bench_qemu(n: int, repeat: int = 20, uri: str = '',
-               workers: tuple = (1,)) -> dict:
+               workers: tuple = (1,), ceilometer: str = '') -> dict:
     """The same polls on N real guests (on ``uri``), the collector timed
-    with each of ``workers`` parallel chunks."""
+    with each of ``workers`` parallel chunks; with ``ceilometer`` (a
+    virtualenv), Ceilometer's per-instance loop too, between two timings
+    of our default poll."""
     hosts = []
     with booted_guests(n, uri) as drv:
         try:
@@ -247,6 +268,19 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
             result['per_domain'] = median_time(polls['per_domain'], repeat)
             result['states'] = {r.stats_state
                                 for r in polls['collector']()}
+            if ceilometer:
+                auto = libvirt_host.Host(drv.host.uri, stats_workers=0)
+                hosts.append(auto)
+                ours = memstats.MemoryStatsCollector(auto)
+                ours.collect()
+                ours.collect()  # its count known: the automatic choice
+                before = median_time(ours.collect, repeat)
+                theirs = ceilometer_loop(
+                    ceilometer, drv.host.uri,
+                    [r.uuid for r in ours.collect()], repeat)
+                after = median_time(ours.collect, repeat)
+                result['default_poll'] = (before + after) / 2
+                result['ceilometer'] = theirs
             return result
         finally:
             for host in hosts:
@@ -260,7 +294,9 @@ def main(argv) -> int:
         uri = argv[argv.index('--uri') + 1] if '--uri' in argv else ''
         workers = tuple(int(w) for w in argv[argv.index('--workers') + 1]
                         .split(',')) if '--workers' in argv else (1,)
-        r = bench_qemu(n, uri=uri, workers=workers)
+        ceilometer = (argv[argv.index('--ceilometer') + 1]
+                      if '--ceilometer' in argv else '')
+        r = bench_qemu(n, uri=uri, workers=workers, ceilometer=ceilometer)
         where = uri or 'an embedded QEMU root'
         print(f'{n} real guests on {where} (TCG), states '
               f'{sorted(r["states"])}, cold poll {r["cold"] * 1e3:.1f} ms, '
@@ -270,6 +306,11 @@ def main(argv) -> int:
             print(f'  workers {count}: raw {t["raw"] * 1e3:.2f} ms, '
                   f'collector {t["collector"] * 1e3:.2f} ms, ratio '
                   f'{t["ratio"]:.2f} (CPU time {t["ratio_cpu"]:.2f})')
+        if 'ceilometer' in r:
+            print(f'Ceilometer 27 per-instance loop '
+                  f'{r["ceilometer"] * 1e3:.1f} ms, our default poll '
+                  f'{r["default_poll"] * 1e3:.1f} ms: Ceilometer takes '
+                  f'{r["ceilometer"] / r["default_poll"]:.1f}x')
         return 0
     sizes = [int(a) for a in argv] or [10, 100, 1000]
     print(f'libvirt {libvirt.getVersion()}, test:///default, median of '
