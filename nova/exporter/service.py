@@ -48,48 +48,23 @@ class ExporterFailed(exception.NovaException):
     msg_fmt = '%(reason)s'
 
 
-class _SharedPoll:
-    """One poll and the scrapes waiting for its families."""
-
-    def __init__(self):
-        self.done = threading.Event()
-        self.families: list = []
-
-
 class MemoryStatsExporter(prom_registry.Collector):
-    """A prometheus_client collector: one poll per scrape, shared.
-
-    A scrape that arrives while a poll runs waits for that poll and gets
-    its figures, instead of queueing a poll of its own behind it: two
-    Prometheus servers (or fifty clients) cost one poll at a time, and
-    no scrape waits longer than one poll (the collector's timeout).
-    Figures are thus at most one poll old when served.
+    """A prometheus_client collector: one poll of libvirt per call, turned
+    into metric families. Scrapes that arrive while a poll runs share it:
+    that is the HTTP server's job (nova.exporter.server.MetricsApp); the
+    lock here only keeps two callers off the collector's cache at once.
     """
 
     def __init__(self, collector):
         self._collector = collector
         self._lock = threading.Lock()
-        self._current: _SharedPoll | None = None
         self._last_error = None
         # Each guest's state-set samples, reused while its state holds.
         self._state_samples: dict = {}
 
     def collect(self):
         with self._lock:
-            poll = self._current
-            leader = poll is None
-            if leader:
-                poll = self._current = _SharedPoll()
-        if not leader:
-            poll.done.wait()
-            return poll.families
-        try:
-            poll.families = self._poll()
-        finally:
-            with self._lock:
-                self._current = None
-            poll.done.set()
-        return poll.families
+            return self._poll()
 
     def _poll(self) -> list:
         start = time.monotonic()
