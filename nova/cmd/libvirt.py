@@ -302,7 +302,7 @@ command_opt = cfg.SubCommandOpt('command', title='Commands',
 
 
 @contextlib.contextmanager
-def _one_line_usage_errors():
+def _one_line_usage_errors(argv: list[str]):
     """argparse prints usage then the error; keep only the error line."""
     captured = io.StringIO()
     try:
@@ -313,8 +313,7 @@ def _one_line_usage_errors():
         if e.code and lines:
             message = lines[-1].split('error: ', 1)[-1]
             if (message.startswith('unrecognized arguments') and
-                    'set-period' in sys.argv[1:] + _ARGV and
-                    '--all' in sys.argv[1:] + _ARGV):
+                    'set-period' in argv and '--all' in argv):
                 # names after --all: argparse cannot take them there
                 message = ALL_AND_NAMES
             raise UsageError(reason=message) from None
@@ -335,14 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         CONF.unregister_opt(command_opt)
 
 
-# The argv being parsed, for messages that depend on it.
-_ARGV: list[str] = []
-
-
 def _run(argv: list[str]) -> int:
-    _ARGV[:] = argv
     try:
-        with _one_line_usage_errors():
+        with _one_line_usage_errors(argv):
             config.parse_args(argv)
         for warning in config.unknown_options(CONF):
             print(f'{PROG}: warning: {warning}', file=sys.stderr)
