@@ -60,7 +60,7 @@ class _Families:
         return self._families
 
 
-def _wanted(families: list, names: list[str]) -> list:
+def _wanted(families: list, names) -> list:
     """The families ``names`` (prometheus_client's ``name[]``) asks for,
     by family or sample name (``x``, or ``x_total`` of a counter even
     without samples)."""
@@ -72,7 +72,7 @@ def _wanted(families: list, names: list[str]) -> list:
 
 def _encode(families: list, encoder, names: tuple, zipped: bool) -> bytes:
     if names:
-        families = _wanted(families, list(names))
+        families = _wanted(families, names)
     body = encoder(_Families(families))
     return gzip.compress(body) if zipped else body
 

@@ -224,10 +224,9 @@ class LibvirtDriver:
     def spawn(self, instance: instance_obj.Instance,
               image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:
         """Define and start the guest; on failure leave nothing behind."""
-        uri = self.host.uri
+        # qemu:///system, qemu:///session and qemu:///embed run here
         _check_virt_type(CONF.libvirt.virt_type,
-                         libvirt_host.embed_root_of(uri) is not None or
-                         uri.startswith('qemu:///'), kvm_usable())
+                         self.host.uri.startswith('qemu:///'), kvm_usable())
         config = self.get_guest_config(instance, image_meta)
         instance_dir = self.get_instance_dir(instance)
         os.makedirs(instance_dir, exist_ok=True)

@@ -733,7 +733,7 @@ class _Poll:
                                      self.budget)
 
     def _stats(self, domains) -> list:
-        """domainListGetStats (NOWAIT) of ``domains``, bounded."""
+        """domainListGetStats (NOWAIT) of ``domains``; callers bound it."""
         return self.conn.domainListGetStats(domains, self.KINDS,
                                             self.NOWAIT) if domains else []
 
@@ -797,7 +797,7 @@ class _Poll:
                     self.conn.listAllDomains, 0)), names)
             if names is None:
                 host._last_count = len(domains)
-            if names is None:  # forget the stuck guests that are gone
+                # forget the stuck guests that are gone
                 present = {_key(d) for d in domains}
                 for key in list(host._stuck):
                     if key not in present:
