@@ -251,6 +251,12 @@ def _hint(uri: str, message: str = '') -> str:
                     'state_path')
         return ('install the libvirt and QEMU packages in bindep.txt; only '
                 'one process at a time may use an embedded root')
+    if "parameter 'root'" in message:
+        # libvirt loads the embedded driver into the process, and from
+        # then on it answers every qemu:/// URI of that process.
+        return ('this process has opened an embedded QEMU driver '
+                '(qemu:///embed), which then takes every qemu:/// URI: '
+                'use one connection URI per process')
     if uri.startswith('qemu:///system') or uri.startswith('lxc:'):
         return ('start libvirtd (package libvirt-daemon-system) and check '
                 'that this user may use its socket')

@@ -5,8 +5,10 @@ import subprocess
 import sys
 import time
 
+from nova import exception
 from nova.tests import doc_table
 from nova.tests.functional.libvirt import base
+from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
@@ -70,3 +72,15 @@ class EmbeddedRootInUseTest(base.RealQemuTestCase):
         doc_table.check(self, 'root-in-use', result.returncode,
                         result.stderr)
         self.assertIn(f'(pid {os.getpid()}: ', result.stderr)
+
+    def test_system_uri_in_a_process_that_opened_the_embedded_driver(self):
+        # libvirt then routes every qemu:/// URI of this process to the
+        # embedded driver, which refuses one without a root, whether or
+        # not a libvirtd runs: the error says why and what to do.
+        host = libvirt_host.Host('qemu:///system', timeout=10)
+        self.addCleanup(host.close)
+        e = self.assertRaises(exception.HypervisorUnavailable,
+                              host.get_version)
+        self.assertIn("Missing URI parameter 'root'", str(e))
+        self.assertIn('use one connection URI per process', str(e))
+        self.assertEqual(1, len(str(e).splitlines()))
