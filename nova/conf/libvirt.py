@@ -133,10 +133,11 @@ Parallel libvirt calls one poll of the guests' memory statistics may use.
 
 libvirt reads the guests' balloon figures one guest after another, asking
 each guest's QEMU in turn. In parallel chunks a poll of many guests takes
-less time (measured through the system libvirtd with 20 real guests on 2
-cores: 4 chunks took 0.63 times one bulk call; 12 guests: 0.51). The
-default, 0, chooses from the number of running guests: one bulk call below
-10, else one chunk per 5 guests, at most 4 (and twice the cores). A value
+less time (measured through the system libvirtd on 2 cores: 20 real guests
+in 4 chunks took 0.61-0.65 times one bulk call, 10 guests 0.70, 6 guests in
+3 chunks 0.71-0.81). The default, 0, chooses from the number of running
+guests: one bulk call below 6, else one chunk per 2 guests, at most 4 (and
+twice the cores). A value
 of 1 makes every poll exactly one libvirt call; a value of N reads in up to
 N chunks (N + 1 calls with the listing), whatever the number of guests.
 Read at start.

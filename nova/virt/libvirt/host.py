@@ -65,8 +65,8 @@ BRIEF_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)
 # running QEMUs before its connection is used.
 RECONNECT_WAIT = 5.0
 # The automatic choice of parallel chunks (auto_workers).
-AUTO_MIN_GUESTS = 10
-AUTO_GUESTS_PER_WORKER = 5
+AUTO_MIN_GUESTS = 6
+AUTO_GUESTS_PER_WORKER = 2
 AUTO_MAX_WORKERS = 4
 # Seconds a poll waits for libvirt to say how long newly skipped guests'
 # monitors have been busy; past it they count as stuck.
@@ -967,9 +967,16 @@ def auto_workers(guests: int) -> int:
     """Parallel chunks for a poll of ``guests`` when the number is left to
     us ([libvirt] mem_stats_poll_workers = 0): one call below
     AUTO_MIN_GUESTS, else a chunk per AUTO_GUESTS_PER_WORKER guests, at
-    most twice the cores and AUTO_MAX_WORKERS. Measured through the system
-    libvirtd on 2 cores against one bulk call: 20 guests, 2 chunks 0.72,
-    3 0.65, 4 0.63, 6 0.67, 8 0.65; 3 guests in one call 1.04."""
+    most twice the cores and AUTO_MAX_WORKERS.
+
+    Measured through the system libvirtd on 2 cores, against one bulk
+    call (tools/bench/memstats_poll.py, medians of paired polls): 3 guests
+    in one call 1.04-1.05, split 1.10-1.15 (the listing costs more than it
+    saves); 6 guests, 2 chunks 0.82, 3 chunks 0.71-0.81; 10 guests, 2
+    chunks 0.73-0.81, 3 or 4 chunks 0.70; 20 guests, 4 chunks 0.61-0.65,
+    more no better (libvirtd serves 5 calls of one client at a time, and
+    the guests' QEMUs answering take the cores: the floor there is about
+    0.54)."""
     if guests < AUTO_MIN_GUESTS:
         return 1
     most = min(AUTO_MAX_WORKERS, 2 * (os.cpu_count() or 1))

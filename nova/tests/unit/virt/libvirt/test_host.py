@@ -9,6 +9,8 @@ import os
 import threading
 import time
 
+from unittest import mock
+
 import fixtures
 import libvirt
 
@@ -625,17 +627,19 @@ class ChunkedPollTest(test.TestCase):
 
     def test_automatic_choice_from_the_number_of_guests(self):
         self.useFixture(fixtures.MockPatch('os.cpu_count', return_value=2))
-        self.assertEqual([1, 1, 2, 3, 4, 4],
+        self.assertEqual([1, 1, 3, 3, 4, 4, 4],
                          [libvirt_host.auto_workers(n)
-                          for n in (1, 9, 10, 15, 20, 1000)])
-        few = self._host(0, guests=9)
+                          for n in (1, 5, 6, 7, 8, 20, 1000)])
+        with mock.patch('os.cpu_count', return_value=1):
+            self.assertEqual(2, libvirt_host.auto_workers(20))  # 2 x cores
+        few = self._host(0, guests=5)
         for _ in range(2):  # few guests: always one bulk call
             names, calls = self._poll(few)
-            self.assertEqual((9, 0), (len(names), calls))
+            self.assertEqual((5, 0), (len(names), calls))
         many = self._host(0, guests=20)
         names, calls = self._poll(many)  # knows no count yet: one call
         self.assertEqual((20, 0), (len(names), calls))
-        chunked, calls = self._poll(many)  # then 20 // 5 = 4 chunks
+        chunked, calls = self._poll(many)  # then 4 chunks (2 cores)
         self.assertEqual((names, 4), (chunked, calls))
 
     def test_few_domains_stay_one_call(self):
