@@ -34,6 +34,8 @@ from hypercorn import config as hyper_config
 from hypercorn.asyncio import run as hyper_run
 from prometheus_client import exposition
 
+from nova.exporter import encoding
+
 LOG = logging.getLogger(__name__)
 # hypercorn's own lines ("Running on ... (CTRL + C to quit)") say less than
 # the service's; its warnings and errors still come through.
@@ -153,6 +155,7 @@ class MetricsApp:
         names = tuple(query.get('name[]', ()))
         accept = headers.get(b'accept', b'').decode('latin-1')
         encoder, content_type = exposition.choose_encoder(accept)
+        encoder = encoding.encoder_for(encoder)
         zipped = 'gzip' in headers.get(b'accept-encoding', b'').decode(
             'latin-1')
         body = await self._body(families, encoder, content_type, names,
