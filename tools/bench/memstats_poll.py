@@ -13,15 +13,18 @@ and counts the libvirt calls each makes. Targets: the warm collector within
 1.5x of the raw call at N = 1000, and one libvirt call per poll whatever N.
 
     .venv/bin/python tools/bench/memstats_poll.py [N ...]
-    tini -s -- .venv/bin/python tools/bench/memstats_poll.py --qemu N \
-        [--uri qemu:///system] [--workers 1,2,4] [--ceilometer VENV]
+    tini -s -- .venv/bin/python tools/bench/memstats_poll.py --qemu N[,N...] \
+        [--uri qemu:///system] [--workers 0,1,4] [--ceilometer VENV]
 
 ``--qemu N`` polls N real test guests (virt_type qemu, period 2) on an
 embedded QEMU driver in a temporary root instead, or with ``--uri`` on a
 libvirtd (guests named bench-qemu-*, removed afterwards): there the bulk
 call asks each QEMU for its balloon figures, as on a real host.
 ``--workers`` times the collector with each number of parallel chunks
-([libvirt] mem_stats_poll_workers) against the single raw call.
+([libvirt] mem_stats_poll_workers; 0, the default, chooses from the guests
+and cores) against the single raw call. Each N also prints what one raw
+call costs the whole machine in CPU time, and so the floor no parallel
+split can beat on this machine's cores.
 ``--ceilometer VENV`` also times Ceilometer 27's libvirt inspector, one
 inspect_instance() per guest as its compute agent polls (ceilometer_loop.py,
 run in VENV: ceilometer==27.0.0 and libvirt-python from PyPI), between two
@@ -215,8 +218,13 @@ def booted_guests(n: int, uri: str = ''):
                 meta = image_meta_obj.ImageMeta(
                     kernel_path=paths[0], ramdisk_path=paths[1],
                     os_command_line=image.os_command_line)
-            drv.spawn(instance_obj.Instance(name), meta)
-        time.sleep(8)  # booted and reporting
+            drv.spawn(instance_obj.Instance(name, memory_mb=128), meta)
+        # booted and reporting: many TCG guests on few cores take a while
+        waiting = memstats.MemoryStatsCollector(drv.host)
+        deadline = time.monotonic() + 60 + 3 * n
+        while time.monotonic() < deadline and any(
+                r.stats_state != 'ok' for r in waiting.collect()):
+            time.sleep(1)
         yield drv
     finally:
         for name in names:
@@ -238,17 +246,50 @@ def ceilometer_loop(venv: str, uri: str, uuids: list,
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'ceilometer_loop.py')
     out = subprocess.run(
-        [os.path.join(venv, 'bin', 'python'), script, uri, str(repeat),
+        [os.path.join(os.path.abspath(venv), 'bin', 'python'), script,
+         uri, str(repeat),
          *uuids], capture_output=True, text=True, check=True, cwd='/')
     return json.loads(out.stdout.strip().splitlines()[-1])['median']
 
 
+def _busy_cpu() -> float:
+    """CPU seconds this machine has spent busy (all processes), from
+    /proc/stat: user, nice, system, irq and softirq; not idle, iowait or
+    steal (time the hypervisor gave to someone else)."""
+    with open('/proc/stat') as f:
+        fields = [int(x) for x in f.readline().split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf(
+        'SC_CLK_TCK')
+
+
+def cpu_floor(poll, seconds: float = 4.0) -> dict:
+    """What one ``poll`` costs the whole machine in CPU time (QEMU's
+    answers, libvirtd, this process), the machine's background load taken
+    out, and so the shortest wall time any split of it could reach on this
+    machine's cores: the physical floor of a parallel poll."""
+    cores = os.cpu_count() or 1
+    start, busy = time.monotonic(), _busy_cpu()
+    time.sleep(seconds / 2)
+    background = (_busy_cpu() - busy) / (time.monotonic() - start)
+    start, busy, calls = time.monotonic(), _busy_cpu(), 0
+    while time.monotonic() - start < seconds:
+        poll()
+        calls += 1
+    elapsed = time.monotonic() - start
+    per_call = (_busy_cpu() - busy - background * elapsed) / calls
+    return {'cpu': per_call, 'wall': elapsed / calls,
+            'floor': per_call / (cores - background), 'cores': cores,
+            'background': background}
+
+
 def bench_qemu(n: int, repeat: int = 20, uri: str = '',
-               workers: tuple = (1,), ceilometer: str = '') -> dict:
+               workers: tuple = (0,), ceilometer: str = '') -> dict:
     """The same polls on N real guests (on ``uri``), the collector timed
-    with each of ``workers`` parallel chunks; with ``ceilometer`` (a
-    virtualenv), Ceilometer's per-instance loop too, between two timings
-    of our default poll."""
+    with each of ``workers`` parallel chunks (0: the default, chosen from
+    the guests and cores); with ``ceilometer`` (a virtualenv),
+    Ceilometer's per-instance loop too, between two timings of our
+    default poll."""
     hosts = []
     with booted_guests(n, uri) as drv:
         try:
@@ -256,12 +297,15 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
             start = time.perf_counter()
             polls['collector']()
             result = {'n': n, 'cold': time.perf_counter() - start,
-                      'by_workers': {}}
+                      'by_workers': {},
+                      'auto': libvirt_host.auto_workers(n),
+                      'floor': cpu_floor(polls['raw'])}
             for count in workers:
                 host = libvirt_host.Host(drv.host.uri, stats_workers=count)
                 hosts.append(host)
                 collector = memstats.MemoryStatsCollector(host)
                 collector.collect()  # its XML cache warm
+                collector.collect()  # its count known: the automatic choice
                 result['by_workers'][count] = _paired(
                     {'raw': polls['raw'], 'collector': collector.collect},
                     repeat)
@@ -287,30 +331,45 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
                 host.close()
 
 
+def _print_qemu(r: dict, where: str) -> None:
+    f = r['floor']
+    print(f'{r["n"]} real guests (128 MiB) on {where} (TCG), states '
+          f'{sorted(r["states"])}, cold poll {r["cold"] * 1e3:.1f} ms, '
+          f'per-domain {r["per_domain"] * 1e3:.2f} ms; the default '
+          f'configuration splits a poll into {r["auto"]} call(s)')
+    print(f'  one raw call costs the machine {f["cpu"] * 1e3:.1f} ms of CPU '
+          f'(wall {f["wall"] * 1e3:.1f} ms; background load '
+          f'{f["background"]:.2f} of {f["cores"]} cores): no split can '
+          f'beat {f["floor"] * 1e3:.1f} ms, '
+          f'{f["floor"] / f["wall"]:.2f} of the raw call')
+    print('  median of 20 polls, raw and collector timed alternately:')
+    for count, t in r['by_workers'].items():
+        label = 'default' if count == 0 else f'workers {count}'
+        print(f'  {label}: raw {t["raw"] * 1e3:.2f} ms, '
+              f'collector {t["collector"] * 1e3:.2f} ms, ratio '
+              f'{t["ratio"]:.2f} (CPU time {t["ratio_cpu"]:.2f})')
+    if 'ceilometer' in r:
+        print(f'  Ceilometer 27 per-instance loop '
+              f'{r["ceilometer"] * 1e3:.1f} ms, our default poll '
+              f'{r["default_poll"] * 1e3:.1f} ms: Ceilometer takes '
+              f'{r["ceilometer"] / r["default_poll"]:.1f}x')
+
+
 def main(argv) -> int:
     if argv[:1] == ['--qemu']:
-        # --qemu N [--uri URI] [--workers 1,2,4]
-        n = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else 4
+        # --qemu N[,N...] [--uri URI] [--workers 0,1,4] [--ceilometer VENV]
+        sizes = ([int(x) for x in argv[1].split(',')]
+                 if len(argv) > 1 and argv[1][:1].isdigit() else [4])
         uri = argv[argv.index('--uri') + 1] if '--uri' in argv else ''
         workers = tuple(int(w) for w in argv[argv.index('--workers') + 1]
-                        .split(',')) if '--workers' in argv else (1,)
+                        .split(',')) if '--workers' in argv else (0,)
         ceilometer = (argv[argv.index('--ceilometer') + 1]
                       if '--ceilometer' in argv else '')
-        r = bench_qemu(n, uri=uri, workers=workers, ceilometer=ceilometer)
-        where = uri or 'an embedded QEMU root'
-        print(f'{n} real guests on {where} (TCG), states '
-              f'{sorted(r["states"])}, cold poll {r["cold"] * 1e3:.1f} ms, '
-              f'per-domain {r["per_domain"] * 1e3:.2f} ms; median of 20 '
-              'polls, raw and collector timed alternately:')
-        for count, t in r['by_workers'].items():
-            print(f'  workers {count}: raw {t["raw"] * 1e3:.2f} ms, '
-                  f'collector {t["collector"] * 1e3:.2f} ms, ratio '
-                  f'{t["ratio"]:.2f} (CPU time {t["ratio_cpu"]:.2f})')
-        if 'ceilometer' in r:
-            print(f'Ceilometer 27 per-instance loop '
-                  f'{r["ceilometer"] * 1e3:.1f} ms, our default poll '
-                  f'{r["default_poll"] * 1e3:.1f} ms: Ceilometer takes '
-                  f'{r["ceilometer"] / r["default_poll"]:.1f}x')
+        for n in sizes:
+            _print_qemu(bench_qemu(n, uri=uri, workers=workers,
+                                   ceilometer=ceilometer),
+                        uri or 'an embedded QEMU root')
+            sys.stdout.flush()
         return 0
     sizes = [int(a) for a in argv] or [10, 100, 1000]
     print(f'libvirt {libvirt.getVersion()}, test:///default, median of '
