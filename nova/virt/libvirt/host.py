@@ -17,6 +17,7 @@ the next calls (``_Workers``).
 """
 
 import functools
+import math
 import os
 import queue
 import threading
@@ -24,10 +25,13 @@ import time
 import urllib.parse
 
 import libvirt
+from oslo_log import log as logging
 
 from nova import exception
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
+
+LOG = logging.getLogger(__name__)
 
 EMBED_PREFIX = 'qemu:///embed'
 
@@ -78,11 +82,21 @@ CONTROL_WAIT = 1.0
 # taking none of their jobs, while a NOWAIT call made then answered at once
 # (the cause in libvirt was not found). A healthy poll takes ~20 ms.
 STUCK_FIRST_WAIT = 0.5
+# Seconds a poll keeps to ask libvirtd whether it answers at all, when a
+# chunk read again did not answer.
+ALIVE_WAIT = 0.5
 # Seconds a poll waits for the probe of a guest known to be stuck.
 PROBE_WAIT = 0.25
 # Calls libvirt has not answered that a Host keeps waiting on; past this it
 # starts no more and fails at once, so stuck threads never pile up.
 MAX_PENDING_CALLS = 8
+# Calls of one connection that libvirtd serves at once (libvirtd.conf's
+# max_client_requests, default 5). Measured: with five calls stuck on a
+# stopped QEMU, every further call on that connection waits, while another
+# connection is answered at once. A poll's parallel chunks take what the
+# stuck calls leave, and a connection left with fewer than 2 is set aside
+# for a new one (CLIENT_REQUESTS - 1 stuck calls).
+CLIENT_REQUESTS = 5
 
 _event_loop_lock = threading.Lock()
 _event_loop_thread = None
@@ -380,6 +394,11 @@ class Host:
         self._last_count = 0
         self.timeout = timeout
         self._conn = None
+        # When the connection was stored: calls started since are its own.
+        self._conn_since = 0.0
+        # Connections set aside while calls stuck on them finish:
+        # (connection, its since, set aside at).
+        self._retired: list[tuple] = []
         self._opening: _Call | None = None
         self._lock = threading.Lock()
         # Calls that overran their caller's wait and still run in libvirt.
@@ -484,6 +503,7 @@ class Host:
             with self._lock:
                 if self._conn is None:
                     self._conn = conn
+                    self._conn_since = time.monotonic()
                 return self._conn
         finally:
             with self._lock:
@@ -536,6 +556,41 @@ class Host:
             self.run_bounded('close()', conn.close, 1.0)
         except (libvirt.libvirtError, exception.NovaException):
             pass  # a dead or frozen connection is closed enough
+
+    def _stuck_calls(self, since: float, until: float = math.inf) -> int:
+        """Calls started in [since, until) that libvirt has not answered
+        though their caller gave up (probes of stuck guests included)."""
+        with self._pending_lock:
+            calls = [c for c in self._pending if not c.done.is_set()]
+        calls += [e.probe for e in list(self._stuck.values())
+                  if e.probe is not None and not e.probe.done.is_set()]
+        return sum(since <= c.started < until for c in calls)
+
+    def free_requests(self) -> int:
+        """Calls the current connection may still have served at once."""
+        return CLIENT_REQUESTS - self._stuck_calls(self._conn_since)
+
+    def _make_room(self) -> None:
+        """Set the connection aside for a new one when calls stuck on it
+        leave libvirtd fewer than two of its requests to serve (it would
+        queue every new call behind them), and close connections set
+        aside whose calls have all ended."""
+        with self._lock:
+            if self._conn is not None and self.free_requests() < 2:
+                LOG.info('%d calls to %s are stuck on unanswering guests; '
+                         'using a new connection while they finish.',
+                         self._stuck_calls(self._conn_since), self.uri)
+                self._retired.append((self._conn, self._conn_since,
+                                      time.monotonic()))
+                self._conn = None
+            done = [r for r in self._retired
+                    if not self._stuck_calls(r[1], r[2])]
+            self._retired = [r for r in self._retired if r not in done]
+        for conn, _, _ in done:
+            try:
+                self.run_bounded('close()', conn.close, 1.0)
+            except (libvirt.libvirtError, exception.NovaException):
+                pass
 
     def reconnect(self) -> None:
         """Drop the connection; the next call opens a new one."""
@@ -648,6 +703,7 @@ class Host:
         that does not exist comes back with an error.
         """
         deadline = time.monotonic() + timeout
+        self._make_room()
         for attempt in (1, 2):
             conn = self.connect(_left(deadline), timeout)
             try:
@@ -757,9 +813,18 @@ class _Poll:
 
     def _chunked(self, domains) -> list:
         """The records of ``domains``, in stats_workers parallel chunks
-        where there are enough of them; a chunk that has not answered in
-        half the time left is read again by one NOWAIT call, so a stuck
-        guest in one chunk does not hold up the others.
+        where there are enough of them (as many as calls stuck elsewhere
+        leave libvirtd to serve). A chunk that has not answered in half
+        the time left (STUCK_FIRST_WAIT while a guest is known to be stuck)
+        is read again by one NOWAIT call, so a stuck guest in one chunk
+        does not hold up the others.
+
+        That call skips the guests our first calls are stuck on, but can
+        itself be stuck on another stopped QEMU of the same chunk: if it
+        does not answer either, and libvirt answered the other chunks or
+        a quick getLibVersion(), those guests are unanswered for this poll
+        (busy; the next poll finds each stuck). Only when libvirt answers
+        nothing is it not answering.
 
         libvirt asks each guest's QEMU in turn within one call; measured
         with 12 real guests, one call took 18.6 ms and four parallel
@@ -769,30 +834,49 @@ class _Poll:
             workers = auto_workers(len(domains))
         else:
             workers = min(self.host.stats_workers, len(domains) // 2)
-        if workers <= 1:
-            return self._first_then_nowait(
-                functools.partial(self._stats, domains))
+        # past what stuck calls leave, libvirtd would queue the chunks
+        workers = max(1, min(workers, self.host.free_requests()))
         chunks = [domains[i::workers] for i in range(workers)]
         calls = [self.host._start(functools.partial(self._stats, chunk))
                  for chunk in chunks]
-        middle = time.monotonic() + _left(self.deadline) / 2
+        wait = _left(self.deadline) / 2
+        if self.host._stuck:
+            wait = min(wait, STUCK_FIRST_WAIT)
+        middle = time.monotonic() + wait
         records, late = [], []
         for call, chunk in zip(calls, chunks):
             if self.host._waited(call, middle - time.monotonic()):
                 records += call.get()
             else:
                 late += chunk
-        if late:
-            records += self._bounded(
-                'getAllDomainStats()', functools.partial(self._stats, late))
-        return records
+        if not late:
+            return records
+        again = self.host._start(functools.partial(self._stats, late))
+        if self.host._waited(again, _left(self.deadline) - ALIVE_WAIT):
+            return records + again.get()
+        if not records and not self._alive():
+            raise self.host._not_answering('getAllDomainStats()',
+                                           self.budget)
+        return records + [(domain, None) for domain in late]
+
+    def _alive(self) -> bool:
+        """Whether libvirtd answers a call that reaches no guest."""
+        try:
+            self.host.run_bounded('getLibVersion()', self.conn.getLibVersion,
+                                  min(ALIVE_WAIT, _left(self.deadline)))
+            return True
+        except exception.HypervisorNotAnswering:
+            return False
 
     def run(self, names: list[str] | None) -> list[StatsRecord]:
         host = self.host
         missing = []
         probes = {}
+        # (a first poll, its count unknown, lists: it may meet several
+        # stopped QEMUs, which only a listing can tell from a stuck daemon)
         one_call = host.stats_workers == 1 or (
-            host.stats_workers == 0 and auto_workers(host._last_count) <= 1)
+            host.stats_workers == 0 and host._last_count and
+            auto_workers(host._last_count) <= 1)
         if names is None and not host._stuck and one_call:
             records = self._first_then_nowait(functools.partial(
                 self.conn.getAllDomainStats, self.KINDS, self.NOWAIT))
@@ -882,6 +966,12 @@ class _Poll:
         now = time.monotonic()
         busy, skipped = {}, []
         for i, (domain, record) in enumerate(records):
+            if record is None:  # unanswered (see _chunked): busy
+                records[i] = (domain, {'state.state': (
+                    libvirt.VIR_DOMAIN_RUNNING if domain.ID() != -1 else
+                    libvirt.VIR_DOMAIN_SHUTOFF)})
+                busy[i] = 0.0
+                continue
             entry = host._stuck.get(_key(domain))
             if entry is not None and (not record or
                                       figures_skipped(record)):

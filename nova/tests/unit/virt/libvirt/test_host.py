@@ -5,6 +5,7 @@ these tests prove the plumbing, never the feature (the functional tests
 do that on real QEMU).
 """
 
+import functools
 import os
 import threading
 import time
@@ -254,6 +255,9 @@ class FakeConnection:
         self.daemon = threading.Event()
         self.daemon.set()
         self.calls = []
+        self.requests = threading.Semaphore(
+            libvirt_host.CLIENT_REQUESTS)
+        self.closed = False
 
     def _daemon(self, call):
         self.calls.append(call)
@@ -269,7 +273,8 @@ class FakeConnection:
         if getattr(self, 'held', 0) and len(domains) > 1:
             held, self.held = self.held, 0
             time.sleep(held)
-        return [(d, d.read(flags & NOWAIT)) for d in domains]
+        with self.requests:  # libvirtd's max_client_requests
+            return [(d, d.read(flags & NOWAIT)) for d in domains]
 
     def getAllDomainStats(self, kinds, flags=0):
         self._daemon('getAllDomainStats')
@@ -291,7 +296,7 @@ class FakeConnection:
         return 1
 
     def close(self):
-        pass
+        self.closed = True
 
 
 class BoundedPollTest(test.TestCase):
@@ -351,6 +356,84 @@ class BoundedPollTest(test.TestCase):
         records = self._poll(host)
         self.assertIsNone(records['frozen'].monitor_busy)
         self.assertEqual([], host.stuck_guests)
+
+    def test_two_stopped_qemus_in_one_chunk_cost_only_that_chunk(self):
+        # The NOWAIT call that reads a late chunk again skips the guest
+        # the first call is stuck on, and gets stuck on the next stopped
+        # one: the other chunk's guests keep their figures, these two are
+        # unanswered for this poll, and stuck from the next.
+        domains = [FakeDomain(f'g{i}') for i in range(4)]
+        host, conn = self._host(*domains)
+        host.stats_workers = 2  # chunks g0, g2 and g1, g3
+        domains[1].freeze()
+        domains[3].freeze()
+        records = self._poll(host)
+        self.assertLess(self.elapsed, 2.5)
+        for name in ('g0', 'g2'):
+            self.assertIsNone(records[name].monitor_busy)
+            self.assertEqual(200000, records[name].stats['available'])
+        for name in ('g1', 'g3'):
+            self.assertIsNotNone(records[name].monitor_busy)
+            self.assertTrue(records[name].active)
+        self.assertEqual(2, host.pending_calls)
+        time.sleep(0.5)  # the next scrape: g3 stuck for over a second
+        records = self._poll(host)
+        self.assertLess(self.elapsed, 0.5)
+        self.assertEqual(['g1', 'g3'], sorted(host.stuck_guests))
+        self.assertIsNone(records['g0'].monitor_busy)
+
+    def _stick(self, host, conn, domains):
+        """A call stuck on each of ``domains`` (stopped QEMUs), as the
+        first calls to reach them are."""
+        for domain in domains:
+            domain.freeze()
+            self.assertRaises(
+                exception.HypervisorNotAnswering, host.run_bounded, 'stuck',
+                functools.partial(conn.domainListGetStats, [domain], 0),
+                0.05)
+
+    def test_stuck_calls_move_polls_to_a_new_connection(self):
+        # libvirtd serves five calls of a connection at once: with five
+        # stuck, a call on it waits, and another connection answers.
+        frozen = [FakeDomain(f'f{i}') for i in range(5)]
+        healthy = FakeDomain('h')
+        host, conn = self._host(healthy, *frozen)
+        opened = []
+
+        def open_new(_host):
+            opened.append(FakeConnection(healthy, *frozen))
+            return opened[-1]
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_host.Host, '_open', open_new))
+        self._stick(host, conn, frozen)
+        self.assertEqual(0, host.free_requests())
+        records = self._poll(host)
+        self.assertEqual(1, len(opened))
+        self.assertEqual(200000, records['h'].stats['available'])
+        for domain in frozen:
+            self.assertIsNotNone(records[domain.name()].monitor_busy)
+        self.assertFalse(conn.closed)  # its calls still run
+        for domain in frozen:
+            domain.give_up()
+        self._settle(host)
+        self._poll(host)
+        self.assertTrue(conn.closed)
+        self.assertEqual(1, len(opened))
+
+    def test_chunks_take_only_the_requests_stuck_calls_leave(self):
+        # (stuck on guests gone since, so the poll reads only chunks)
+        gone = [FakeDomain('gone-1'), FakeDomain('gone-2')]
+        host, conn = self._host(*[FakeDomain(f'g{i}') for i in range(8)])
+        self.addCleanup(lambda: [d.thaw() for d in gone])
+        host.stats_workers = 4
+        self._stick(host, conn, gone)
+        self.assertEqual(3, host.free_requests())
+        conn.calls.clear()
+        records = self._poll(host)
+        self.assertEqual(3, sum(c[0] == 'domainListGetStats'
+                                for c in conn.calls))
+        self.assertEqual(8, sum(r.stats.get('available') == 200000
+                                for r in records.values()))
 
     def test_stuck_guest_is_not_waited_for_again_after_libvirt_gives_up(
             self):
@@ -633,14 +716,15 @@ class ChunkedPollTest(test.TestCase):
         with mock.patch('os.cpu_count', return_value=1):
             self.assertEqual(2, libvirt_host.auto_workers(20))  # 2 x cores
         few = self._host(0, guests=5)
-        for _ in range(2):  # few guests: always one bulk call
+        names, calls = self._poll(few)  # knows no count yet: lists first
+        self.assertEqual((5, 1), (len(names), calls))
+        for _ in range(2):  # then few guests: one bulk call
             names, calls = self._poll(few)
             self.assertEqual((5, 0), (len(names), calls))
         many = self._host(0, guests=20)
-        names, calls = self._poll(many)  # knows no count yet: one call
-        self.assertEqual((20, 0), (len(names), calls))
-        chunked, calls = self._poll(many)  # then 4 chunks (2 cores)
-        self.assertEqual((names, 4), (chunked, calls))
+        for _ in range(2):  # 4 chunks (2 cores), from the first poll
+            chunked, calls = self._poll(many)
+            self.assertEqual((20, 4), (len(chunked), calls))
 
     def test_few_domains_stay_one_call(self):
         names, calls = self._poll(self._host(4), ['chunk-1', 'chunk-2'])
