@@ -860,12 +860,23 @@ class _Poll:
         return records + [(domain, None) for domain in late]
 
     def _alive(self) -> bool:
-        """Whether libvirtd answers a call that reaches no guest."""
+        """Whether libvirtd answers a call that reaches no guest: on this
+        connection, or when calls stuck on it take all that libvirtd
+        serves of it at once, on a new one."""
+        if self.host.free_requests() > 0:
+            ask = self.conn.getLibVersion
+        else:
+            def ask():
+                conn = libvirt.open(self.host.uri)
+                try:
+                    return conn.getLibVersion()
+                finally:
+                    conn.close()
         try:
-            self.host.run_bounded('getLibVersion()', self.conn.getLibVersion,
+            self.host.run_bounded('getLibVersion()', ask,
                                   min(ALIVE_WAIT, _left(self.deadline)))
             return True
-        except exception.HypervisorNotAnswering:
+        except (exception.HypervisorNotAnswering, libvirt.libvirtError):
             return False
 
     def run(self, names: list[str] | None) -> list[StatsRecord]:

@@ -2,9 +2,11 @@
 
 Started after its guests, scraped over HTTP while libvirtd restarts under
 it, while a guest's QEMU is stopped and two Prometheus servers scrape it,
-and after a guest is stopped behind its back.
+after a guest is stopped behind its back, and while more QEMUs are stopped
+than libvirtd serves calls of one connection at once.
 """
 
+import concurrent.futures
 import os
 import re
 import signal
@@ -69,8 +71,10 @@ class ExporterTestCase(base.OperatorTestCase):
             return response.read().decode()
 
     def boot_ok(self, *names):
-        for name in names:
-            self.boot(name, period=2)
+        # a few at a time: each boot process waits for its guest's report
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for done in [pool.submit(self.boot, name, 2) for name in names]:
+                done.result()
         self.wait_for('the guests to report', lambda: all(
             row['stats_state'] == 'ok'
             for row in self.memstats(*names).values()), 60)
@@ -154,3 +158,35 @@ class ExporterProcessTest(ExporterTestCase):
                 self.assertIn(STATE.format(name, 'ok'), text)
             self.assertRegex(text, re.escape(
                 f'available_bytes{{domain="{healthy[0]}"}} '))
+
+    def test_more_stopped_qemus_than_libvirtd_serves_calls_at_once(self):
+        # libvirtd serves five calls of one connection at once: calls
+        # stuck on five stopped QEMUs would leave none for the healthy
+        # guests. Eight guests: the default reads them in 4 chunks.
+        names = [base.PREFIX + f'm{i}' for i in range(8)]
+        self.boot_ok(*names)
+        url = self.start_exporter()
+        self.scrape(url)
+        frozen, healthy = names[:5], names[5:]
+        for name in frozen:
+            self.freeze(name)
+        results = []
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            start = time.monotonic()
+            text = self.scrape(url)
+            results.append((round(time.monotonic() - start, 2), text))
+            time.sleep(max(0, 1 - (time.monotonic() - start)))
+        took = [t for t, _ in results]
+        self.assertLess(max(took), 6, took)
+        for _, text in results:
+            self.assertIn('libvirt_up 1.0', text, took)
+        # Each poll finds at most the stopped QEMUs its chunks reach first
+        # stuck; from the third scrape on, all five are known.
+        for _, text in results[2:]:
+            for name in frozen:
+                self.assertIn(STATE.format(name, 'unresponsive'), text)
+            for name in healthy:
+                self.assertIn(STATE.format(name, 'ok'), text)
+                self.assertRegex(text, re.escape(
+                    f'available_bytes{{domain="{name}"}} '))

@@ -292,6 +292,11 @@ class FakeConnection:
                 return domain
         raise _libvirt_error(libvirt.VIR_ERR_NO_DOMAIN)
 
+    def getLibVersion(self):
+        self._daemon('getLibVersion')
+        with self.requests:
+            return 9000000
+
     def isAlive(self):
         return 1
 
@@ -391,6 +396,28 @@ class BoundedPollTest(test.TestCase):
                 exception.HypervisorNotAnswering, host.run_bounded, 'stuck',
                 functools.partial(conn.domainListGetStats, [domain], 0),
                 0.05)
+
+    def test_every_chunk_stuck_while_libvirtd_answers(self):
+        # Four chunks each stuck on a stopped QEMU, and the NOWAIT call
+        # that reads them again stuck on a fifth: five calls, all that
+        # libvirtd serves of the connection. A new connection says
+        # libvirtd answers: every guest is unanswered this poll, and the
+        # poll does not fail.
+        domains = [FakeDomain(f'm{i}') for i in range(8)]
+        host, conn = self._host(*domains)
+        host.stats_workers = 4  # chunks m0 m4, m1 m5, m2 m6, m3 m7
+        for domain in domains[:5]:
+            domain.freeze()
+        fresh = FakeConnection(*domains)
+        self.useFixture(fixtures.MockPatch('libvirt.open',
+                                           return_value=fresh))
+        records = self._poll(host)
+        self.assertLess(self.elapsed, 2.5)
+        self.assertEqual(8, sum(r.monitor_busy is not None
+                                for r in records.values()))
+        self.assertEqual(['getLibVersion'], fresh.calls)
+        self.assertTrue(fresh.closed)
+        self.assertEqual(0, host.free_requests())
 
     def test_stuck_calls_move_polls_to_a_new_connection(self):
         # libvirtd serves five calls of a connection at once: with five
