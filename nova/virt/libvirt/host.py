@@ -799,17 +799,30 @@ class _Poll:
         return self.conn.domainListGetStats(domains, self.KINDS,
                                             self.NOWAIT) if domains else []
 
-    def _first_then_nowait(self, fn) -> list:
-        """``fn()`` if it answers in half the time left (STUCK_FIRST_WAIT
-        while a guest is known to be stuck), else ``fn()`` again (NOWAIT
-        skips what the first call holds), bounded."""
+    def _one_call(self) -> list:
+        """Every guest's record from one bulk call if it answers in half
+        the time left, else from a second (NOWAIT skips what the first
+        holds). That one can itself be stuck on a second stopped QEMU:
+        then, if libvirt still answers (_alive), every guest is unanswered
+        for this poll (the next finds the stopped ones stuck); if not,
+        libvirt is not answering."""
+        fn = functools.partial(self.conn.getAllDomainStats, self.KINDS,
+                               self.NOWAIT)
         first = self.host._start(fn)
-        wait = _left(self.deadline) / 2
-        if self.host._stuck:
-            wait = min(wait, STUCK_FIRST_WAIT)
-        if self.host._waited(first, wait):
+        if self.host._waited(first, _left(self.deadline) / 2):
             return first.get()
-        return self._bounded('getAllDomainStats()', fn)
+        again = self.host._start(fn)
+        if self.host._waited(again, _kept_back(self.deadline,
+                                                2 * ALIVE_WAIT)):
+            return again.get()
+        if not self._alive():
+            raise self.host._not_answering('getAllDomainStats()',
+                                           self.budget)
+        domains = self.host.run_bounded(
+            'listAllDomains()', functools.partial(self.conn.listAllDomains,
+                                                  0),
+            min(ALIVE_WAIT, _left(self.deadline)), self.budget)
+        return [(domain, None) for domain in domains]
 
     def _chunked(self, domains) -> list:
         """The records of ``domains``, in stats_workers parallel chunks
@@ -852,7 +865,7 @@ class _Poll:
         if not late:
             return records
         again = self.host._start(functools.partial(self._stats, late))
-        if self.host._waited(again, _left(self.deadline) - ALIVE_WAIT):
+        if self.host._waited(again, _kept_back(self.deadline, ALIVE_WAIT)):
             return records + again.get()
         if not records and not self._alive():
             raise self.host._not_answering('getAllDomainStats()',
@@ -889,8 +902,7 @@ class _Poll:
             host.stats_workers == 0 and host._last_count and
             auto_workers(host._last_count) <= 1)
         if names is None and not host._stuck and one_call:
-            records = self._first_then_nowait(functools.partial(
-                self.conn.getAllDomainStats, self.KINDS, self.NOWAIT))
+            records = self._one_call()
             host._last_count = len(records)
         else:
             domains, missing = _select(self._bounded(
@@ -1086,6 +1098,13 @@ def auto_workers(guests: int) -> int:
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
+
+
+def _kept_back(deadline: float, keep: float) -> float:
+    """The time left but ``keep`` seconds (at most half of it) kept for
+    what follows."""
+    left = _left(deadline)
+    return left - min(keep, left / 2)
 
 
 def _key(domain) -> tuple[str, int]:

@@ -397,6 +397,23 @@ class BoundedPollTest(test.TestCase):
                 functools.partial(conn.domainListGetStats, [domain], 0),
                 0.05)
 
+    def test_one_call_stuck_twice_while_libvirtd_answers(self):
+        # One bulk call stuck on a stopped QEMU, the NOWAIT one after it
+        # on a second: libvirtd still answers, so the poll does not fail;
+        # its guests are unanswered this time, then the two found stuck.
+        domains = [FakeDomain('f0'), FakeDomain('f1'), FakeDomain('h')]
+        host, conn = self._host(*domains)
+        domains[0].freeze()
+        domains[1].freeze()
+        records = self._poll(host)
+        self.assertLess(self.elapsed, 2.2)
+        self.assertEqual(3, sum(r.monitor_busy is not None
+                                for r in records.values()))
+        time.sleep(0.5)  # the next scrape
+        records = self._poll(host)
+        self.assertEqual(['f0', 'f1'], host.stuck_guests)
+        self.assertEqual(200000, records['h'].stats['available'])
+
     def test_every_chunk_stuck_while_libvirtd_answers(self):
         # Four chunks each stuck on a stopped QEMU, and the NOWAIT call
         # that reads them again stuck on a fifth: five calls, all that
