@@ -694,9 +694,14 @@ class Host:
 
         The first call to reach a newly stuck QEMU waits for it: when a
         bulk call has not answered in half the time, another one (NOWAIT)
-        reads the rest. When neither answers, libvirt itself is stuck:
-        HypervisorNotAnswering. Overrunning calls finish alone (a call
-        inside libvirt cannot be cancelled), at most MAX_PENDING_CALLS.
+        reads the rest. When that one is stuck too (on a second stopped
+        QEMU), the guests it reads are unanswered for this poll if libvirt
+        still answers a call that reaches no guest; if it does not, libvirt
+        itself is stuck: HypervisorNotAnswering. Overrunning calls finish
+        alone (a call inside libvirt cannot be cancelled), at most
+        MAX_PENDING_CALLS; libvirtd serves only CLIENT_REQUESTS calls of a
+        connection at once, so when stuck calls take nearly all of them
+        the poll moves to a new connection (_make_room).
 
         A lost connection (a daemon restart) is reopened once; a driver
         without the bulk call is read domain by domain. A named domain
