@@ -80,7 +80,8 @@ CONTROL_WAIT = 1.0
 # time left). Measured on 2 cores under load with a QEMU stopped: libvirtd
 # now and then held a bulk call over only healthy guests for seconds,
 # taking none of their jobs, while a NOWAIT call made then answered at once
-# (the cause in libvirt was not found). A healthy poll takes ~20 ms.
+# (likely the connection's requests taken by stuck calls: CLIENT_REQUESTS).
+# A healthy poll takes ~20 ms.
 STUCK_FIRST_WAIT = 0.5
 # Seconds a poll keeps to ask libvirtd whether it answers at all, when a
 # chunk read again did not answer.
