@@ -76,7 +76,8 @@ def _encode(families: list, encoder, names: tuple, zipped: bool) -> bytes:
     if names:
         families = _wanted(families, names)
     body = encoder(_Families(families))
-    return gzip.compress(body) if zipped else body
+    # level 1: at 20 guests 0.13 ms for 2.9 KB, level 9 0.66 ms for 2.4 KB
+    return gzip.compress(body, compresslevel=1) if zipped else body
 
 
 class MetricsApp:

@@ -85,14 +85,22 @@ def bench(n: int, repeat: int) -> dict:
     return result
 
 
+# What Prometheus 2.x asks for (scrape.go's acceptHeader), with gzip.
+PROMETHEUS_ACCEPT = ('application/openmetrics-text;version=1.0.0,'
+                     'application/openmetrics-text;version=0.0.1;q=0.75,'
+                     'text/plain;version=0.0.4;q=0.5,*/*;q=0.1')
+
+
 def _curl(url: str, count: int = 1) -> list[float]:
     """Seconds each of ``count`` scrapes of ``url`` took, all at once,
-    by curl in a process of its own (as Prometheus scrapes: a client in
+    by curl in a process of its own, asking what Prometheus asks (the
+    OpenMetrics format, gzip) as Prometheus does (a client in
     the exporter's own process would take the GIL from the server it
     measures). curl's own clock: its start-up is not counted."""
     import subprocess
 
-    argv = ['curl', '-sS', '--fail', '-w', '%{time_total}\\n']
+    argv = ['curl', '-sS', '--fail', '-w', '%{time_total}\\n',
+            '-H', f'Accept: {PROMETHEUS_ACCEPT}', '--compressed']
     if count > 1:
         argv += ['-Z', '--parallel-immediate', '--parallel-max',
                  str(count)]
