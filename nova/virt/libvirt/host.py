@@ -548,11 +548,15 @@ class Host:
         return conn
 
     def close(self) -> None:
-        """Close the connection, waiting at most a second for it."""
+        """Close the connection (and any set aside), waiting at most a
+        second for each."""
         with self._lock:
-            conn, self._conn = self._conn, None
-        if conn is None:
-            return
+            conns = [r[0] for r in self._retired] + [self._conn]
+            self._conn, self._retired = None, []
+        for conn in filter(None, conns):
+            self._close(conn)
+
+    def _close(self, conn) -> None:
         try:
             self.run_bounded('close()', conn.close, 1.0)
         except (libvirt.libvirtError, exception.NovaException):
@@ -588,10 +592,7 @@ class Host:
                     if not self._stuck_calls(r[1], r[2])]
             self._retired = [r for r in self._retired if r not in done]
         for conn, _, _ in done:
-            try:
-                self.run_bounded('close()', conn.close, 1.0)
-            except (libvirt.libvirtError, exception.NovaException):
-                pass
+            self._close(conn)
 
     def reconnect(self) -> None:
         """Drop the connection; the next call opens a new one."""
