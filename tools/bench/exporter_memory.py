@@ -129,7 +129,9 @@ def main(argv) -> int:
                       f'of the last 120 {slowest * 1e3:.0f} ms)',
                       flush=True)
                 minute += 1
-                stop.wait(max(0, start + minute * 60 - time.monotonic()))
+                if minute <= minutes:
+                    stop.wait(max(0, start + minute * 60 -
+                                  time.monotonic()))
         finally:
             stop.set()
             exporter.send_signal(signal.SIGTERM)

@@ -1002,7 +1002,7 @@ class _Poll:
                     libvirt.VIR_DOMAIN_SHUTOFF)})
                 busy[i] = 0.0
                 continue
-            entry = host._stuck.get(_key(domain))
+            entry = host._stuck.get(_key(domain)) if host._stuck else None
             if entry is not None and (not record or
                                       figures_skipped(record)):
                 busy[i] = now - entry.since
@@ -1048,16 +1048,18 @@ class _Poll:
         found = []
         append = found.append
         active_states = _ACTIVE_STATES
+        stuck = host._stuck
         for index, (domain, record) in enumerate(records):
             state = record.get('state.state')
             active = state in active_states
-            if active and index not in busy:
-                host._stuck.pop(_key(domain), None)  # it answered
+            name, domain_id = domain.name(), domain.ID()
+            if stuck and active and index not in busy:
+                stuck.pop((name, domain_id), None)  # it answered
             append(StatsRecord(
-                None, domain.name(), None, active,
+                None, name, None, active,
                 balloon_stats_to_memory_stats(record), None,
                 busy.get(index) if active else None,
-                domain.ID() if active else -1, domain, state))
+                domain_id if active else -1, domain, state))
         return found
 
 
