@@ -90,6 +90,25 @@ class SystemLibvirtd:
                 stderr=subprocess.STDOUT, start_new_session=True)
         cls._ours = cls._start()
 
+    _swept = False
+
+    @classmethod
+    def remove_leftovers(cls) -> None:
+        """Once a process: remove the guests named PREFIX* that a test run
+        killed before its clean-up left defined on the system daemon (a
+        persistent definition outlives the daemon and the test)."""
+        if cls._swept:
+            return
+        cls._swept = True
+        listed = subprocess.run(
+            ['virsh', '-c', SYSTEM_URI, 'list', '--all', '--name'],
+            capture_output=True, text=True, timeout=60)
+        for name in listed.stdout.split():
+            if name.startswith(PREFIX):
+                for verb in ('destroy', 'undefine'):
+                    subprocess.run(['virsh', '-c', SYSTEM_URI, verb, name],
+                                   capture_output=True, timeout=60)
+
     @classmethod
     def _start(cls, log=None) -> subprocess.Popen:
         proc = subprocess.Popen(
@@ -184,6 +203,7 @@ class OperatorTestCase(test.TestCase):
         self.images = self._images()
         if self.uri == 'system':
             SystemLibvirtd.ensure()
+            SystemLibvirtd.remove_leftovers()
             self.connection_uri = SYSTEM_URI
         else:
             self.connection_uri = ''
