@@ -99,22 +99,23 @@ def _encode(families, openmetrics: bool) -> bytes:
     return ''.join(out).encode('utf-8')
 
 
-def _fast(registry, openmetrics: bool, library) -> bytes:
-    families = list(registry.collect())
-    try:
-        return _encode(families, openmetrics)
-    except _NotCovered:
-        return library(_Given(families))
-
-
-class _Given:
-    """A registry of families already collected."""
+class Families:
+    """A registry that gives families already collected (one poll's),
+    for the encoders."""
 
     def __init__(self, families):
         self._families = families
 
     def collect(self):
         return self._families
+
+
+def _fast(registry, openmetrics: bool, library) -> bytes:
+    families = list(registry.collect())
+    try:
+        return _encode(families, openmetrics)
+    except _NotCovered:
+        return library(Families(families))
 
 
 def encoder_for(chosen):

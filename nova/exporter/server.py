@@ -52,16 +52,6 @@ LANDING = b"""<!DOCTYPE html>
 """
 
 
-class _Families:
-    """A registry that gives one poll's families, for the encoders."""
-
-    def __init__(self, families):
-        self._families = families
-
-    def collect(self):
-        return self._families
-
-
 def _wanted(families: list, names) -> list:
     """The families ``names`` (prometheus_client's ``name[]``) asks for,
     by family or sample name (``x``, or ``x_total`` of a counter even
@@ -75,7 +65,7 @@ def _wanted(families: list, names) -> list:
 def _encode(families: list, encoder, names: tuple, zipped: bool) -> bytes:
     if names:
         families = _wanted(families, names)
-    body = encoder(_Families(families))
+    body = encoder(encoding.Families(families))
     # level 1: at 20 guests 0.13 ms for 2.9 KB, level 9 0.66 ms for 2.4 KB
     return gzip.compress(body, compresslevel=1) if zipped else body
 
