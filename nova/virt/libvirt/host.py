@@ -581,10 +581,11 @@ class Host:
         queue every new call behind them), and close connections set
         aside whose calls have all ended."""
         with self._lock:
-            if self._conn is not None and self.free_requests() < 2:
+            stuck = self._stuck_calls(self._conn_since)
+            if self._conn is not None and CLIENT_REQUESTS - stuck < 2:
                 LOG.info('%d calls to %s are stuck on unanswering guests; '
                          'using a new connection while they finish.',
-                         self._stuck_calls(self._conn_since), self.uri)
+                         stuck, self.uri)
                 self._retired.append((self._conn, self._conn_since,
                                       time.monotonic()))
                 self._conn = None
@@ -818,13 +819,10 @@ class _Poll:
         first = self.host._start(fn)
         if self.host._waited(first, _left(self.deadline) / 2):
             return first.get()
-        again = self.host._start(fn)
-        if self.host._waited(again, _kept_back(self.deadline,
-                                                2 * ALIVE_WAIT)):
-            return again.get()
-        if not self._alive():
-            raise self.host._not_answering('getAllDomainStats()',
-                                           self.budget)
+        # (the time kept back: _alive, then the listing)
+        records = self._again(fn, 2 * ALIVE_WAIT, answered=False)
+        if records is not None:
+            return records
         domains = self.host.run_bounded(
             'listAllDomains()', functools.partial(self.conn.listAllDomains,
                                                   0),
@@ -871,13 +869,25 @@ class _Poll:
                 late += chunk
         if not late:
             return records
-        again = self.host._start(functools.partial(self._stats, late))
-        if self.host._waited(again, _kept_back(self.deadline, ALIVE_WAIT)):
-            return records + again.get()
-        if not records and not self._alive():
+        again = self._again(functools.partial(self._stats, late),
+                            ALIVE_WAIT, answered=bool(records))
+        if again is None:
+            again = [(domain, None) for domain in late]
+        return records + again
+
+    def _again(self, fn, keep: float, answered: bool) -> list | None:
+        """``fn()``, a NOWAIT call that reads again what a first call did
+        not answer in time, within the time left but ``keep``; None when
+        it is stuck too (on another stopped QEMU) while libvirt answers,
+        which ``answered`` says it did in this poll, or else _alive does;
+        HypervisorNotAnswering when libvirt answers nothing."""
+        again = self.host._start(fn)
+        if self.host._waited(again, _kept_back(self.deadline, keep)):
+            return again.get()
+        if not answered and not self._alive():
             raise self.host._not_answering('getAllDomainStats()',
                                            self.budget)
-        return records + [(domain, None) for domain in late]
+        return None
 
     def _alive(self) -> bool:
         """Whether libvirtd answers a call that reaches no guest: on this
