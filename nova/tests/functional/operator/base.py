@@ -48,6 +48,18 @@ def _pids(name: str) -> list[int]:
     return found
 
 
+def _terminate(proc: subprocess.Popen) -> None:
+    """Stop ``proc`` if it runs: SIGTERM, then SIGKILL after 30 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class SystemLibvirtd:
     """The system libvirtd, running for the tests of this process."""
 
@@ -126,13 +138,7 @@ class SystemLibvirtd:
         """Stop ``proc`` (never leave a daemon behind) and fail with what
         the daemon said, since its log goes when this process exits."""
         exited = proc.poll()
-        if exited is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate(proc)
         said = ''
         if cls._log is not None:
             cls._log.flush()
@@ -165,13 +171,8 @@ class SystemLibvirtd:
     def stop(cls) -> None:
         """Stop what this process started; leave the rest."""
         for proc in (cls._ours, cls._virtlogd):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            if proc is not None:
+                _terminate(proc)
         cls._ours = cls._virtlogd = None
         if cls._log is not None:
             cls._log.close()
