@@ -134,7 +134,7 @@ Parallel libvirt calls one poll of the guests' memory statistics may use.
 libvirt reads the guests' balloon figures one guest after another, asking
 each guest's QEMU in turn. In parallel chunks a poll of many guests takes
 less time (measured through the system libvirtd on 2 cores: 20 real guests
-in 4 chunks took 0.61-0.65 times one bulk call, 10 guests 0.70, 6 guests in
+in 4 chunks took 0.61-0.74 times one bulk call, 10 guests 0.70, 6 guests in
 3 chunks 0.71-0.81). The default, 0, chooses from the number of running
 guests: one bulk call below 6, else one chunk per 2 guests, at most 4 (and
 twice the cores). A value

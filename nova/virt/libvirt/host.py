@@ -1105,7 +1105,7 @@ def auto_workers(guests: int) -> int:
     call (tools/bench/memstats_poll.py, medians of paired polls): 3 guests
     in one call 1.04-1.05, split 1.10-1.15 (the listing costs more than it
     saves); 6 guests, 2 chunks 0.82, 3 chunks 0.71-0.81; 10 guests, 2
-    chunks 0.73-0.81, 3 or 4 chunks 0.70; 20 guests, 4 chunks 0.61-0.65,
+    chunks 0.73-0.81, 3 or 4 chunks 0.70; 20 guests, 4 chunks 0.61-0.74,
     more no better (libvirtd serves 5 calls of one client at a time, and
     the guests' QEMUs answering take the cores: the floor there is about
     0.54)."""
