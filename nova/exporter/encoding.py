@@ -84,12 +84,13 @@ def _encode(families, openmetrics: bool) -> bytes:
     for family in families:
         if family.unit or not _PLAIN_NAME.match(family.name):
             raise _NotCovered()
-        doc = family.documentation.replace('\\', r'\\').replace('\n', r'\n')
         kind = family.type
         name = family.name
-        if openmetrics:
-            doc = doc.replace('"', r'\"')
+        if openmetrics:  # HELP escaped as a label value is
+            doc = _label_value(family.documentation)
         else:
+            doc = family.documentation.replace('\\', r'\\').replace(
+                '\n', r'\n')
             name += _TEXT_SUFFIX.get(kind, '')
             kind = _TEXT_TYPES.get(kind, kind)
         out.append(f'# HELP {name} {doc}\n# TYPE {name} {kind}\n')
