@@ -27,6 +27,8 @@ from nova import utils
 def _allowed(opt: cfg.Opt) -> str:
     """What ``opt`` accepts, in words."""
     kind = opt.type
+    if getattr(kind, 'allowed', None):
+        return kind.allowed
     if isinstance(kind, types.Integer):
         if kind.min is not None and kind.max is not None:
             return f'expected an integer from {kind.min} to {kind.max}'

@@ -6,9 +6,35 @@ validates them again.
 """
 
 from oslo_config import cfg
+from oslo_config import types
 
 # libvirt stores the statistics period as a C int.
 INT_MAX = 2147483647
+# libvirt 9.0's hypervisor drivers: a URI's scheme is one of these, with an
+# optional "+transport" (qemu+ssh://...).
+LIBVIRT_DRIVERS = ('qemu', 'test', 'lxc', 'xen', 'libxl', 'ch', 'bhyve',
+                   'vz', 'openvz', 'vbox', 'esx', 'gsx', 'vpx', 'hyperv',
+                   'vmwareplayer', 'vmwarews', 'vmwarefusion')
+
+
+class ConnectionURI(types.String):
+    """A libvirt URI, or empty: a URI whose driver libvirt does not know is
+    refused when the configuration loads, not at the first call."""
+
+    type_name = 'libvirt URI value'
+    #: what nova.config's one-line error says is expected
+    allowed = ('expected a libvirt URI whose driver libvirt knows, such as '
+               'qemu:///system, or nothing (drivers: ' +
+               ', '.join(LIBVIRT_DRIVERS) + ')')
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if value:
+            scheme = value.partition(':')[0]
+            driver = scheme.partition('+')[0]
+            if ':' not in value or driver not in LIBVIRT_DRIVERS:
+                raise ValueError(f'{value!r}: {self.allowed}')
+        return value
 
 libvirt_group = cfg.OptGroup(
     'libvirt',
@@ -40,9 +66,10 @@ Related options:
 * ``connection_uri``: depends on this
 * ``mem_stats_period_seconds``: applies to ``kvm`` and ``qemu`` only
 """),
-    cfg.StrOpt('connection_uri',
-               default='',
-               help="""
+    cfg.Opt('connection_uri',
+            type=ConnectionURI(),
+            default='',
+            help="""
 Overrides the default libvirt URI of the chosen virtualization type.
 
 If set, nova-libvirt connects to this URI and ``virt_type`` is only used to

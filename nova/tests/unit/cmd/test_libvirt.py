@@ -192,12 +192,19 @@ class TestDriverCommandsTest(CommandTestCase):
         self.assertOneLineError(rc, err, 'No guest named cli-guest', code=1)
 
     def test_memstats_connection_failure(self):
-        path = self._file('bad.conf',
-                          '[libvirt]\nconnection_uri = nope:///x\n')
+        uri = 'qemu+unix:///system?socket=/nonexistent/libvirt-sock'
+        path = self._file('bad.conf', f'[libvirt]\nconnection_uri = {uri}\n')
         rc, out, err = self.run_cmd('--config-file', path, 'memstats')
-        self.assertOneLineError(rc, err, 'Cannot connect to nope:///x',
-                                code=1)
+        self.assertOneLineError(rc, err, f'Cannot connect to {uri}', code=1)
         self.assertEqual('', out)
+
+    def test_uri_of_no_libvirt_driver_refused_at_load(self):
+        path = self._file('bad.conf',
+                          '[libvirt]\nconnection_uri = garbage://\n')
+        rc, out, err = self.run_cmd('--config-file', path, 'memstats')
+        self.assertOneLineError(rc, err, '[libvirt] connection_uri = '
+                                'garbage:// (in ')
+        self.assertIn('such as qemu:///system', err)
 
     def test_demo_refuses_disabled_period(self):
         conf = self._file('off.conf',

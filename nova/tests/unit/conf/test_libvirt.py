@@ -15,7 +15,8 @@ import nova.conf
 CONF = nova.conf.CONF
 
 
-class MemStatsPeriodOptionTest(test.TestCase):
+class _LoadTestCase(test.TestCase):
+    """Loads a nova.conf of the test's."""
 
     def setUp(self):
         super().setUp()
@@ -26,6 +27,9 @@ class MemStatsPeriodOptionTest(test.TestCase):
         with open(path, 'w') as f:
             f.write(body)
         return config.parse_args([], default_config_files=[path])
+
+
+class MemStatsPeriodOptionTest(_LoadTestCase):
 
     def test_default(self):
         self.assertEqual(10, CONF.libvirt.mem_stats_period_seconds)
@@ -79,3 +83,23 @@ class MemStatsPeriodOptionTest(test.TestCase):
     def test_virt_type_and_uri_defaults(self):
         self.assertEqual('kvm', CONF.libvirt.virt_type)
         self.assertEqual('', CONF.libvirt.connection_uri)
+
+
+class ConnectionURIOptionTest(_LoadTestCase):
+
+    def test_uris_of_libvirt_drivers_load(self):
+        for uri in ('', 'qemu:///system', 'qemu+ssh://host/system',
+                    'qemu:///embed?root=/tmp/x', 'test:///default',
+                    'lxc:///system',
+                    'qemu+unix:///system?socket=/run/x/libvirt-sock'):
+            conf = self._load(f'[libvirt]\nconnection_uri = {uri}\n')
+            self.assertEqual(uri, conf.libvirt.connection_uri)
+
+    def test_uri_of_no_driver_refused_at_load(self):
+        for uri in ('garbage://', 'qemu', '/run/libvirt/libvirt-sock',
+                    'kvm:///system'):
+            e = self.assertRaises(
+                exception.InvalidConfigValue, self._load,
+                f'[libvirt]\nconnection_uri = {uri}\n')
+            self.assertIn(f'[libvirt] connection_uri = {uri}', str(e))
+            self.assertIn('such as qemu:///system', str(e))
