@@ -1,9 +1,13 @@
 """The ``nova-libvirt-exporter`` console script: load, log, serve.
 
 A bad configuration, or a port already taken, ends in one line on stderr
-and exit status 2 or 1. Serving is nova.exporter.service's job.
+and exit status 2 or 1. Serving is nova.exporter.service's job. Once it
+stopped serving the process exits at once: nothing waits for a libvirt
+call still stuck in a worker thread.
 """
 
+import logging as std_logging
+import os
 import sys
 
 from oslo_log import log as logging
@@ -52,5 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The console script: main(), then exit without joining threads a
+    frozen libvirt may hold (the interpreter's exit would wait for them:
+    35 s with mem_stats_poll_timeout = 40)."""
+    code = main()
+    std_logging.shutdown()  # flush every handler first
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    run()

@@ -12,9 +12,12 @@ are refused (one log line) until some close (a connection whose client
 left is closed at the latest ``client_timeout`` later). prometheus_client still
 writes the exposition format.
 
-The app serves ``/metrics`` (GET, or HEAD) and a landing page at ``/``,
-404 elsewhere; with basic auth configured, a request without valid
-credentials gets 401 before libvirt is polled. A poll runs on a worker
+The app serves ``/metrics`` (GET, or HEAD), a landing page at ``/`` and
+a liveness answer at ``/-/healthy`` (never polls libvirt, needs no
+credentials: for load balancers and process supervisors), 404 elsewhere;
+with basic auth configured, a request without valid credentials gets 401
+before libvirt is polled. Once the server is stopping, a scrape still
+waiting gets 503 at once. A poll runs on a worker
 thread; scrapes that arrive while it runs share its figures. Nothing here
 talks to libvirt or reads nova.conf.
 """
@@ -70,8 +73,15 @@ def _encode(families: list, encoder, names: tuple, zipped: bool) -> bytes:
     return gzip.compress(body, compresslevel=1) if zipped else body
 
 
+HEALTHY = b'Healthy.\n'
+
+
+class _Stopping(Exception):
+    """The server stops: a request still waiting is answered 503."""
+
+
 class MetricsApp:
-    """ASGI app: /metrics, /, and basic auth."""
+    """ASGI app: /metrics, /, /-/healthy, and basic auth."""
 
     def __init__(self, poll, web_config, executor):
         #: poll() -> metric families (blocking; run on the executor)
@@ -85,6 +95,28 @@ class MetricsApp:
         self._encoded: dict = {}
         #: set when a connection failed to be accepted for want of fds
         self.fds_exhausted = False
+        self._stopping: asyncio.Event | None = None
+
+    def stopping(self) -> None:
+        """Answer 503 to requests still waiting (call on the loop)."""
+        self._stop_event().set()
+
+    def _stop_event(self) -> asyncio.Event:
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        return self._stopping
+
+    async def _unless_stopping(self, future):
+        """``future``'s result, or _Stopping once the server stops."""
+        stop = asyncio.ensure_future(self._stop_event().wait())
+        try:
+            done, _ = await asyncio.wait(
+                {future, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if future not in done:
+            raise _Stopping()
+        return future.result()
 
     async def _poll(self):
         """This poll's families: the one running, or a new one."""
@@ -92,7 +124,7 @@ class MetricsApp:
             loop = asyncio.get_running_loop()
             self._current = loop.run_in_executor(self._executor,
                                                  self._poll_fn)
-        return await asyncio.shield(self._current)
+        return await self._unless_stopping(asyncio.shield(self._current))
 
     async def _authorized(self, headers: dict) -> bool:
         if not self._web.users:
@@ -109,8 +141,8 @@ class MetricsApp:
         if not sep:
             return False
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self._web.check_password, user, password)
+        return await self._unless_stopping(loop.run_in_executor(
+            self._executor, self._web.check_password, user, password))
 
     async def __call__(self, scope, receive, send):
         if scope['type'] == 'lifespan':
@@ -122,11 +154,20 @@ class MetricsApp:
                     return
         if scope['type'] != 'http':
             return
+        try:
+            await self._serve(scope, send)
+        except _Stopping:
+            await self._respond(send, 503, b'Stopping.\n',
+                                scope['method'] == 'HEAD')
+
+    async def _serve(self, scope, send):
         self.fds_exhausted = False
         head = scope['method'] == 'HEAD'
         if scope['method'] not in ('GET', 'HEAD'):
             return await self._respond(send, 405, b'Use GET.\n', head,
                                        [(b'allow', b'GET, HEAD')])
+        if scope['path'] == '/-/healthy':
+            return await self._respond(send, 200, HEALTHY, head)
         headers = dict(scope['headers'])
         if not await self._authorized(headers):
             return await self._respond(
@@ -169,7 +210,7 @@ class MetricsApp:
             body = self._encoded[key] = asyncio.get_running_loop(
             ).run_in_executor(self._executor, _encode, families, encoder,
                               names, zipped)
-        return await asyncio.shield(body)
+        return await self._unless_stopping(asyncio.shield(body))
 
     @staticmethod
     async def _respond(send, status: int, body: bytes, head: bool,
@@ -215,11 +256,16 @@ def listen(address: str, port: int) -> socket.socket:
 
 
 class HTTPServer:
-    """Serves ``app`` on ``sock`` from a thread of its own."""
+    """Serves ``app`` on ``sock`` from a thread of its own. ``heartbeat``,
+    when given, is called from the event loop every ``heartbeat_interval``
+    seconds: it stops being called when the loop stops answering."""
 
     def __init__(self, app: MetricsApp, sock: socket.socket,
-                 ssl_context, client_timeout: float):
+                 ssl_context, client_timeout: float, heartbeat=None,
+                 heartbeat_interval: float | None = None):
         self.app, self.sock = app, sock
+        self._heartbeat = heartbeat
+        self._heartbeat_interval = heartbeat_interval
         config = _Config(ssl_context)
         # A client must complete its TLS handshake, send its request, and
         # keep an idle connection open, each within client_timeout.
@@ -249,6 +295,8 @@ class HTTPServer:
         secure = [self.sock] if self._config.ssl_enabled else []
         insecure = [] if secure else [self.sock]
         sockets = hyper_config.Sockets(secure, insecure, [])
+        if self._heartbeat is not None and self._heartbeat_interval:
+            self._loop.create_task(self._beat())
         try:
             self._loop.run_until_complete(hyper_run.worker_serve(
                 app_wrappers.ASGIWrapper(self.app), self._config,
@@ -256,6 +304,11 @@ class HTTPServer:
                 shutdown_trigger=self._stopping.wait))
         finally:
             self._loop.close()
+
+    async def _beat(self) -> None:
+        while True:
+            self._heartbeat()
+            await asyncio.sleep(self._heartbeat_interval)
 
     def _loop_error(self, loop, context) -> None:
         if 'out of system resource' in context.get('message', ''):
@@ -271,6 +324,7 @@ class HTTPServer:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop serving; requests still running get at most a second."""
         if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.app.stopping)
             self._loop.call_soon_threadsafe(self._stopping.set)
             self._thread.join(timeout)
         self.sock.close()

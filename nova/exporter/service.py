@@ -23,6 +23,7 @@ from prometheus_client import registry as prom_registry
 from nova import config
 from nova import exception
 from nova.exporter import metrics
+from nova.exporter import notify
 from nova.exporter import server
 from nova.exporter import webconfig
 from nova.virt.libvirt import memstats
@@ -147,8 +148,12 @@ class ExporterService:
             raise ExporterFailed(reason=reason + '.') from None
         self._executor = server.executor()
         app = server.MetricsApp(self.exporter.collect, web, self._executor)
-        self._httpd = server.HTTPServer(app, sock, context,
-                                        opts.client_timeout)
+        # systemd's watchdog is pinged from the HTTP event loop: it is
+        # restarted when that loop stops answering.
+        self._httpd = server.HTTPServer(
+            app, sock, context, opts.client_timeout,
+            heartbeat=lambda: notify.notify('WATCHDOG=1'),
+            heartbeat_interval=notify.watchdog_interval())
         self._httpd.start()
         scheme = 'https' if web.tls else 'http'
         access = (f', basic auth for {len(web.users)} users' if web.users
@@ -156,12 +161,15 @@ class ExporterService:
         LOG.info('Serving %s://%s:%d/metrics for %s%s', scheme,
                  opts.listen_address, self.port, self.driver.host.uri,
                  access)
+        # It listens: systemd may count it started (Type=notify).
+        notify.notify('READY=1', f'STATUS=Serving on {where}')
         if opts.apply_stats_period:
             self.reconcile()
 
     def stop(self) -> None:
         """Stop serving within about two seconds, whatever clients or
         libvirt do; a running reconcile changes no further guest."""
+        notify.notify('STOPPING=1')
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.stop()
@@ -182,6 +190,13 @@ class ExporterService:
 
         A configuration with a bad value is refused whole, in one logged
         line, and the service goes on with what it had."""
+        notify.notify('RELOADING=1')
+        try:
+            self._reload()
+        finally:
+            notify.notify('READY=1')
+
+    def _reload(self) -> None:
         try:
             config.check_files(self.conf, PROG)
         except exception.InvalidConfig as e:
