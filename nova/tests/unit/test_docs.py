@@ -2,12 +2,16 @@
 the code passes the style checks: the suite catches what tox envs would."""
 
 import os
+import re
 import subprocess
 import sys
 
 import fixtures
 
+from nova import config
 from nova import test
+
+import nova.conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -41,3 +45,29 @@ class DocsTest(test.TestCase):
     def test_style(self):
         result = _run(sys.executable, '-m', 'ruff', 'check', 'nova')
         self.assertEqual(0, result.returncode, result.stdout)
+
+
+class ReloadDocTest(test.TestCase):
+    """exporter.rst's "What a reload changes" names every option, each
+    in the list its ``mutable`` flag puts it in."""
+
+    def _listed(self) -> dict[str, set]:
+        path = os.path.join(ROOT, 'doc', 'source', 'admin', 'exporter.rst')
+        with open(path) as f:
+            text = f.read()
+        section = text.split('What a reload changes', 1)[1].split(
+            '\n\n', 2)[1]
+        items = {}
+        for item in re.split(r'\n- ', '\n' + section)[1:]:
+            head, _, rest = item.partition(':')
+            head = 'restart' if head.startswith('After a restart') else head
+            items[head] = set(re.findall(r'``\[(\w+)\]\s+(\w+)``', rest))
+        return items
+
+    def test_reload_paragraph_matches_mutable_flags(self):
+        listed = self._listed()
+        mutable, restart = set(), set()
+        for group, opt, _ in config.nova_options(nova.conf.CONF):
+            (mutable if opt.mutable else restart).add((group, opt.dest))
+        self.assertEqual(mutable, listed['At once'])
+        self.assertEqual(restart, listed['restart'])
