@@ -28,16 +28,20 @@ import binascii
 import concurrent.futures
 import gzip
 import logging
+import os
+import shutil
 import socket
+import tempfile
 import threading
+import time
 import urllib.parse
 
-from hypercorn import app_wrappers
+import hypercorn.asyncio as hyper_asyncio
 from hypercorn import config as hyper_config
-from hypercorn.asyncio import run as hyper_run
 from prometheus_client import exposition
 
 from nova.exporter import encoding
+from nova.exporter import tlsfront
 
 LOG = logging.getLogger(__name__)
 # hypercorn's own lines ("Running on ... (CTRL + C to quit)") say less than
@@ -80,14 +84,53 @@ class _Stopping(Exception):
     """The server stops: a request still waiting is answered 503."""
 
 
-class MetricsApp:
-    """ASGI app: /metrics, /, /-/healthy, and basic auth."""
+class _Shed(Exception):
+    """Too much unauthenticated work waits: answered 429 at once."""
 
-    def __init__(self, poll, web_config, executor):
+
+class _RateLimiter:
+    """Go's rate.Limiter as the toolkit uses it: a bucket of ``burst``
+    tokens, one more every ``interval`` seconds; burst 0 refuses all."""
+
+    def __init__(self, limit, clock=time.monotonic):
+        self.limit, self._clock = limit, clock
+        self._tokens = float(limit.burst)
+        self._at = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(float(self.limit.burst), self._tokens + (
+            now - self._at) / self.limit.interval)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+class MetricsApp:
+    """ASGI app: /metrics, /, /-/healthy, basic auth, the web
+    configuration's headers and rate limit.
+
+    Password checks run on a pool of their own (one thread: bcrypt holds a
+    CPU for tens of milliseconds a check), never on the polls' executor,
+    and at most ``AUTH_QUEUE`` wait for it: beyond that a request whose
+    credentials are not already known is answered 429 at once. Known
+    credentials (the scraper's, after its first request) are answered from
+    the cache on the event loop, so a flood of wrong passwords cannot delay
+    an authenticated scrape.
+    """
+
+    AUTH_QUEUE = 16
+
+    def __init__(self, poll, web_config, executor, auth_executor=None):
         #: poll() -> metric families (blocking; run on the executor)
         self._poll_fn = poll
-        self._web = web_config
         self._executor = executor
+        self._auth_executor = auth_executor or executor
+        self._auth_waiting = 0
+        self._rare = tlsfront.RareLog(LOG)
+        self.web = web_config
         self._current: asyncio.Future | None = None
         # The encoded bodies of the latest poll's families, by (content
         # type, name filter, gzip): scrapes that share a poll share these.
@@ -96,6 +139,19 @@ class MetricsApp:
         #: set when a connection failed to be accepted for want of fds
         self.fds_exhausted = False
         self._stopping: asyncio.Event | None = None
+
+    @property
+    def web(self):
+        return self._web
+
+    @web.setter
+    def web(self, web_config):
+        """Swap the web configuration: the next request uses it."""
+        self._web = web_config
+        self._limiter = (None if web_config.rate_limit is None else
+                         _RateLimiter(web_config.rate_limit))
+        self._extra = [(name.lower().encode(), value.encode('latin-1'))
+                       for name, value in web_config.headers.items()]
 
     def stopping(self) -> None:
         """Answer 503 to requests still waiting (call on the loop)."""
@@ -126,23 +182,37 @@ class MetricsApp:
                                                  self._poll_fn)
         return await self._unless_stopping(asyncio.shield(self._current))
 
-    async def _authorized(self, headers: dict) -> bool:
-        if not self._web.users:
+    async def _authorized(self, web, headers: dict) -> bool:
+        if not web.users:
             return True
         value = headers.get(b'authorization', b'')
         scheme, _, encoded = value.partition(b' ')
         if scheme.lower() != b'basic':
             return False
         try:
-            user, sep, password = base64.b64decode(
-                encoded, validate=True).decode().partition(':')
-        except (binascii.Error, UnicodeDecodeError):
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except binascii.Error:
             return False
+        user, sep, password = decoded.partition(b':')
         if not sep:
             return False
-        loop = asyncio.get_running_loop()
-        return await self._unless_stopping(loop.run_in_executor(
-            self._executor, self._web.check_password, user, password))
+        user = user.decode('utf-8', 'surrogateescape')
+        known = web.passwords.cached(user, password)
+        if known is not None:
+            return known
+        if self._auth_waiting >= self.AUTH_QUEUE:
+            self._rare.warning('shed', f'More than {self.AUTH_QUEUE} '
+                               'password checks wait: further requests '
+                               'with unknown credentials get 429 until '
+                               'they drain (a client guessing passwords?).')
+            raise _Shed()
+        self._auth_waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await self._unless_stopping(loop.run_in_executor(
+                self._auth_executor, web.passwords.check, user, password))
+        finally:
+            self._auth_waiting -= 1
 
     async def __call__(self, scope, receive, send):
         if scope['type'] == 'lifespan':
@@ -154,22 +224,29 @@ class MetricsApp:
                     return
         if scope['type'] != 'http':
             return
+        head = scope['method'] == 'HEAD'
         try:
             await self._serve(scope, send)
         except _Stopping:
-            await self._respond(send, 503, b'Stopping.\n',
-                                scope['method'] == 'HEAD')
+            await self._respond(send, 503, b'Stopping.\n', head)
+        except _Shed:
+            await self._respond(send, 429, b'Too Many Requests.\n', head,
+                                [(b'retry-after', b'1')])
 
     async def _serve(self, scope, send):
         self.fds_exhausted = False
         head = scope['method'] == 'HEAD'
+        web = self._web
+        if scope['path'] == '/-/healthy' and scope['method'] in ('GET',
+                                                                 'HEAD'):
+            return await self._respond(send, 200, HEALTHY, head)
+        if self._limiter is not None and not self._limiter.allow():
+            raise _Shed()
         if scope['method'] not in ('GET', 'HEAD'):
             return await self._respond(send, 405, b'Use GET.\n', head,
                                        [(b'allow', b'GET, HEAD')])
-        if scope['path'] == '/-/healthy':
-            return await self._respond(send, 200, HEALTHY, head)
         headers = dict(scope['headers'])
-        if not await self._authorized(headers):
+        if not await self._authorized(web, headers):
             return await self._respond(
                 send, 401, b'Unauthorized.\n', head,
                 [(b'www-authenticate',
@@ -212,11 +289,13 @@ class MetricsApp:
                               names, zipped)
         return await self._unless_stopping(asyncio.shield(body))
 
-    @staticmethod
-    async def _respond(send, status: int, body: bytes, head: bool,
+    async def _respond(self, send, status: int, body: bytes, head: bool,
                        headers: list | None = None):
         headers = list(headers or [(b'content-type',
                                     b'text/plain; charset=utf-8')])
+        if not any(name == b'content-type' for name, _ in headers):
+            headers.append((b'content-type', b'text/plain; charset=utf-8'))
+        headers += self._extra
         headers.append((b'content-length', str(len(body)).encode()))
         await send({'type': 'http.response.start', 'status': status,
                     'headers': headers})
@@ -225,18 +304,14 @@ class MetricsApp:
 
 
 class _Config(hyper_config.Config):
-    """hypercorn's configuration, with our own TLS context."""
+    """hypercorn's configuration, serving the sockets we made."""
 
-    def __init__(self, ssl_context):
+    def __init__(self, sockets: hyper_config.Sockets):
         super().__init__()
-        self._ssl_context = ssl_context
+        self._sockets = sockets
 
-    @property
-    def ssl_enabled(self) -> bool:
-        return self._ssl_context is not None
-
-    def create_ssl_context(self):
-        return self._ssl_context
+    def create_sockets(self) -> hyper_config.Sockets:
+        return self._sockets
 
 
 def listen(address: str, port: int) -> socket.socket:
@@ -256,20 +331,44 @@ def listen(address: str, port: int) -> socket.socket:
 
 
 class HTTPServer:
-    """Serves ``app`` on ``sock`` from a thread of its own. ``heartbeat``,
-    when given, is called from the event loop every ``heartbeat_interval``
-    seconds: it stops being called when the loop stops answering."""
+    """Serves ``app`` on ``sock`` from a thread of its own.
+
+    Plain HTTP: hypercorn on ``sock``. HTTPS: nova.exporter.tlsfront on
+    ``sock`` (each connection with the web configuration current when it
+    arrives), relaying to hypercorn on a Unix socket in a directory only
+    this user may enter. ``heartbeat``, when given, is called from the
+    event loop every ``heartbeat_interval`` seconds: it stops being called
+    when the loop stops answering."""
+
+    #: TLS connections open at once, and from one address; beyond, new
+    #: ones are closed at once (each holds three file descriptors).
+    MAX_CONNECTIONS = 1024
+    PER_ADDRESS = 256
 
     def __init__(self, app: MetricsApp, sock: socket.socket,
-                 ssl_context, client_timeout: float, heartbeat=None,
+                 client_timeout: float, heartbeat=None,
                  heartbeat_interval: float | None = None):
         self.app, self.sock = app, sock
         self._heartbeat = heartbeat
         self._heartbeat_interval = heartbeat_interval
-        config = _Config(ssl_context)
-        # A client must complete its TLS handshake, send its request, and
-        # keep an idle connection open, each within client_timeout.
-        config.ssl_handshake_timeout = client_timeout
+        self._front = None
+        self._private = None
+        if app.web.tls:
+            self._private = tempfile.mkdtemp(prefix='nova-libvirt-exporter-')
+            path = os.path.join(self._private, 'http.sock')
+            inner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            inner.bind(path)
+            inner.listen(BACKLOG)
+            self._front = tlsfront.TLSFront(
+                sock, path, lambda: self.app.web, client_timeout,
+                self.MAX_CONNECTIONS, self.PER_ADDRESS, BACKLOG)
+            sockets = hyper_config.Sockets([], [inner], [])
+        else:
+            sockets = hyper_config.Sockets([], [sock], [])
+        config = _Config(sockets)
+        # A client must send its request, and keep an idle connection
+        # open, each within client_timeout (its TLS handshake too: the
+        # front's bound).
         config.read_timeout = client_timeout
         config.keep_alive_timeout = client_timeout
         config.graceful_timeout = 1.0
@@ -292,15 +391,13 @@ class HTTPServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        secure = [self.sock] if self._config.ssl_enabled else []
-        insecure = [] if secure else [self.sock]
-        sockets = hyper_config.Sockets(secure, insecure, [])
         if self._heartbeat is not None and self._heartbeat_interval:
             self._loop.create_task(self._beat())
         try:
-            self._loop.run_until_complete(hyper_run.worker_serve(
-                app_wrappers.ASGIWrapper(self.app), self._config,
-                sockets=sockets,
+            if self._front is not None:
+                self._loop.run_until_complete(self._front.start())
+            self._loop.run_until_complete(hyper_asyncio.serve(
+                self.app, self._config,
                 shutdown_trigger=self._stopping.wait))
         finally:
             self._loop.close()
@@ -321,16 +418,30 @@ class HTTPServer:
             return
         loop.default_exception_handler(context)
 
+    def _stop_on_loop(self) -> None:
+        self.app.stopping()
+        if self._front is not None:
+            self._front.close()
+        self._stopping.set()
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop serving; requests still running get at most a second."""
         if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self.app.stopping)
-            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._loop.call_soon_threadsafe(self._stop_on_loop)
             self._thread.join(timeout)
         self.sock.close()
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
 
 
 def executor() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads for polls, password checks and encoding: a few, reused."""
+    """Threads for polls and encoding: a few, reused."""
     return concurrent.futures.ThreadPoolExecutor(
         max_workers=4, thread_name_prefix='scrape')
+
+
+def auth_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The one thread for bcrypt checks: a flood of them holds one CPU
+    at most, never the polls' threads."""
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix='auth')

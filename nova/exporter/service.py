@@ -124,18 +124,19 @@ class ExporterService:
                 reason='set both [exporter] tls_cert_file and tls_key_file '
                        'for HTTPS, or neither for HTTP.')
         if opts.tls_cert_file:
-            return webconfig.from_cert_files(*tls_files)
+            try:
+                return webconfig.from_cert_files(*tls_files)
+            except (OSError, ValueError) as e:  # ssl.SSLError included
+                raise ExporterFailed(reason=f'cannot use [exporter] '
+                                            f'tls_cert_file and '
+                                            f'tls_key_file: {e}.') from None
         return webconfig.WebConfig()
 
     def start(self) -> None:
         opts = self.conf.exporter
         web = self._web_config()
-        try:
-            context = web.ssl_context()
-        except (OSError, ValueError) as e:  # the deprecated options
-            raise ExporterFailed(reason=f'cannot use [exporter] '
-                                        f'tls_cert_file and tls_key_file: '
-                                        f'{e}.') from None
+        for warning in web.warnings:
+            LOG.warning('[exporter] web_config_file: %s', warning)
         where = f'{opts.listen_address}:{opts.listen_port}'
         try:
             sock = server.listen(opts.listen_address, opts.listen_port)
@@ -147,20 +148,20 @@ class ExporterService:
                 reason = f'cannot listen on {where}: {e.strerror or e}'
             raise ExporterFailed(reason=reason + '.') from None
         self._executor = server.executor()
-        app = server.MetricsApp(self.exporter.collect, web, self._executor)
+        self._auth_executor = server.auth_executor()
+        app = server.MetricsApp(self.exporter.collect, web, self._executor,
+                                self._auth_executor)
         # systemd's watchdog is pinged from the HTTP event loop: it is
         # restarted when that loop stops answering.
         self._httpd = server.HTTPServer(
-            app, sock, context, opts.client_timeout,
+            app, sock, opts.client_timeout,
             heartbeat=lambda: notify.notify('WATCHDOG=1'),
             heartbeat_interval=notify.watchdog_interval())
         self._httpd.start()
         scheme = 'https' if web.tls else 'http'
-        access = (f', basic auth for {len(web.users)} users' if web.users
-                  else '')
-        LOG.info('Serving %s://%s:%d/metrics for %s%s', scheme,
+        LOG.info('Serving %s://%s:%d/metrics for %s (%s)', scheme,
                  opts.listen_address, self.port, self.driver.host.uri,
-                 access)
+                 web.summary())
         # It listens: systemd may count it started (Type=notify).
         notify.notify('READY=1', f'STATUS=Serving on {where}')
         if opts.apply_stats_period:
@@ -177,6 +178,7 @@ class ExporterService:
         if self._executor is not None:
             # Polls stuck in libvirt are left to finish alone.
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._auth_executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
     def _mutable_values(self) -> dict:
@@ -207,7 +209,8 @@ class ExporterService:
         self.conf.mutate_config_files()
         after = self._mutable_values()
         changed = [key for key in after if after[key] != before[key]]
-        if not changed:
+        web_changed = self._reload_web()
+        if not changed and not web_changed:
             LOG.info('Configuration re-read; nothing changed.')
         for group, name in changed:
             LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
@@ -215,6 +218,34 @@ class ExporterService:
         self.collector.timeout = self.conf.libvirt.mem_stats_poll_timeout
         if self.conf.exporter.apply_stats_period:
             self.reconcile()
+
+    def _reload_web(self) -> bool:
+        """Read the web configuration again: new connections and requests
+        use it (open TLS connections keep theirs). A file that became
+        invalid or vanished keeps the last good one, with a warning.
+        Whether what applies changed."""
+        if self._httpd is None:
+            return False
+        running = self._httpd.app.web
+        try:
+            web = self._web_config()
+        except ExporterFailed as e:
+            LOG.warning('Web configuration not reloaded, the last good one '
+                        'stays; the next start will fail: %s', e)
+            return False
+        if web.tls != running.tls:
+            LOG.warning('The web configuration now asks for %s: switching '
+                        'between HTTP and HTTPS needs a restart; the last '
+                        'configuration stays until then.',
+                        'HTTPS' if web.tls else 'plain HTTP')
+            return False
+        if web.fingerprint == running.fingerprint:
+            return False
+        for warning in web.warnings:
+            LOG.warning('[exporter] web_config_file: %s', warning)
+        self._httpd.app.web = web
+        LOG.info('Web configuration changed: %s.', web.summary())
+        return True
 
     def reconcile(self) -> None:
         """Bring the guests to the configured period in the background,

@@ -173,7 +173,7 @@ class ServerTest(test_service.ServiceTestCase):
     def test_web_config_setting_it_cannot_apply_is_one_line(self):
         path = os.path.join(self.tmp, 'web.yml')
         with open(path, 'w') as f:
-            f.write('tls_server_config:\n  cipher_suites: [x]\n')
+            f.write('tls_server_config:\n  ciphers: [x]\n')
         self.load(f'web_config_file = {path}\n')
         svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
         e = self.assertRaises(service.ExporterFailed, svc.start)

@@ -13,14 +13,15 @@ from nova import test
 
 
 def make_cert(directory: str, name: str = 'server',
-              ca: tuple | None = None) -> tuple[str, str]:
-    """A certificate and key for 127.0.0.1, self-signed or signed by
-    ``ca`` (cert, key); (cert path, key path)."""
+              ca: tuple | None = None,
+              san: str = 'IP:127.0.0.1') -> tuple[str, str]:
+    """A certificate and key for ``san``, self-signed or signed by ``ca``
+    (cert, key); (cert path, key path)."""
     cert = os.path.join(directory, f'{name}.crt')
     key = os.path.join(directory, f'{name}.key')
     argv = ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
             '-keyout', key, '-out', cert, '-days', '1', '-subj',
-            f'/CN={name}', '-addext', 'subjectAltName=IP:127.0.0.1']
+            f'/CN={name}', '-addext', f'subjectAltName={san}']
     if ca is not None:
         argv += ['-CA', ca[0], '-CAkey', ca[1]]
     subprocess.run(argv, check=True, capture_output=True, timeout=60)
@@ -77,30 +78,125 @@ class WebConfigTest(test.TestCase):
         self.assertFalse(config.check_password('nobody', 's3cret'))
 
     def test_refusals(self):
+        tls = 'tls_server_config:\n  cert_file: server.crt\n' \
+              '  key_file: server.key\n'
         for text, words in (
                 ('tls_server_config:\n  cert_file: server.crt\n',
-                 'needs both cert_file and key_file'),
-                ('tls_server_config:\n  cert_file: server.crt\n'
-                 '  key_file: server.key\n  client_auth_type: '
-                 'RequireAnyClientCert\n',
-                 "client_auth_type 'RequireAnyClientCert' is not one of"),
-                ('tls_server_config:\n  cert_file: server.crt\n'
-                 '  key_file: server.key\n  client_auth_type: '
-                 'RequireAndVerifyClientCert\n', 'needs client_ca_file'),
+                 'missing one of key or key_file'),
+                ('tls_server_config:\n  key_file: server.key\n',
+                 'missing one of cert or cert_file'),
+                ('tls_server_config:\n  client_auth_type: '
+                 'RequireAndVerifyClientCert\n',
+                 'missing one of cert or cert_file'),
+                (tls + '  client_auth_type: RequireAnyClientCert\n',
+                 'certificates nobody verifies'),
+                (tls + '  client_auth_type: Sometimes\n',
+                 'is an invalid ClientAuth'),
+                (tls + '  client_ca_file: server.crt\n',
+                 "client CA's have been configured without a Client Auth "
+                 'Policy'),
+                (tls + '  client_ca_file: server.key\n'
+                 '  client_auth_type: RequireAndVerifyClientCert\n',
+                 'the client CA cannot be used'),
+                (tls + '  client_allowed_sans: [a]\n  client_auth_type: '
+                 'VerifyClientCertIfGiven\n',
+                 'client_allowed_sans requires client_auth_type'),
                 ('tls_server_config:\n  cert_file: nope.crt\n'
                  '  key_file: server.key\n', 'nope.crt cannot be read'),
                 ('tls_server_config:\n  cert_file: server.key\n'
                  '  key_file: server.key\n', 'cannot be used'),
-                ('tls_server_config:\n  cert_file: server.crt\n'
-                 '  key_file: server.key\n  cipher_suites: [x]\n',
-                 'tls_server_config.cipher_suites is not a setting'),
+                (tls + '  cipher_suites: [TLS_INVENTED]\n',
+                 'unknown cipher: TLS_INVENTED'),
+                (tls + '  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n',
+                 'missing an HTTP/2-required'),
+                (tls + '  curve_preferences: [CurveP999]\n',
+                 'unknown curve: CurveP999'),
+                (tls + '  curve_preferences: [CurveP256, CurveP384]\n',
+                 'one curve, or all of them'),
+                (tls + '  min_version: TLS14\n', 'unknown TLS version'),
+                (tls + '  min_version: TLS13\n  max_version: TLS12\n',
+                 'min_version is above max_version'),
+                (tls + '  ciphers: [x]\n',
+                 'tls_server_config.ciphers is not a setting'),
+                ('http_server_config:\n  headers:\n    X-Powered-By: me\n',
+                 "HTTP header 'X-Powered-By' can not be configured"),
+                ('http_server_config:\n  headers:\n'
+                 '    X-Frame-Options: allow\n',
+                 'invalid value for X-Frame-Options'),
+                ('rate_limit:\n  interval: soon\n',
+                 'rate_limit.interval must be a duration'),
                 ('basic_auth_users:\n  prom: plaintext\n',
-                 'the password of prom is not a bcrypt hash'),
+                 'is not a whole bcrypt hash'),
+                ('basic_auth_users:\n  john: $2y$10$doe\n',
+                 'hashedSecret too short'),
+                ('basic_auth_users:\n  prom: $2y$31$' + 'a' * 53 + '\n',
+                 'cost 31'),
                 ('tls_server_config: [\n', 'is not valid YAML (line'),
-                ('listen: 1\n', 'listen is not a setting'),
-                ('http_server_config:\n  http2: true\n',
-                 'http_server_config is not supported')):
+                ('listen: 1\n', 'listen is not a setting')):
             self.assertIn(words, self.refused(text))
+
+    def test_good_files_of_the_toolkit_kinds_load(self):
+        with open(self.cert) as f:
+            inline_cert = f.read()
+        with open(self.key) as f:
+            inline_key = f.read()
+        indent = lambda text: ''.join(f'    {line}\n'  # noqa: E731
+                                      for line in text.splitlines())
+        tls = 'tls_server_config:\n  cert_file: server.crt\n' \
+              '  key_file: server.key\n'
+        for text in (
+                '',
+                tls + '  cipher_suites:\n'
+                '  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n'
+                '  - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n'
+                '  max_version: TLS12\n',
+                tls + '  curve_preferences: [CurveP521]\n',
+                tls + '  curve_preferences: [CurveP256, CurveP384, '
+                'CurveP521, X25519]\n',
+                tls + '  prefer_server_cipher_suites: false\n',
+                tls + '  min_version: TLS10\n',
+                tls + '  client_auth_type: VerifyClientCertIfGiven\n',
+                tls + '  client_auth_type: RequireAndVerifyClientCert\n'
+                '  client_ca_file: server.crt\n'
+                '  client_allowed_sans: [one, two]\n',
+                f'tls_server_config:\n  cert: |\n{indent(inline_cert)}'
+                f'  key: |\n{indent(inline_key)}',
+                'http_server_config:\n  http2: false\n  headers:\n'
+                '    X-Frame-Options: deny\n    X-XSS-Protection: 1\n',
+                'rate_limit:\n  interval: 1s\n  burst: 0\n',
+                'rate_limit:\n  interval: 0\n  burst: 0\n'):
+            self.load(text)
+
+    def test_rate_limit_durations(self):
+        for text, seconds in (('1s', 1.0), ('500ms', 0.5), ('1m30s', 90.0),
+                              ('2h', 7200.0)):
+            config = self.load(f'rate_limit:\n  interval: {text}\n'
+                               '  burst: 3\n')
+            self.assertEqual(webconfig.RateLimit(seconds, 3),
+                             config.rate_limit)
+
+    def test_unknown_user_costs_the_files_highest_cost(self):
+        config = self.load(f'basic_auth_users:\n  a: {bcrypt_hash("x")}\n'
+                           '  b: ' + bcrypt.hashpw(b'y', bcrypt.gensalt(6))
+                           .decode() + '\n')
+        self.assertFalse(config.check_password('nobody', 'x'))
+        self.assertEqual(b'06', config.passwords._dummy.split(b'$')[2])
+
+    def test_password_over_72_bytes_as_go_checks_it(self):
+        long = 'p' * 80
+        config = self.load('basic_auth_users:\n  prom: ' +
+                           bcrypt.hashpw(b'p' * 72, bcrypt.gensalt(4))
+                           .decode() + '\n')
+        self.assertTrue(config.check_password('prom', long))
+
+    def test_outcomes_are_cached_both_ways(self):
+        config = self.load(f'basic_auth_users:\n  prom: '
+                           f'{bcrypt_hash("s3cret")}\n')
+        self.assertIsNone(config.passwords.cached('prom', b's3cret'))
+        self.assertTrue(config.check_password('prom', 's3cret'))
+        self.assertFalse(config.check_password('prom', 'bad'))
+        self.assertTrue(config.passwords.cached('prom', b's3cret'))
+        self.assertFalse(config.passwords.cached('prom', b'bad'))
 
     def test_missing_file(self):
         e = self.assertRaises(webconfig.WebConfigError, webconfig.load,
