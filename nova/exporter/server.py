@@ -129,6 +129,9 @@ class MetricsApp:
         self._executor = executor
         self._auth_executor = auth_executor or executor
         self._auth_waiting = 0
+        # Checks running, by credentials: the same credentials sent by
+        # many clients at once cost one bcrypt check.
+        self._checking: dict[bytes, asyncio.Future] = {}
         self._rare = tlsfront.RareLog(LOG)
         self.web = web_config
         self._current: asyncio.Future | None = None
@@ -200,19 +203,28 @@ class MetricsApp:
         known = web.passwords.cached(user, password)
         if known is not None:
             return known
+        key = web.passwords.key(user, password)
+        running = self._checking.get(key)
+        if running is not None:
+            return await self._unless_stopping(asyncio.shield(running))
         if self._auth_waiting >= self.AUTH_QUEUE:
             self._rare.warning('shed', f'More than {self.AUTH_QUEUE} '
                                'password checks wait: further requests '
                                'with unknown credentials get 429 until '
                                'they drain (a client guessing passwords?).')
             raise _Shed()
+        # Counted until the check ends, even if its client left: what
+        # waits in the pool is bounded, not only what clients wait for.
         self._auth_waiting += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await self._unless_stopping(loop.run_in_executor(
-                self._auth_executor, web.passwords.check, user, password))
-        finally:
-            self._auth_waiting -= 1
+        loop = asyncio.get_running_loop()
+        check = self._checking[key] = loop.run_in_executor(
+            self._auth_executor, web.passwords.check, user, password)
+        check.add_done_callback(lambda _: self._checked(key))
+        return await self._unless_stopping(asyncio.shield(check))
+
+    def _checked(self, key: bytes) -> None:
+        self._auth_waiting -= 1
+        self._checking.pop(key, None)
 
     async def __call__(self, scope, receive, send):
         if scope['type'] == 'lifespan':

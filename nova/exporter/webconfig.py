@@ -148,9 +148,19 @@ class Passwords:
         self._lock = threading.Lock()
 
     def _key(self, user: str, password: bytes) -> bytes:
+        """The cache's key: each part hashed on its own, so no choice of
+        user name and password can stand for another pair (the toolkit's
+        CVE-2022-46146)."""
         hashed = self.users.get(user, b'')
-        return hashlib.sha256(b'\0'.join(
-            (user.encode(), hashed, password))).digest()
+        return hashlib.sha256(b''.join(
+            hashlib.sha256(part).digest() for part in (
+                user.encode('utf-8', 'surrogateescape'), hashed,
+                password))).digest()
+
+    def key(self, user: str, password: bytes) -> bytes:
+        """What identifies these credentials' check: the same key, the
+        same outcome."""
+        return self._key(user, password)
 
     def cached(self, user: str, password: bytes) -> bool | None:
         """The remembered outcome for these credentials, or None: cheap,
