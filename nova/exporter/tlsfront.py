@@ -19,6 +19,9 @@ knows HTTP beyond that 400, nor libvirt.
 """
 
 import asyncio
+import collections
+import ctypes
+import ctypes.util
 import logging
 import ssl
 import time
@@ -26,10 +29,35 @@ import time
 LOG = logging.getLogger(__name__)
 
 READ_SIZE = 16 * 1024
+# Handshake work done per turn of the event loop, at most: clients already
+# connected (a scraper on its kept-alive connection) are served between
+# turns, however many strangers are handshaking.
+HANDSHAKE_BUDGET = 0.002
+# Connections waiting for handshake work; beyond, new ones are closed.
+HANDSHAKE_QUEUE = 256
 # What Go's net/http answers to plain HTTP on a TLS port.
 PLAIN_HTTP_REPLY = (b'HTTP/1.0 400 Bad Request\r\n\r\n'
                     b'Client sent an HTTP request to an HTTPS server.\n')
 TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a handshake
+
+
+def _malloc_trim():
+    """glibc's malloc_trim(0), or a no-op: memory a flood of connections
+    took goes back to the system once they closed, instead of staying in
+    the allocator's free lists."""
+    name = ctypes.util.find_library('c')
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return lambda: None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
+
+
+release_memory = _malloc_trim()
+# After this many connections were open at once, memory is handed back
+# when the last one closes.
+TRIM_AFTER = 64
 
 
 class RareLog:
@@ -71,13 +99,43 @@ class TLSFront:
         self.backlog = backlog
         self.connections: set = set()
         self.by_address: dict[str, int] = {}
+        self.high_water = 0
         self.rare = RareLog(LOG)
         self._server = None
+        self._handshakes: collections.deque = collections.deque()
+        self._draining = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: _Connection(self), sock=self.sock, backlog=self.backlog)
+
+    def handshake_later(self, connection) -> bool:
+        """Queue ``connection``'s handshake work; False when the queue is
+        full (the connection should be dropped)."""
+        if connection in self._handshakes:
+            return True
+        if len(self._handshakes) >= HANDSHAKE_QUEUE:
+            return False
+        self._handshakes.append(connection)
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)
+        return True
+
+    def _drain(self) -> None:
+        """Handshake work for at most HANDSHAKE_BUDGET seconds, then the
+        rest on the next turn, after the I/O of this one."""
+        began = time.perf_counter()
+        while self._handshakes and \
+                time.perf_counter() - began < HANDSHAKE_BUDGET:
+            connection = self._handshakes.popleft()
+            if not connection.closed:
+                connection.handshake()
+        if self._handshakes:
+            asyncio.get_running_loop().call_soon(self._drain)
+        else:
+            self._draining = False
 
     def close(self) -> None:
         if self._server is not None:
@@ -117,6 +175,7 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             return
         front.connections.add(self)
+        front.high_water = max(front.high_water, len(front.connections))
         front.by_address[self.address] = front.by_address.get(
             self.address, 0) + 1
         self.web = front.web()
@@ -145,10 +204,13 @@ class _Connection(asyncio.Protocol):
         self.incoming.write(data)
         if self.handshaken:
             self._decrypt()
-        else:
-            self._handshake()
+        elif not self.front.handshake_later(self):
+            self.front.rare.warning('busy', f'{HANDSHAKE_QUEUE} TLS '
+                                    'handshakes wait: new connections are '
+                                    'closed until they drain.')
+            self.abort()
 
-    def _handshake(self):
+    def handshake(self):
         try:
             self.ssl.do_handshake()
         except ssl.SSLWantReadError:
@@ -257,6 +319,10 @@ class _Connection(asyncio.Protocol):
                 self.front.by_address[self.address] = left
             else:
                 del self.front.by_address[self.address]
+            if not self.front.connections and \
+                    self.front.high_water >= TRIM_AFTER:
+                self.front.high_water = 0
+                release_memory()
 
     def close(self):
         """Close once what was written has gone."""
