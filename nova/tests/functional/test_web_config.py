@@ -27,6 +27,7 @@ import bcrypt
 import fixtures
 
 from nova import test
+from nova.tests import doc_table
 from nova.tests.unit.exporter import test_webconfig
 
 make_cert = test_webconfig.make_cert
@@ -263,7 +264,9 @@ class YAMLFilesTest(WebConfigTestCase):
                 (tls + '  client_auth_type: RequireAnyClientCert\n',
                  'certificates nobody verifies')):
             with self.subTest(web=web):
-                self.refused_at_start(web, words)
+                out = self.refused_at_start(web, words)
+                if 'Client Auth Policy' in words:
+                    doc_table.check(self, 'web-config-refused', 1, out)
 
 
 class ServerBehaviourTest(WebConfigTestCase):
@@ -281,9 +284,7 @@ class ServerBehaviourTest(WebConfigTestCase):
                                        context=self.client_context())[0])
         # plain HTTP to the TLS port: the toolkit's 400
         status, _, body, _ = self.get(exporter)
-        self.assertEqual(400, status)
-        self.assertIn(b'Client sent an HTTP request to an HTTPS server',
-                      body)
+        doc_table.check(self, 'https-plain-client', status, body.decode())
         # a TLS 1.1 client: no version in common
         self.assertRefusedTLS(exporter, self.client_context(
             max_version=ssl.TLSVersion.TLSv1_1))
@@ -410,8 +411,7 @@ class ServerBehaviourTest(WebConfigTestCase):
         self.tmp = self.useFixture(fixtures.TempDir()).path
         exporter = self.start('rate_limit:\n  interval: 1s\n  burst: 0\n')
         status, _, body, _ = self.get(exporter)
-        self.assertEqual(429, status)
-        self.assertIn(b'Too Many Requests', body)
+        doc_table.check(self, 'http-rate-limit', status, body.decode())
         # the liveness path is not counted
         self.assertEqual(200, self.get(exporter, '/-/healthy')[0])
 
@@ -483,12 +483,17 @@ class UsersTest(WebConfigTestCase):
                                        password='alice123')[0])
         stop = threading.Event()
         shed = []
+        said = []
 
         def guess(n):
             i = 0
             while not stop.is_set() and i < 200:
-                shed.append(self.get(exporter, '/', user='alice',
-                                     password=f'guess-{n}-{i}')[0])
+                status, headers, body, _ = self.get(
+                    exporter, '/', user='alice', password=f'guess-{n}-{i}')
+                shed.append(status)
+                if status == 429 and not said:
+                    said.append(f'{body.decode()} Retry-After: '
+                                f'{headers["Retry-After"]}')
                 i += 1
         with concurrent.futures.ThreadPoolExecutor(40) as pool:
             guessers = [pool.submit(guess, n) for n in range(40)]
@@ -501,6 +506,7 @@ class UsersTest(WebConfigTestCase):
         self.assertEqual([200] * 20, scrapes)
         self.assertEqual({401, 429}, set(shed) | {401, 429})
         self.assertIn(429, shed)  # checks beyond the queue were shed
+        doc_table.check(self, 'http-password-flood', 429, said[0])
         # ... and said once, not per request
         self.assertEqual(1, exporter.log().count('password checks wait'))
 

@@ -33,6 +33,9 @@ for _case in ('http-unknown-path', 'http-method', 'http-no-credentials',
               'http-name-filter', 'http-idle-client', 'http-fd-exhaustion',
               'web-config-unknown'):
     FUNCTIONAL[_case] = 'nova/tests/unit/exporter/test_server.py'
+for _case in ('web-config-refused', 'https-plain-client', 'http-rate-limit',
+              'http-password-flood'):
+    FUNCTIONAL[_case] = 'nova/tests/functional/test_web_config.py'
 
 PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
 
