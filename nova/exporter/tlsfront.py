@@ -211,15 +211,17 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     def handshake(self):
+        failed = None
         try:
             self.ssl.do_handshake()
         except ssl.SSLWantReadError:
             self._flush()
             return
         except (ssl.SSLError, OSError) as e:
+            failed = getattr(e, 'reason', None) or e
+        if failed is not None:  # logged outside the except: no traceback
             self._flush()
-            self._refuse(f'a TLS handshake failed: '
-                         f'{getattr(e, "reason", None) or e}')
+            self._refuse(f'a TLS handshake failed: {failed}')
             return
         self.handshaken = True
         self.timer.cancel()
@@ -251,6 +253,7 @@ class _Connection(asyncio.Protocol):
     def _decrypt(self):
         if self.upstream is None:
             return
+        failed = None
         while True:
             try:
                 data = self.ssl.read(READ_SIZE)
@@ -260,14 +263,15 @@ class _Connection(asyncio.Protocol):
                 self.close()
                 return
             except (ssl.SSLError, OSError) as e:
-                self._flush()
-                self._refuse(f'a TLS connection failed: '
-                             f'{getattr(e, "reason", None) or e}')
-                return
+                # a renegotiation refused, a bad record...
+                failed = getattr(e, 'reason', None) or e
+                break
             if not data:
                 break
             self.upstream.transport.write(data)
         self._flush()
+        if failed is not None:
+            self._refuse(f'a TLS connection failed: {failed}')
 
     def _refuse(self, why: str):
         self.front.rare.warning('refused', f'Refused a client: {why}.')

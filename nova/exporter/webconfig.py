@@ -437,6 +437,8 @@ def _tls(reader: _Reader, tls: dict, http2: bool, config: WebConfig):
                     'false.')
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # A client's renegotiation is refused (and logged once a minute).
+    context.options |= ssl.OP_NO_RENEGOTIATION
     try:
         context.minimum_version = low
         context.maximum_version = high

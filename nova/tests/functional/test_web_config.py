@@ -288,6 +288,17 @@ class ServerBehaviourTest(WebConfigTestCase):
         # a TLS 1.1 client: no version in common
         self.assertRefusedTLS(exporter, self.client_context(
             max_version=ssl.TLSVersion.TLSv1_1))
+        # renegotiations asked by openssl's own client: refused, and said
+        # in one line for all of them, with no traceback
+        for _ in range(5):
+            subprocess.run(
+                f'(sleep 0.2; echo R; sleep 0.3) | openssl s_client '
+                f'-connect 127.0.0.1:{exporter.port} -tls1_2',
+                shell=True, capture_output=True, timeout=30)
+        log = exporter.log()
+        self.assertNotIn('Traceback', log)
+        self.assertEqual(1, log.count('Refused a client'), log)
+        self.assertEqual(1, log.count('plain HTTP to the HTTPS port'), log)
 
     def test_inline_cert_and_key(self):
         def indent(path):
