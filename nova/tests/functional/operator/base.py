@@ -3,11 +3,12 @@
 ``nova-libvirt`` and ``nova-libvirt-exporter`` run as the console scripts
 an operator runs, each in a process of its own, with a configuration file;
 guests are changed with ``virsh`` as an operator (or Nova) would. The
-system libvirtd is the one running, or one started here for this test
-process (Debian's libvirt-daemon-system, under tini as a subreaper, with
-virtlogd) and stopped when the process exits; a test that restarts it
-leaves it running. Every guest a test boots is destroyed in its clean-up,
-and every process it starts is stopped. Tests write only under their own
+"system" libvirtd is one of the test process's own (PrivateLibvirtd:
+Debian's libvirtd and virtlogd in a mount namespace whose libvirt
+directories are the test run's), never the host's: the host's daemon, its
+guests, their XML and logs are not touched, and ``--all`` reaches only the
+tests' guests. Every guest a test boots is destroyed in its clean-up, and
+every process it starts is stopped. Tests write only under the run's
 temporary directory.
 """
 
@@ -29,23 +30,14 @@ from nova.tests.functional.libvirt import base as qemu_base
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import testimage
 
-SYSTEM_URI = 'qemu:///system'
 BIN = os.path.join(sys.prefix, 'bin')
 # Guests of these tests are named so: clean-up finds what a test left.
 PREFIX = 'ft-op-'
-
-
-def _pids(name: str) -> list[int]:
-    """Pids of processes whose command is ``name``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir('/proc')):
-        try:
-            with open(f'/proc/{pid}/comm') as f:
-                if f.read().strip() == name:
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
+# The run's temporary directory (tools/run-tests makes one and exports
+# TMPDIR), read once at import: oslotest gives each test a private
+# TMPDIR of its own, which the daemon's QEMU user cannot enter and which
+# goes with the test, while the daemon serves the whole process.
+RUN_TMP = tempfile.gettempdir()
 
 
 def _terminate(proc: subprocess.Popen) -> None:
@@ -60,9 +52,44 @@ def _terminate(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-class SystemLibvirtd:
-    """The system libvirtd, running for the tests of this process."""
+# Bind-mounted over the daemon's own paths in a mount namespace of its own:
+# libvirtd, virtlogd and their QEMUs see only the test's directories.
+PRIVATE_DIRS = {'etc': '/etc/libvirt', 'lib': '/var/lib/libvirt',
+                'log': '/var/log/libvirt', 'run': '/run/libvirt',
+                'cache': '/var/cache/libvirt'}
+QEMU_CONF = """\
+# nova-libvirt's test daemon: guests share the test image's files, and
+# no cgroup or machine of the host's is touched.
+remember_owner = 0
+cgroup_controllers = [ ]
+"""
+NAMESPACE_SCRIPT = """\
+set -e
+for dir in {binds}; do
+    mkdir -p "${{dir#*:}}"
+    mount --bind "${{dir%%:*}}" "${{dir#*:}}"
+done
+exec "$@"
+"""
 
+
+class PrivateLibvirtd:
+    """A libvirtd and a virtlogd of this test process's own.
+
+    Debian's daemons, each under tini in a mount namespace of its own
+    where ``/etc/libvirt``, ``/var/lib/libvirt``, ``/var/log/libvirt``,
+    ``/run/libvirt`` and ``/var/cache/libvirt`` are directories of the
+    test run's, so the daemon starts with no guest, network or pool of the
+    host's and writes nothing of the host's; pid files are its own too.
+    Reached at ``uri`` (``qemu+unix:///system?socket=...``). A host's own
+    libvirtd, if one runs, is never signalled, frozen, restarted or
+    connected to: freezes and restarts act on ``pid()``. Stopped when this
+    process exits; guests the tests booted are destroyed by their
+    clean-ups.
+    """
+
+    root: str | None = None
+    uri: str | None = None
     _ours: subprocess.Popen | None = None
     _virtlogd: subprocess.Popen | None = None
     _log = None
@@ -70,14 +97,37 @@ class SystemLibvirtd:
     last_error = ''
 
     @classmethod
+    def _prepare(cls) -> None:
+        root = cls.root = tempfile.mkdtemp(prefix='nlv-libvirtd-',
+                                           dir=RUN_TMP)
+        # QEMU (user libvirt-qemu) reaches its files through here.
+        os.chmod(root, 0o755)
+        for name in PRIVATE_DIRS:
+            os.mkdir(os.path.join(root, name))
+            os.chmod(os.path.join(root, name), 0o755)
+        with open(os.path.join(root, 'etc', 'qemu.conf'), 'w') as f:
+            f.write(QEMU_CONF)
+        cls._log = open(os.path.join(root, 'daemons.log'), 'w')
+        cls.uri = (f'qemu+unix:///system?socket={root}/run/libvirt-sock')
+        atexit.register(cls.stop)
+
+    @classmethod
+    def _namespaced(cls, *argv) -> list[str]:
+        binds = ' '.join(f'{cls.root}/{name}:{path}'
+                         for name, path in PRIVATE_DIRS.items())
+        return ['tini', '-s', '--', 'unshare', '--mount',
+                '--propagation', 'private', 'sh', '-c',
+                NAMESPACE_SCRIPT.format(binds=binds), 'sh', *argv]
+
+    @classmethod
     def answers(cls, timeout: float = 5) -> bool:
-        """Whether a libvirtd answers, asked by virsh in a process of its
+        """Whether our libvirtd answers, asked by virsh in a process of its
         own: never by this one, which may run the embedded functional
         tests too (stestr may put both groups in one worker), and libvirt
-        then routes qemu:///system to the embedded driver."""
+        then routes qemu:/// URIs to the embedded driver."""
         try:
             result = subprocess.run(
-                ['virsh', '-c', SYSTEM_URI, 'version', '--daemon'],
+                ['virsh', '-c', cls.uri, 'version', '--daemon'],
                 capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             cls.last_error = f'virsh version got no answer in {timeout}s'
@@ -87,45 +137,49 @@ class SystemLibvirtd:
         return result.returncode == 0
 
     @classmethod
+    def why_not(cls) -> str | None:
+        """Why this machine cannot run a private libvirtd, or None."""
+        if os.geteuid() != 0:
+            return 'a private libvirtd needs root (mount namespaces)'
+        for program in ('libvirtd', 'virtlogd', 'unshare', 'tini'):
+            if shutil.which(program) is None:
+                return f'{program} is missing (bindep.txt lists it)'
+        return None
+
+    @classmethod
     def ensure(cls) -> None:
-        """Start libvirtd (and virtlogd) unless a libvirtd answers."""
-        if cls.answers():
+        """Start our virtlogd and libvirtd unless ours answers."""
+        if cls.root is None:
+            cls._prepare()
+        if cls._ours is not None and cls._ours.poll() is None and \
+                cls.answers():
             return
-        if cls._log is None:
-            cls._log = tempfile.NamedTemporaryFile(
-                'w', prefix='nlv-libvirtd-', suffix='.log', delete=False,
-                dir='/tmp')
-            atexit.register(cls.stop)
-        if not _pids('virtlogd'):
+        if cls._virtlogd is None or cls._virtlogd.poll() is not None:
             cls._virtlogd = subprocess.Popen(
-                ['tini', '-s', '--', 'virtlogd'], stdout=cls._log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                cls._namespaced('virtlogd', '--pid-file',
+                                f'{cls.root}/virtlogd.pid'),
+                stdout=cls._log, stderr=subprocess.STDOUT,
+                start_new_session=True)
         cls._ours = cls._start()
 
-    _swept = False
+    @classmethod
+    def pid(cls) -> int:
+        """Our libvirtd's process id (tini's child)."""
+        with open(f'{cls.root}/libvirtd.pid') as f:
+            return int(f.read().strip())
 
     @classmethod
     def remove_leftovers(cls) -> None:
-        """Once a process: remove the guests named PREFIX* that a test run
-        killed before its clean-up left defined on the system daemon (a
-        persistent definition outlives the daemon and the test)."""
-        if cls._swept:
-            return
-        cls._swept = True
-        listed = subprocess.run(
-            ['virsh', '-c', SYSTEM_URI, 'list', '--all', '--name'],
-            capture_output=True, text=True, timeout=60)
-        for name in listed.stdout.split():
-            if name.startswith(PREFIX):
-                for verb in ('destroy', 'undefine'):
-                    subprocess.run(['virsh', '-c', SYSTEM_URI, verb, name],
-                                   capture_output=True, timeout=60)
+        """Nothing to do: our daemon starts with no guest. Kept so that
+        callers need not know."""
 
     @classmethod
-    def _start(cls, log=None) -> subprocess.Popen:
+    def _start(cls) -> subprocess.Popen:
         proc = subprocess.Popen(
-            ['tini', '-s', '--', 'libvirtd'], stdout=log or cls._log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            cls._namespaced('libvirtd', '--pid-file',
+                            f'{cls.root}/libvirtd.pid'),
+            stdout=cls._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         deadline = time.monotonic() + 60
         while not cls.answers(2):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -136,14 +190,12 @@ class SystemLibvirtd:
     @classmethod
     def _give_up(cls, proc: subprocess.Popen) -> None:
         """Stop ``proc`` (never leave a daemon behind) and fail with what
-        the daemon said, since its log goes when this process exits."""
+        the daemon said."""
         exited = proc.poll()
         _terminate(proc)
-        said = ''
-        if cls._log is not None:
-            cls._log.flush()
-            with open(cls._log.name) as f:
-                said = ''.join(f.readlines()[-5:])
+        cls._log.flush()
+        with open(cls._log.name) as f:
+            said = ''.join(f.readlines()[-5:])
         raise AssertionError(
             'libvirtd did not start' +
             (f' (exited with {exited})' if exited is not None else
@@ -152,32 +204,24 @@ class SystemLibvirtd:
 
     @classmethod
     def restart(cls) -> None:
-        """Stop libvirtd (guests keep running) and start it again. One
-        this process started is stopped at exit; one that ran before it
-        is replaced by one that keeps running, as the machine had it."""
-        if cls._ours is not None:
-            cls._ours.terminate()
-            cls._ours.wait(30)
-            cls._ours = cls._start()
-            return
-        for pid in _pids('libvirtd'):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while _pids('libvirtd') and time.monotonic() < deadline:
-            time.sleep(0.1)
-        cls._start(log=subprocess.DEVNULL)
+        """Stop our libvirtd (guests keep running) and start it again, in
+        the same directories: it finds its guests."""
+        _terminate(cls._ours)
+        cls._ours = cls._start()
 
     @classmethod
     def stop(cls) -> None:
-        """Stop what this process started; leave the rest."""
+        """Stop our daemons and remove their directories."""
         for proc in (cls._ours, cls._virtlogd):
             if proc is not None:
                 _terminate(proc)
         cls._ours = cls._virtlogd = None
         if cls._log is not None:
             cls._log.close()
-            os.unlink(cls._log.name)
             cls._log = None
+        if cls.root is not None:
+            shutil.rmtree(cls.root, ignore_errors=True)
+            cls.root = None
 
 
 def free_port() -> int:
@@ -197,15 +241,18 @@ class OperatorTestCase(test.TestCase):
         if reason:
             self.skipTest(f'Cannot run QEMU on this host: {reason}.')
         self.useFixture(fixtures.Timeout(300, gentle=True))
-        # Short, and readable by the system daemon's QEMU user.
-        self.work = tempfile.mkdtemp(prefix='nlv-op-', dir='/tmp')
+        # Readable by the daemon's QEMU user.
+        self.work = tempfile.mkdtemp(prefix='nlv-op-', dir=RUN_TMP)
         self.addCleanup(shutil.rmtree, self.work, ignore_errors=True)
         os.chmod(self.work, 0o755)
         self.images = self._images()
         if self.uri == 'system':
-            SystemLibvirtd.ensure()
-            SystemLibvirtd.remove_leftovers()
-            self.connection_uri = SYSTEM_URI
+            reason = PrivateLibvirtd.why_not()
+            if reason:
+                self.skipTest(f'Cannot run a libvirtd of the test\'s own: '
+                              f'{reason}.')
+            PrivateLibvirtd.ensure()
+            self.connection_uri = PrivateLibvirtd.uri
         else:
             self.connection_uri = ''
         self.conf = self.write_conf('main.conf', f"""

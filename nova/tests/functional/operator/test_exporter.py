@@ -90,7 +90,7 @@ class ExporterProcessTest(ExporterTestCase):
             self.assertIn(STATE.format(name, 'ok'), text)
         self.assertIn('libvirt_up 1.0', text)
 
-        base.SystemLibvirtd.restart()
+        base.PrivateLibvirtd.restart()
         text = self.scrape(url)  # the first one after the restart
         self.assertIn('libvirt_up 1.0', text)
         self.assertNotIn('"unresponsive"} 1.0', text)
