@@ -344,131 +344,162 @@ def _memfd(name: str, data: str) -> int:
     return fd
 
 
-def _tls(reader: _Reader, tls: dict, http2: bool, config: WebConfig):
-    where = 'tls_server_config'
-    cert_file = reader.file(tls, 'cert_file', where)
-    key_file = reader.file(tls, 'key_file', where)
-    cert = reader.text(tls, 'cert', where)
-    key = reader.text(tls, 'key', where)
-    ca_file = reader.file(tls, 'client_ca_file', where)
-    ca_text = reader.text(tls, 'client_ca', where)
+TLS = 'tls_server_config'
+
+
+def _versions(reader: _Reader, tls: dict, config: WebConfig) -> tuple:
+    """(minimum, maximum) TLS version: the toolkit's TLS12 to TLS13 by
+    default."""
+    found = []
+    for key, default in (('min_version', 'TLS12'), ('max_version', 'TLS13')):
+        name = tls.get(key, default)
+        if name not in VERSIONS:
+            reader.fail(f'{TLS}.{key} {name!r} is an unknown TLS version: '
+                        f'use one of {", ".join(VERSIONS)}.')
+        found.append(VERSIONS[name])
+    low, high = found
+    if low > high:
+        reader.fail(f'{TLS}.min_version is above max_version, so no client '
+                    'could connect: lower min_version or raise max_version.')
+    if low < ssl.TLSVersion.TLSv1_2:
+        config.warnings.append(f'{TLS}.min_version allows TLS 1.0/1.1, '
+                               'which are broken: use TLS12 or TLS13.')
+    return low, high
+
+
+def _suites(reader: _Reader, tls: dict, http2: bool,
+            low: ssl.TLSVersion) -> list | None:
+    """OpenSSL's names of the TLS 1.2 suites listed, or None for
+    OpenSSL's defaults."""
+    suites = reader.strings(tls, 'cipher_suites', TLS)
+    if not suites:
+        return None
+    for name in suites:
+        if name not in TLS12_CIPHERS and name not in TLS13_CIPHERS:
+            reader.fail(f'{TLS}.cipher_suites: unknown cipher: {name} (use '
+                        'the names of Go\'s crypto/tls, e.g. '
+                        'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256).')
+    if http2 and low < ssl.TLSVersion.TLSv1_3 and not any(
+            n in HTTP2_CIPHERS for n in suites):
+        reader.fail(f'{TLS}.cipher_suites is missing an HTTP/2-required '
+                    'AES_128_GCM_SHA256 cipher: add '
+                    'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, or set '
+                    'http_server_config.http2 to false.')
+    return [TLS12_CIPHERS[n] for n in suites if n in TLS12_CIPHERS]
+
+
+def _curve(reader: _Reader, tls: dict) -> str | None:
+    """OpenSSL's name of the one curve to use, or None for OpenSSL's
+    defaults (all four the toolkit knows, and X448)."""
+    curves = reader.strings(tls, 'curve_preferences', TLS)
+    if not curves:
+        return None
+    for name in curves:
+        if name not in CURVES:
+            reader.fail(f'{TLS}.curve_preferences: unknown curve: {name} '
+                        f'(use {", ".join(CURVES)}).')
+    if len(set(curves)) == 1:
+        return CURVES[curves[0]]
+    if set(curves) != set(CURVES):
+        reader.fail(f'{TLS}.curve_preferences: Python\'s ssl applies one '
+                    'curve, or all of them (OpenSSL\'s defaults): list one '
+                    'curve, or all four.')
+    return None
+
+
+def _load_pair(context: ssl.SSLContext, cert_file: str, key_file: str,
+               cert: str, key: str) -> None:
+    """The server's certificate and key, from files or inline PEM."""
+    fds = []
+    try:
+        if not cert_file:
+            fds.append(_memfd('tls-cert', cert))
+            cert_file = f'/proc/self/fd/{fds[-1]}'
+        if not key_file:
+            fds.append(_memfd('tls-key', key))
+            key_file = f'/proc/self/fd/{fds[-1]}'
+        context.load_cert_chain(cert_file, key_file)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _client_auth(reader: _Reader, tls: dict, has_ca: bool,
+                 config: WebConfig) -> ssl.VerifyMode:
+    """The verify mode of client_auth_type, refusing what the toolkit
+    refuses and what Python's ssl cannot do."""
     auth = tls.get('client_auth_type') or ''
-    if not isinstance(auth, str):
-        reader.fail(f'{where}.client_auth_type must be a string.')
-    enabled = any((cert_file, key_file, cert, key, ca_file, ca_text, auth))
-    if not enabled:
-        return
-    if not cert_file and not cert:
-        reader.fail(f'{where} is missing one of cert or cert_file: give '
-                    'the server\'s certificate.')
-    if not key_file and not key:
-        reader.fail(f'{where} is missing one of key or key_file: give '
-                    'the server\'s private key.')
     if auth in UNVERIFIED_CLIENT_AUTH:
-        reader.fail(f'{where}.client_auth_type {auth} accepts client '
+        reader.fail(f'{TLS}.client_auth_type {auth} accepts client '
                     'certificates nobody verifies, which Python\'s ssl '
                     'cannot do (and which would let anyone in): use '
                     'RequireAndVerifyClientCert with client_ca_file.')
     if auth not in CLIENT_AUTH:
-        reader.fail(f'{where}.client_auth_type {auth!r} is an invalid '
+        reader.fail(f'{TLS}.client_auth_type {auth!r} is an invalid '
                     'ClientAuth: use NoClientCert, VerifyClientCertIfGiven '
                     'or RequireAndVerifyClientCert.')
     verify = CLIENT_AUTH[auth]
     config.client_auth = auth or 'NoClientCert'
-    if (ca_file or ca_text) and verify == ssl.CERT_NONE:
-        reader.fail(f'{where}: client CA\'s have been configured without a '
+    if has_ca and verify == ssl.CERT_NONE:
+        reader.fail(f'{TLS}: client CA\'s have been configured without a '
                     'Client Auth Policy: set client_auth_type to '
                     'RequireAndVerifyClientCert (or VerifyClientCertIfGiven),'
                     ' or remove the client CA.')
-    sans = reader.strings(tls, 'client_allowed_sans', where)
+    sans = reader.strings(tls, 'client_allowed_sans', TLS)
     if sans is not None:
         if verify != ssl.CERT_REQUIRED:
-            reader.fail(f'{where}.client_allowed_sans requires '
+            reader.fail(f'{TLS}.client_allowed_sans requires '
                         'client_auth_type RequireAndVerifyClientCert.')
         config.client_allowed_sans = tuple(sans)
+    return verify
 
-    versions = {}
-    for key_name, default in (('min_version', 'TLS12'),
-                              ('max_version', 'TLS13')):
-        name = tls.get(key_name, default)
-        if name not in VERSIONS:
-            reader.fail(f'{where}.{key_name} {name!r} is an unknown TLS '
-                        f'version: use one of {", ".join(VERSIONS)}.')
-        versions[key_name] = VERSIONS[name]
-    low, high = versions['min_version'], versions['max_version']
-    if low > high:
-        reader.fail(f'{where}.min_version is above max_version, so no '
-                    'client could connect: lower min_version or raise '
-                    'max_version.')
-    if low < ssl.TLSVersion.TLSv1_2:
-        config.warnings.append(
-            f'{where}.min_version allows TLS 1.0/1.1, which are broken: '
-            'use TLS12 or TLS13.')
 
-    suites = reader.strings(tls, 'cipher_suites', where)
-    openssl_suites = None
-    if suites is not None and suites:
-        for name in suites:
-            if name not in TLS12_CIPHERS and name not in TLS13_CIPHERS:
-                reader.fail(f'{where}.cipher_suites: unknown cipher: {name} '
-                            '(use the names of Go\'s crypto/tls, e.g. '
-                            'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256).')
-        openssl_suites = [TLS12_CIPHERS[n] for n in suites
-                          if n in TLS12_CIPHERS]
-        if http2 and low < ssl.TLSVersion.TLSv1_3 and not any(
-                n in HTTP2_CIPHERS for n in suites):
-            reader.fail(f'{where}.cipher_suites is missing an '
-                        'HTTP/2-required AES_128_GCM_SHA256 cipher: add '
-                        'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, or set '
-                        'http_server_config.http2 to false.')
-    curves = reader.strings(tls, 'curve_preferences', where)
-    if curves is not None:
-        for name in curves:
-            if name not in CURVES:
-                reader.fail(f'{where}.curve_preferences: unknown curve: '
-                            f'{name} (use {", ".join(CURVES)}).')
-        if len(set(curves)) > 1 and set(curves) != set(CURVES):
-            reader.fail(f'{where}.curve_preferences: Python\'s ssl applies '
-                        'one curve, or all of them (OpenSSL\'s defaults): '
-                        'list one curve, or all four.')
+def _tls(reader: _Reader, tls: dict, http2: bool, config: WebConfig):
+    """config.context from tls_server_config, unless it enables no TLS."""
+    cert_file = reader.file(tls, 'cert_file', TLS)
+    key_file = reader.file(tls, 'key_file', TLS)
+    cert = reader.text(tls, 'cert', TLS)
+    key = reader.text(tls, 'key', TLS)
+    ca_file = reader.file(tls, 'client_ca_file', TLS)
+    ca_text = reader.text(tls, 'client_ca', TLS)
+    auth = reader.text(tls, 'client_auth_type', TLS)
+    if not any((cert_file, key_file, cert, key, ca_file, ca_text, auth)):
+        return
+    if not cert_file and not cert:
+        reader.fail(f'{TLS} is missing one of cert or cert_file: give the '
+                    'server\'s certificate.')
+    if not key_file and not key:
+        reader.fail(f'{TLS} is missing one of key or key_file: give the '
+                    'server\'s private key.')
+    verify = _client_auth(reader, tls, bool(ca_file or ca_text), config)
+    low, high = _versions(reader, tls, config)
+    suites = _suites(reader, tls, http2, low)
+    curve = _curve(reader, tls)
     prefer = tls.get('prefer_server_cipher_suites', True)
     if not isinstance(prefer, bool):
-        reader.fail(f'{where}.prefer_server_cipher_suites must be true or '
+        reader.fail(f'{TLS}.prefer_server_cipher_suites must be true or '
                     'false.')
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # A client's renegotiation is refused (and logged once a minute).
     context.options |= ssl.OP_NO_RENEGOTIATION
     try:
-        context.minimum_version = low
-        context.maximum_version = high
+        context.minimum_version, context.maximum_version = low, high
         if low < ssl.TLSVersion.TLSv1_2:
             # OpenSSL 3 allows TLS 1.0/1.1 only at security level 0.
             context.set_ciphers('DEFAULT:@SECLEVEL=0')
-        if openssl_suites is not None:
-            if openssl_suites:
-                context.set_ciphers(':'.join(openssl_suites))
-            else:  # TLS 1.3 suites only: no TLS 1.2 suite, as in Go
-                context.minimum_version = ssl.TLSVersion.TLSv1_3
+        if suites:
+            context.set_ciphers(':'.join(suites))
+        elif suites is not None:  # TLS 1.3 suites only: none for 1.2
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
         if not prefer:
             context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-        if curves and len(set(curves)) == 1:
-            context.set_ecdh_curve(CURVES[curves[0]])
-        fds = []
-        try:
-            if not cert_file:
-                fds.append(_memfd('tls-cert', cert))
-                cert_file = f'/proc/self/fd/{fds[-1]}'
-            if not key_file:
-                fds.append(_memfd('tls-key', key))
-                key_file = f'/proc/self/fd/{fds[-1]}'
-            context.load_cert_chain(cert_file, key_file)
-        finally:
-            for fd in fds:
-                os.close(fd)
+        if curve is not None:
+            context.set_ecdh_curve(curve)
+        _load_pair(context, cert_file, key_file, cert, key)
     except (ssl.SSLError, OSError, ValueError) as e:
-        reader.fail(f'{where}: the certificate, key or TLS settings cannot '
-                    f'be used: {e}.')
+        reader.fail(f'{TLS}: the certificate, key or TLS settings cannot be '
+                    f'used: {e}.')
     try:
         if ca_file:
             context.load_verify_locations(cafile=ca_file)
@@ -478,8 +509,8 @@ def _tls(reader: _Reader, tls: dict, http2: bool, config: WebConfig):
             # As the toolkit: with no client CA, the system's roots.
             context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
     except (ssl.SSLError, OSError, ValueError) as e:
-        reader.fail(f'{where}: the client CA cannot be used (it must hold '
-                    f'PEM certificates): {e}.')
+        reader.fail(f'{TLS}: the client CA cannot be used (it must hold PEM '
+                    f'certificates): {e}.')
     context.verify_mode = verify
     config.context = context
 
@@ -566,7 +597,7 @@ def load(path: str) -> WebConfig:
         if interval:
             config.rate_limit = RateLimit(interval, burst)
     users = _users(reader, data.get('basic_auth_users'))
-    tls = reader.mapping(data.get('tls_server_config'), 'tls_server_config')
+    tls = reader.mapping(data.get(TLS), TLS)
     _tls(reader, tls, http2, config)
     config.users = users
     config.passwords = Passwords(users)
