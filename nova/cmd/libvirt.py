@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import io
 import os
+import shlex
 import sys
 import time
 
@@ -124,13 +125,28 @@ def do_guest_xml(args) -> int:
     return 0
 
 
+def command(*words: str) -> str:
+    """``nova-libvirt WORDS`` as the user would type it again: with the
+    --config-file and --config-dir this run was given, so that advice
+    reaches the same libvirt."""
+    argv = [PROG]
+    for path in CONF.config_file or ():
+        argv += ['--config-file', path]
+    dirs = CONF.config_dir or ()
+    for path in [dirs] if isinstance(dirs, str) else dirs:
+        argv += ['--config-dir', path]
+    return shlex.join(argv + list(words))
+
+
 def do_boot(args) -> int:
+    if args.virt_type is not None:
+        CONF.set_override('virt_type', args.virt_type, 'libvirt')
     instance, image_meta = instance_from_args(args)
     drv = driver.LibvirtDriver()
     guest = drv.spawn(instance, image_meta)
     print(guest.uuid)
     print(f'{PROG}: guest {guest.name} runs on {drv.host.uri}; it outlives '
-          f'this command: "{PROG} destroy {guest.name}" stops it.',
+          f'this command: "{command("destroy", guest.name)}" stops it.',
           file=sys.stderr)
     if args.wait is None:
         return 0
@@ -158,11 +174,11 @@ def _wait_for_report(drv, name: str, seconds: int) -> int:
                   f'{waited:.0f}s: {row.reason}', file=sys.stderr)
             return 0
         if waited >= seconds:
+            kvm = (', and that KVM works on this host (or use --virt-type '
+                   'qemu)' if CONF.libvirt.virt_type == 'kvm' else '')
             print(f'{PROG}: {name} has not reported within {seconds}s '
                   f'(state {row.stats_state}: {row.reason}); if it never '
-                  'booted, check the console log, and with virt_type kvm '
-                  'that KVM works on this host (or set virt_type = qemu).',
-                  file=sys.stderr)
+                  f'booted, check its console log{kvm}.', file=sys.stderr)
             return 1
         if waited - said >= 5:
             said = waited
@@ -246,6 +262,10 @@ def _add_dry_run_arg(parser):
 
 def _add_boot_args(parser):
     _add_instance_args(parser, positional_name=True)
+    parser.add_argument(
+        '--virt-type', choices=('qemu', 'kvm'),
+        help='Override [libvirt] virt_type for this guest: qemu '
+             '(software emulation, runs anywhere) or kvm.')
     parser.add_argument(
         '--wait', metavar='SECONDS', nargs='?', const=60,
         type=args_util.integer(1, 3600),

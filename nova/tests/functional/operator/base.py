@@ -325,6 +325,11 @@ mem_stats_poll_timeout = 5
             '--wait', '90', conf_files=[extra])
         # boot --wait returns once the guest has reported, and says so
         self.assertIn(f'{name} is ok after', result.stderr)
+        # its advice names the configuration it was given, so it reaches
+        # the same libvirt
+        self.assertIn(f'"nova-libvirt --config-file {self.conf} '
+                      f'--config-file {extra} destroy {name}" stops it',
+                      result.stderr)
 
     def _destroy(self, name: str) -> None:
         result = self.nova_libvirt('destroy', name, check=False)

@@ -1,12 +1,14 @@
 """Tests for the nova-libvirt command line."""
 
 import io
+import sys
 import json
 import os
 
 import fixtures
 
 from nova.cmd import libvirt as cmd
+from nova import config as nova_config
 from nova import exception
 from nova import test
 from nova.virt.libvirt import config
@@ -373,3 +375,25 @@ class PeriodCommandsTest(CommandTestCase):
         self.assertEqual(1, rc)
         self.assertIn('boom', self._lines(out)['run30'])
         self.assertIn('already 5s', self._lines(out)['run5'])
+
+
+class AdviceTest(CommandTestCase):
+    """Commands named in advice carry the configuration in use."""
+
+    def test_command_carries_config_file_and_dir(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        conf = os.path.join(tmp, 'my nova.conf')
+        with open(conf, 'w') as f:
+            f.write('[libvirt]\nvirt_type = qemu\n')
+        os.mkdir(os.path.join(tmp, 'conf.d'))
+        nova_config.parse_args(['--config-file', conf, '--config-dir',
+                                os.path.join(tmp, 'conf.d')],
+                               prog=cmd.PROG)
+        self.assertEqual(
+            f"nova-libvirt --config-file '{conf}' --config-dir "
+            f"{tmp}/conf.d destroy g1", cmd.command('destroy', 'g1'))
+
+    def test_boot_takes_virt_type(self):
+        e = self.assertRaises(SystemExit, self.run_cmd, 'boot', '--help')
+        self.assertEqual(0, e.code)
+        self.assertIn('--virt-type {qemu,kvm}', sys.stdout.getvalue())
