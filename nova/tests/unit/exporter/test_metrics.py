@@ -1,7 +1,10 @@
 """Tests for nova.exporter.metrics: families from collector rows."""
 
 import os
+import re
+import shutil
 
+import fixtures
 import prometheus_client
 from prometheus_client import registry as prom_registry
 
@@ -206,3 +209,56 @@ class DocumentedRulesTest(test.TestCase):
                       'GuestWithoutStatsPeriod', 'GuestUnresponsive',
                       'GuestReportsNoFigures'):
             self.assertIn(f'alertname: {alert}', text)
+
+
+class FleetRulesTest(test.TestCase):
+    """The fleet's scrape configuration and recording rules in the admin
+    guide, as promtool checks and tests them."""
+
+    ADMIN = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin')
+
+    def setUp(self):
+        super().setUp()
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+
+    def test_promtool_accepts_the_fleet_configuration(self):
+        # promtool checks that the TLS files it names exist: the same
+        # configuration, pointed at files of the test's.
+        tmp = self.useFixture(fixtures.TempDir()).path
+        with open(os.path.join(self.ADMIN, 'exporter-fleet-scrape.yml')) as f:
+            text = f.read()
+        for name in ('nova-libvirt-ca.crt', 'prometheus.crt',
+                     'prometheus.key', 'nova-libvirt.password'):
+            open(os.path.join(tmp, name), 'w').close()
+            text = text.replace(f'/etc/prometheus/{name}',
+                                os.path.join(tmp, name))
+        self.assertNotIn('/etc/prometheus/', text)
+        for name in ('exporter-fleet-rules.yml', 'exporter-alerts.yml'):
+            shutil.copy(os.path.join(self.ADMIN, name), tmp)
+        config = os.path.join(tmp, 'prometheus.yml')
+        with open(config, 'w') as f:
+            f.write(text)
+        rc, out = prometheus.promtool('check', 'config', config)
+        self.assertEqual(0, rc, out)
+        self.assertIn('SUCCESS: 16 rules found', out)
+        for needed in ('role: hypervisor', 'action: hashmod',
+                       '__meta_openstack_hypervisor_state',
+                       '__meta_openstack_hypervisor_type',
+                       '__meta_openstack_hypervisor_hostname',
+                       'application_credential_id', 'port: 9179',
+                       'basic_auth:', 'tls_config:'):
+            self.assertIn(needed, text)
+
+    def test_each_recording_rule_gives_what_the_guests_add_up_to(self):
+        tests = os.path.join(self.ADMIN, 'exporter-fleet-rules-test.yml')
+        rc, out = prometheus.promtool('test', 'rules', tests)
+        self.assertEqual(0, rc, out)
+        self.assertIn('SUCCESS', out)
+        with open(os.path.join(self.ADMIN, 'exporter-fleet-rules.yml')) as f:
+            records = re.findall(r'- record: (\S+)', f.read())
+        with open(tests) as f:
+            text = f.read()
+        for record in records:  # every rule has a test
+            self.assertIn(f'- expr: {record}\n', text)
