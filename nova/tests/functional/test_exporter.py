@@ -2,9 +2,7 @@
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -15,6 +13,7 @@ import nova.conf
 from nova.exporter import service
 from nova import test
 from nova.tests.functional.libvirt import base
+from nova.tests.fixtures import prometheus_server
 from nova.tests import prometheus
 from nova.tests.unit.exporter import test_webconfig
 from nova.virt.libvirt import driver as libvirt_driver
@@ -49,66 +48,10 @@ class ExporterTestCase(base.RealQemuTestCase):
         return _get(f'http://127.0.0.1:{svc.port}/metrics')
 
 
-class Prometheus(fixtures.Fixture):
-    """A real Prometheus server scraping what ``scrape_configs`` says
-    (YAML, indented as a list under scrape_configs), once a second."""
-
-    def __init__(self, scrape_configs: str):
-        super().__init__()
-        self.scrape_configs = scrape_configs
-
-    def _setUp(self):
-        reason = prometheus.missing()
-        if reason:
-            raise AssertionError(reason)
-        work = self.useFixture(fixtures.TempDir()).path
-        self.work = work
-        config = os.path.join(work, 'prometheus.yml')
-        with open(config, 'w') as f:
-            f.write('scrape_configs:\n' + self.scrape_configs)
-        port = _free_port()
-        log = open(os.path.join(work, 'prometheus.log'), 'w')
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [prometheus.PROMETHEUS, f'--config.file={config}',
-             f'--storage.tsdb.path={work}/data',
-             f'--web.listen-address=127.0.0.1:{port}'],
-            stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(self._stop, proc)
-        self.api = f'http://127.0.0.1:{port}'
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if 'Ready' in _get(self.api + '/-/ready', 2):
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                with open(os.path.join(work, 'prometheus.log')) as f:
-                    raise AssertionError('Prometheus did not start: ' +
-                                         f.read()[-2000:])
-            time.sleep(0.5)
-
-    @staticmethod
-    def _stop(proc):
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def targets(self) -> dict:
-        """{job: (health, last error)} of the active targets."""
-        body = json.loads(_get(self.api + '/api/v1/targets'))
-        return {t['labels']['job']: (t['health'], t['lastError'])
-                for t in body['data']['activeTargets']}
-
-
 class PrometheusScrapeTest(ExporterTestCase):
 
     def start_prometheus(self, target_port: int) -> str:
-        return self.useFixture(Prometheus(
+        return self.useFixture(prometheus_server.Prometheus(
             '  - job_name: nova-libvirt\n'
             '    scrape_interval: 1s\n'
             '    scrape_timeout: 1s\n'
@@ -233,7 +176,7 @@ class PrometheusAccessTest(test.TestCase):
                     f'      key_file: {cert[1]}\n'
                     '    static_configs:\n'
                     f"      - targets: ['127.0.0.1:{svc.port}']\n")
-        prom = self.useFixture(Prometheus(
+        prom = self.useFixture(prometheus_server.Prometheus(
             job('good', 's3cret', client) + job('wrong-password', 'nope',
                                                 client) +
             job('stranger', 's3cret', stranger)))
@@ -296,7 +239,7 @@ class DashboardTest(ExporterTestCase):
         self.boot('ft-dash-off', period=0)
         self.wait_for_console(testimage.READY_LINE)
         svc = self.start_exporter()
-        prom = self.useFixture(Prometheus(
+        prom = self.useFixture(prometheus_server.Prometheus(
             '  - job_name: nova-libvirt\n'
             '    scrape_interval: 1s\n'
             '    scrape_timeout: 1s\n'

@@ -23,14 +23,18 @@ STATE = ('libvirt_domain_memory_stats_state{{domain="{}",'
 class ExporterTestCase(base.OperatorTestCase):
     """Runs the exporter's console script against the system daemon."""
 
-    def start_exporter(self, extra: str = '', wait: bool = True) -> str:
-        """Start the console script; its URL once it serves (or at once,
-        without ``wait``)."""
-        port = base.free_port()
-        conf = self.write_conf(f'exporter-{port}.conf',
-                               f'[exporter]\nlisten_port = {port}\n'
-                               f'{extra}')
-        log = open(os.path.join(self.work, f'exporter-{port}.log'), 'w')
+    def start_exporter(self, extra: str = '', wait: bool = True,
+                       address: str = '127.0.0.1',
+                       port: int | None = None) -> str:
+        """Start the console script on ``address`` (a free port unless
+        ``port``); its URL once it serves (or at once, without
+        ``wait``)."""
+        port = port or base.free_port()
+        conf = self.write_conf(f'exporter-{address}-{port}.conf',
+                               f'[exporter]\nlisten_address = {address}\n'
+                               f'listen_port = {port}\n{extra}')
+        log = open(os.path.join(self.work, f'exporter-{address}-{port}.log'),
+                   'w')
         self.addCleanup(log.close)
         proc = subprocess.Popen(
             [os.path.join(base.BIN, 'nova-libvirt-exporter'),
@@ -40,7 +44,7 @@ class ExporterTestCase(base.OperatorTestCase):
         if not hasattr(self, 'exporters'):
             self.exporters = []
         self.exporters.append(proc)
-        url = f'http://127.0.0.1:{port}/metrics'
+        url = f'http://{address}:{port}/metrics'
         if not wait:
             return url
 

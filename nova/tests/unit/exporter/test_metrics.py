@@ -1,5 +1,6 @@
 """Tests for nova.exporter.metrics: families from collector rows."""
 
+import json
 import os
 import re
 import shutil
@@ -262,3 +263,30 @@ class FleetRulesTest(test.TestCase):
             text = f.read()
         for record in records:  # every rule has a test
             self.assertIn(f'- expr: {record}\n', text)
+
+
+class FleetDashboardTest(test.TestCase):
+    """The fleet dashboard's shape; its queries run against a real
+    Prometheus in nova/tests/functional/operator/test_fleet.py."""
+
+    def test_structure(self):
+        path = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin',
+                            'exporter-fleet-dashboard.json')
+        with open(path) as f:
+            dashboard = json.load(f)
+        self.assertTrue(dashboard['uid'] and dashboard['title'])
+        self.assertEqual(['datasource'], [
+            v['name'] for v in dashboard['templating']['list']])
+        ids = [p['id'] for p in dashboard['panels']]
+        self.assertEqual(len(ids), len(set(ids)))
+        exprs = ' '.join(t['expr'] for p in dashboard['panels']
+                         for t in p['targets'])
+        # on the recording rules: per project, per host, ranked, by state
+        for record in ('project:libvirt_domain_memory_used_bytes:sum',
+                       'instance:libvirt_domain_memory_used_bytes:sum',
+                       'instance:libvirt_domain_memory_used:ratio',
+                       'libvirt_domain_memory_stats_state:count'):
+            self.assertIn(record, exprs)
+        for panel in dashboard['panels']:
+            self.assertEqual('${datasource}', panel['datasource']['uid'])
+            self.assertEqual({'x', 'y', 'w', 'h'}, set(panel['gridPos']))
