@@ -41,12 +41,18 @@ EMBED_PREFIX = 'qemu:///embed'
 # and re-probes QEMU on every call (a define took ~40 s); as root it can
 # open /dev/kvm and the capabilities cache holds. remember_owner 0: the
 # files are root's already, so no xattr bookkeeping (and no warnings).
+# cgroup_controllers empty: no cgroup of the host's is made for an
+# embedded QEMU. On cgroup v1 hosts libvirt logged two "cgroup.threads: No
+# such file" errors per running guest each time a command opened the
+# driver; now one, "At least one cgroup controller is required", which no
+# setting silences.
 EMBED_QEMU_CONF = """\
 # Written by nova-libvirt for its embedded QEMU driver; rewritten on use.
 stdio_handler = "file"
 user = "root"
 group = "root"
 remember_owner = 0
+cgroup_controllers = [ ]
 """
 
 # Seconds a poll, or a call that reads, waits for libvirt unless told

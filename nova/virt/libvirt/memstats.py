@@ -337,13 +337,14 @@ class MemoryStatsCollector:
     @staticmethod
     def _row(record, known: '_CachedFacts', now: float) -> GuestMemoryStats:
         """The row of a guest whose XML facts are ``known``; a guest that
-        is not running keeps its owner, but has no figures."""
+        is not running keeps its owner and its defined period, but has no
+        figures."""
         state, reason = classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at)
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
-            known.project, known.period if record.active else None,
+            known.project, known.period,
             record.stats if record.active else {}, known.metadata)
 
     @staticmethod
@@ -381,10 +382,15 @@ class MemoryStatsCollector:
             key = (record.name, record.domain_id)
             update = record.stats.get('last_update') or 0
             entry = old.get(key)
-            if entry is None and record.monitor_busy is not None:
-                # Unresponsive, and its XML unknown: its state needs no
-                # XML, and reading it could wait on the same stuck QEMU.
-                rows.append(self._unknown_row(record, now))
+            if record.monitor_busy is not None:
+                # Unresponsive: its state needs no XML, and reading it
+                # could wait on the same stuck QEMU. What was last read of
+                # it (its owner, its period) stays.
+                if entry is None:
+                    rows.append(self._unknown_row(record, now))
+                else:
+                    known[key] = entry
+                    rows.append(row(record, entry, now))
                 continue
             if entry is None or record.active and period_may_have_changed(
                     entry.period, entry.seen, update, entry.read_at, now):

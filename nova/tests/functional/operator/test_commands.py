@@ -76,4 +76,5 @@ class GuestAcrossProcessesTest(base.OperatorTestCase):
             self.assertEqual(('ops', name), (row['project'],
                                              row['display_name']))
             self.assertIsNone(row['memory_actual_mb'])
-            self.assertIsNone(row['period'])
+            # ... and its defined period
+            self.assertEqual(2, row['period'])

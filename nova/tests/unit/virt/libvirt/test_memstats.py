@@ -434,6 +434,28 @@ class CollectorUnresponsiveTest(test.TestCase):
         self.assertEqual(1, ok.guest.xml_reads)
 
 
+    def test_unresponsive_guest_keeps_what_was_read_of_it(self):
+        frozen = _record('frozen', '<memballoon model="virtio"><stats '
+                                   'period="2"/></memballoon>', FULL)
+        frozen.guest.xml = frozen.guest.xml.replace('<devices>',
+                                                    META + '<devices>')
+        clock = [NOW]
+        collector = memstats.MemoryStatsCollector(FakeHost([frozen]),
+                                                  clock=lambda: clock[0])
+        self.assertEqual('ok', collector.collect()[0].stats_state)
+        # its QEMU stops; a minute later the poll skips it
+        frozen.monitor_busy = 60.0
+        frozen.stats = {'actual': 262144}
+        clock[0] += 60
+        for _ in range(2):
+            row = collector.collect()[0]
+            self.assertEqual('unresponsive', row.stats_state)
+            self.assertEqual(('Web 1', 'web', 2),
+                             (row.display_name, row.project, row.period))
+            self.assertEqual('alice', row.metadata.owner.username)
+        self.assertEqual(1, frozen.guest.xml_reads)  # not read again
+
+
 class CollectorCacheTest(test.TestCase):
 
     def test_cache_forgets_vanished_domains(self):
@@ -514,5 +536,5 @@ class CollectorMetadataTest(test.TestCase):
         self.assertEqual('not-running', row.stats_state)
         self.assertEqual(('Web 1', 'web'), (row.display_name, row.project))
         self.assertEqual({}, row.raw)
-        self.assertIsNone(row.period)
+        self.assertEqual(2, row.period)  # as defined
         self.assertIsNone(row.memory_actual_mb)
