@@ -6,9 +6,11 @@ validates against libvirt's own RelaxNG schema.
 """
 
 import functools
+import logging
 import os
 import time
 
+import fixtures
 from lxml import etree
 from oslo_config import fixture as config_fixture
 from oslotest import base
@@ -36,6 +38,17 @@ class TestCase(base.BaseTestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(config_fixture.Config(CONF))
+
+    def _fake_logs(self):
+        """Each test's log is captured (and shown with its failure), at
+        INFO unless OS_DEBUG asks for DEBUG: oslotest's default sends every
+        library's DEBUG lines (asyncio, stevedore) to the suite's output."""
+        debug = os.environ.get('OS_DEBUG', '').lower() in ('1', 'true',
+                                                           'yes', 'debug')
+        self.log_fixture = self.useFixture(fixtures.FakeLogger(
+            format='%(levelname)8s [%(name)s] %(message)s',
+            level=logging.DEBUG if debug else logging.INFO,
+            nuke_handlers=True))
 
     def flags(self, group=None, **kw):
         """Override options for this test only, e.g. flags(virt_type=...)."""
