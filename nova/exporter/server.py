@@ -47,7 +47,6 @@ LOG = logging.getLogger(__name__)
 # hypercorn's own lines ("Running on ... (CTRL + C to quit)") say less than
 # the service's; its warnings and errors still come through.
 _HYPERCORN_LOG = logging.getLogger(__name__ + '.hypercorn')
-_HYPERCORN_LOG.setLevel(logging.WARNING)
 
 BACKLOG = 1024
 LANDING = b"""<!DOCTYPE html>
@@ -385,6 +384,8 @@ class HTTPServer:
         config.keep_alive_timeout = client_timeout
         config.graceful_timeout = 1.0
         config.backlog = BACKLOG
+        # Set here, not at import: importing changes no logger.
+        _HYPERCORN_LOG.setLevel(logging.WARNING)
         config.errorlog = _HYPERCORN_LOG
         config.accesslog = None
         self._config = config

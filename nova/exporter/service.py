@@ -42,7 +42,7 @@ class _NoOsloChangeLines(std_logging.Filter):
         return not str(record.msg).startswith('Option %(group)s')
 
 
-std_logging.getLogger('oslo_config.cfg').addFilter(_NoOsloChangeLines())
+_NO_OSLO_CHANGE_LINES = _NoOsloChangeLines()
 
 
 class ExporterFailed(exception.NovaException):
@@ -90,6 +90,10 @@ class ExporterService:
 
     def __init__(self, driver, conf):
         self.driver, self.conf = driver, conf
+        # Set up here, not at import: importing changes no logger.
+        oslo_cfg = std_logging.getLogger('oslo_config.cfg')
+        if _NO_OSLO_CHANGE_LINES not in oslo_cfg.filters:
+            oslo_cfg.addFilter(_NO_OSLO_CHANGE_LINES)
         self.collector = memstats.MemoryStatsCollector(
             driver.host, timeout=conf.libvirt.mem_stats_poll_timeout)
         self.exporter = MemoryStatsExporter(self.collector)

@@ -25,7 +25,9 @@ import collections
 import gzip
 import sys
 
-import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
+import nova.virt.libvirt
+
+nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
 
 from memstats_poll import median_time  # noqa: E402
 from nova.exporter import encoding  # noqa: E402

@@ -31,7 +31,9 @@ import threading
 import time
 import urllib.request
 
-import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
+import nova.virt.libvirt
+
+nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
 
 XML = ("<domain type='test'><name>mem-{}</name><memory>262144</memory>"
        "<os><type>hvm</type></os><devices><memballoon model='virtio'>"

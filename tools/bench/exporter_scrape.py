@@ -30,7 +30,9 @@ import statistics
 import sys
 import time
 
-import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
+import nova.virt.libvirt
+
+nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
 
 import prometheus_client  # noqa: E402
 from prometheus_client import registry as prom_registry  # noqa: E402

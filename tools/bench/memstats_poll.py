@@ -40,7 +40,9 @@ import statistics
 import sys
 import time
 
-import nova.virt.libvirt  # noqa: F401  routes libvirt's log before it loads
+import nova.virt.libvirt
+
+nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
 
 import libvirt  # noqa: E402
 

@@ -3,9 +3,11 @@
 An embedded QEMU driver runs inside our process, and libvirt logs its
 warnings to our stderr unless told otherwise (a command's one-line errors
 would drown in them). libvirt reads its log outputs from the environment
-once, when the library initialises, so this package sets them before
-host.py or guest.py import ``libvirt``. A LIBVIRT_LOG_OUTPUTS the user (or
-the test suite, which logs to a temporary file) set wins.
+once, when the library initialises, so ``route_libvirt_log()`` must run
+before host.py or guest.py import ``libvirt``: the entry points (the
+``nova.cmd`` package, the benchmarks) call it; importing this package does
+nothing, and creates no directory. A LIBVIRT_LOG_OUTPUTS the user (or the
+test suite, which logs to a temporary file) set wins.
 """
 
 import os
@@ -33,10 +35,9 @@ def libvirt_log_outputs(environ, log_dir: str = LOG_DIR) -> str | None:
     return f'3:file:{path}' if writable else None
 
 
-def _route_libvirt_log() -> None:
+def route_libvirt_log() -> None:
+    """Send libvirt's own log where libvirt_log_outputs() says, before
+    libvirt is imported."""
     outputs = libvirt_log_outputs(os.environ)
     if outputs is not None:
         os.environ['LIBVIRT_LOG_OUTPUTS'] = outputs
-
-
-_route_libvirt_log()
