@@ -67,7 +67,7 @@ HOST_DASHBOARD_ONLY = (
 
 def bench(n: int, repeat: int = 10) -> dict:
     host = libvirt_host.Host('test:///default')
-    conn = host.get_connection()
+    conn = host.connect()
     for index in range(n):
         conn.createXML(DOMAIN_XML.format(index=index, project=index % 7), 0)
     try:

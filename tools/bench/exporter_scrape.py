@@ -52,7 +52,7 @@ class _Fixed(prom_registry.Collector):
 
 def bench(n: int, repeat: int) -> dict:
     host = libvirt_host.Host('test:///default')
-    conn = host.get_connection()
+    conn = host.connect()
     for index in range(n):
         conn.createXML(DOMAIN_XML.format(index=index), 0)
     try:

@@ -141,7 +141,7 @@ def _calls_of(host, poll) -> int:
 
 def _polls(host):
     """The four ways to poll, on ``host``'s connection."""
-    conn = host.get_connection()
+    conn = host.connect()
     domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
     kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_STATE
     return {
@@ -155,7 +155,7 @@ def bench(n: int, repeat: int) -> dict:
     # Timed on a plain Host; calls counted on a second, counting one (its
     # proxy would slow the timed polls down).
     host = libvirt_host.Host('test:///default')
-    conn = host.get_connection()
+    conn = host.connect()
     for index in range(n):
         conn.createXML(DOMAIN_XML.format(index=index), 0)
     polls = _polls(host)

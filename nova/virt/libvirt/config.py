@@ -182,10 +182,6 @@ def OnOff() -> Switch:
     return Switch('on', 'off')
 
 
-def YesNo() -> Switch:
-    return Switch('yes', 'no')
-
-
 # --------------------------------------------------------------- fields
 
 def _qualify(tag: str, namespace: str | None) -> str:
@@ -484,7 +480,7 @@ class _Layout:
 
     __slots__ = ('size', 'tags', 'parents', 'writes', 'plan', 'defaults')
 
-    def __init__(self, name: str, fields: tuple[Field, ...]):
+    def __init__(self, fields: tuple[Field, ...]):
         numbers = {(): 0}
         self.tags, self.parents = [None], [0]
 
@@ -561,7 +557,7 @@ class LibvirtConfigObject:
     # the namespace map written on it, its fields and their layout.
     _qname = _nsmap = None
     _fields: tuple[Field, ...] = ()
-    _layout = _Layout('LibvirtConfigObject', ())
+    _layout = _Layout(())
 
     _by_name: dict = {}
 
@@ -580,7 +576,7 @@ class LibvirtConfigObject:
             if ours not in cls._by_name:
                 raise TypeError(f'{cls.__name__}: alias {alias!r} names no '
                                 f'field {ours!r}')
-        cls._layout = _Layout(cls.__name__, cls._fields)
+        cls._layout = _Layout(cls._fields)
 
     @classmethod
     def qualified_name(cls) -> str:

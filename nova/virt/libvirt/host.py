@@ -476,10 +476,6 @@ class Host:
 
     # -- the connection
 
-    def get_connection(self) -> 'libvirt.virConnect':
-        """The open connection, opened now if need be (bounded)."""
-        return self.connect()
-
     def connect(self, timeout: float | None = None,
                 budget: float | None = None) -> 'libvirt.virConnect':
         """The connection, opening it if need be and waiting at most
@@ -600,10 +596,6 @@ class Host:
             self._retired = [r for r in self._retired if r not in done]
         for conn, _, _ in done:
             self._close(conn)
-
-    def reconnect(self) -> None:
-        """Drop the connection; the next call opens a new one."""
-        self.close()
 
     def _query(self, what: str, fn, timeout: float | None = None):
         """``fn(conn)`` on the open connection, bounded by ``timeout``
@@ -731,7 +723,7 @@ class Host:
                         _left(deadline), timeout)
                 if (attempt == 1 and code in _CONNECTION_ERRORS and
                         not _alive(conn)):
-                    self.reconnect()
+                    self.close()  # the next call opens a new one
                     continue
                 raise exception.HypervisorUnavailable(
                     uri=self.uri,
@@ -756,10 +748,6 @@ class Host:
             found.append(StatsRecord(
                 guest, guest.name, guest.uuid, active, stats))
         return found + [_missing(name) for name in missing]
-
-    def forget_stuck(self) -> None:
-        """Forget which guests were stuck (their next poll tries them)."""
-        self._stuck.clear()
 
     @property
     def stuck_guests(self) -> list[str]:

@@ -61,7 +61,7 @@ class _Shared:
             atexit.register(cls.close)
             cls.host = libvirt_host.Host(libvirt_driver.get_connection_uri(
                 'qemu', '', cls.state_path))
-            cls.host.get_connection()
+            cls.host.connect()
             cls.images = testimage.get_images(IMAGE_CACHE)
         return cls
 

@@ -156,7 +156,7 @@ class TestDriverCommandsTest(CommandTestCase):
         # test:///default forgets its domains when its last connection
         # closes, and every command opens and drops its own.
         keeper = libvirt_host.Host('test:///default')
-        keeper.get_connection()
+        keeper.connect()
         self.addCleanup(keeper.close)
 
     def _conf(self):

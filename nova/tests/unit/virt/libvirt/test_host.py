@@ -52,7 +52,7 @@ class HostTest(test.TestCase):
         self.assertEqual('No guest named nope.', by_name['nope'].error)
 
     def test_unsupported_bulk_call_falls_back_per_domain(self):
-        conn = self.host.get_connection()
+        conn = self.host.connect()
         self.useFixture(fixtures.MockPatchObject(
             conn, 'domainListGetStats',
             side_effect=_libvirt_error(libvirt.VIR_ERR_NO_SUPPORT)))
@@ -63,7 +63,7 @@ class HostTest(test.TestCase):
         self.assertEqual('No guest named nope.', records[1].error)
 
     def test_lost_connection_reopened_once(self):
-        self.host.get_connection().close()  # dies under the Host's feet
+        self.host.connect().close()  # dies under the Host's feet
         records = self.host.get_memory_stats()
         self.assertEqual(['test'], [r.name for r in records])
 
@@ -110,7 +110,7 @@ class ConnectTest(test.TestCase):
     def test_unknown_uri(self):
         host = libvirt_host.Host('nope:///x', timeout=60)
         e = self.assertRaises(exception.HypervisorUnavailable,
-                              host.get_connection)
+                              host.connect)
         self.assertIn('Cannot connect to nope:///x', str(e))
         self.assertIn('connection_uri', str(e))
         self.assertEqual(1, len(str(e).splitlines()))
@@ -138,7 +138,7 @@ class ConnectTest(test.TestCase):
     def test_embed_needs_root(self):
         e = self.assertRaises(
             exception.HypervisorUnavailable,
-            libvirt_host.Host('qemu:///embed').get_connection)
+            libvirt_host.Host('qemu:///embed').connect)
         self.assertIn('?root=DIR', str(e))
 
     def test_embed_uri_round_trip(self):
@@ -738,7 +738,7 @@ class ChunkedPollTest(test.TestCase):
         return host
 
     def _poll(self, host, names=None):
-        conn = host.get_connection()
+        conn = host.connect()
         chunks = self.useFixture(fixtures.MockPatchObject(
             conn, 'domainListGetStats', wraps=conn.domainListGetStats)).mock
         records = host.get_memory_stats(names)
