@@ -65,8 +65,15 @@ class HypervisorNotAnswering(HypervisorUnavailable):
     msg_fmt = '%(uri)s: %(reason)s'
 
 
+class HypervisorCallFailed(HypervisorUnavailable):
+    """Connected, but a call about every guest (a listing) failed."""
+
+    msg_fmt = '%(uri)s: %(reason)s'
+
+
 class InstanceNotFound(NovaException):
-    msg_fmt = 'No guest named %(name)s on %(uri)s.'
+    msg_fmt = ('No guest named %(name)s on %(uri)s: "nova-libvirt memstats" '
+               'lists the guests there.')
 
 
 class LibvirtCallFailed(NovaException):

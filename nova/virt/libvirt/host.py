@@ -665,7 +665,7 @@ class Host:
         try:
             return conn.listAllDomains(0)
         except libvirt.libvirtError as e:
-            raise exception.HypervisorUnavailable(
+            raise exception.HypervisorCallFailed(
                 uri=self.uri, reason='libvirt failed to list domains '
                                      f'({e.get_error_message()}): see '
                                      "libvirt's log for why.") from None
@@ -747,7 +747,7 @@ class Host:
                 continue
             found.append(StatsRecord(
                 guest, guest.name, guest.uuid, active, stats))
-        return found + [_missing(name) for name in missing]
+        return found + [_missing(name, self.uri) for name in missing]
 
     @property
     def stuck_guests(self) -> list[str]:
@@ -930,7 +930,8 @@ class _Poll:
             records = self._chunked(
                 [d for d in domains if _key(d) not in probes])
             records += self._probe_results(probes)
-        return self._results(records) + [_missing(n) for n in missing]
+        return self._results(records) + [_missing(n, self.host.uri)
+                                         for n in missing]
 
     def _start_probes(self, domains) -> dict:
         """{key: (domain, probe call or None)} of the stuck guests among
@@ -1170,9 +1171,9 @@ def _monitor_busy(domain) -> float | None:
     return busy_ms / 1000
 
 
-def _missing(name: str) -> StatsRecord:
+def _missing(name: str, uri: str) -> StatsRecord:
     return StatsRecord(None, name, None, False, {},
-                             f'No guest named {name}.')
+                       str(exception.InstanceNotFound(name=name, uri=uri)))
 
 
 def _alive(conn) -> bool:

@@ -49,7 +49,9 @@ class HostTest(test.TestCase):
         records = self.host.get_memory_stats(['nope', 'test'])
         by_name = {r.name: r for r in records}
         self.assertIsNone(by_name['test'].error)
-        self.assertEqual('No guest named nope.', by_name['nope'].error)
+        self.assertEqual('No guest named nope on test:///default: '
+                         '"nova-libvirt memstats" lists the guests there.',
+                         by_name['nope'].error)
 
     def test_unsupported_bulk_call_falls_back_per_domain(self):
         conn = self.host.connect()
@@ -60,7 +62,9 @@ class HostTest(test.TestCase):
         self.assertEqual(['test', 'nope'], [r.name for r in records])
         # test:///default's canned virDomainMemoryStats figures
         self.assertIn('actual', records[0].stats)
-        self.assertEqual('No guest named nope.', records[1].error)
+        self.assertEqual('No guest named nope on test:///default: '
+                         '"nova-libvirt memstats" lists the guests there.',
+                         records[1].error)
 
     def test_lost_connection_reopened_once(self):
         self.host.connect().close()  # dies under the Host's feet
@@ -642,7 +646,8 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(20001, len(records))
         self.assertEqual('b', records[0].name)
         self.assertIsNone(records[0].error)
-        self.assertEqual('No guest named nope-0.', records[1].error)
+        self.assertTrue(records[1].error.startswith(
+            'No guest named nope-0 on fake:///: '), records[1].error)
         self.assertEqual(1, conn.calls.count('listAllDomains'))
 
     def test_stuck_calls_do_not_pile_up(self):
