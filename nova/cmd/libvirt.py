@@ -143,14 +143,22 @@ def do_boot(args) -> int:
         CONF.set_override('virt_type', args.virt_type, 'libvirt')
     instance, image_meta = instance_from_args(args)
     drv = driver.LibvirtDriver()
+    collector = None
+    if args.wait is not None:
+        # A look before the guest exists: the collector then sees it
+        # start, and calls it 'starting' until it may be expected to report.
+        collector = memstats.MemoryStatsCollector(
+            drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
+        collector.collect([instance.name])
     guest = drv.spawn(instance, image_meta)
     print(guest.uuid)
     print(f'{PROG}: guest {guest.name} runs on {drv.host.uri}; it outlives '
           f'this command: "{command("destroy", guest.name)}" stops it.',
           file=sys.stderr)
-    if args.wait is None:
+    if collector is None:
         return 0
-    return _wait_for_report(drv, guest.name, args.wait)
+    console = os.path.join(drv.get_instance_dir(instance), 'console.log')
+    return _wait_for_report(collector, guest.name, args.wait, console)
 
 
 # States in which a guest just booted is where it should be: reporting, or
@@ -158,12 +166,20 @@ def do_boot(args) -> int:
 _SETTLED = (memstats.OK, memstats.BALLOON_DISABLED, memstats.NO_STATS_PERIOD)
 
 
-def _wait_for_report(drv, name: str, seconds: int) -> int:
+def _console_empty(path: str) -> bool:
+    """Whether the guest's serial console log exists and is empty: a
+    guest that never got as far as its kernel."""
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return False
+
+
+def _wait_for_report(collector, name: str, seconds: int,
+                     console: str) -> int:
     """Wait (at most ``seconds``) for the guest's first statistics report,
     saying every 5 seconds where it is; exit status 0 once it reports (or
     is configured not to), 1 if it does not in time."""
-    collector = memstats.MemoryStatsCollector(
-        drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
     start = time.monotonic()
     said = 0.0
     while True:
@@ -174,11 +190,15 @@ def _wait_for_report(drv, name: str, seconds: int) -> int:
                   f'{waited:.0f}s: {row.reason}', file=sys.stderr)
             return 0
         if waited >= seconds:
-            kvm = (', and that KVM works on this host (or use --virt-type '
-                   'qemu)' if CONF.libvirt.virt_type == 'kvm' else '')
+            kvm = (': check that KVM works on this host, or use '
+                   '--virt-type qemu' if CONF.libvirt.virt_type == 'kvm'
+                   else '')
+            booted = (f'; it never booted: its console {console} stayed '
+                      f'empty{kvm}' if _console_empty(console) else
+                      f'; its console is {console}')
             print(f'{PROG}: {name} has not reported within {seconds}s '
-                  f'(state {row.stats_state}: {row.reason}); if it never '
-                  f'booted, check its console log{kvm}.', file=sys.stderr)
+                  f'(state {row.stats_state}: {row.reason}){booted}.',
+                  file=sys.stderr)
             return 1
         if waited - said >= 5:
             said = waited

@@ -34,11 +34,12 @@ PAUSED = 'paused'
 NO_STATS_PERIOD = 'no-stats-period'
 BALLOON_DISABLED = 'balloon-disabled'
 NO_GUEST_DRIVER = 'no-guest-driver'
+STARTING = 'starting'
 NO_GUEST_FIGURES = 'no-guest-figures'
 NOT_RUNNING = 'not-running'
 UNRESPONSIVE = 'unresponsive'
 ERROR = 'error'
-STATES = (OK, STALE, PAUSED, NO_STATS_PERIOD, BALLOON_DISABLED,
+STATES = (OK, STALE, PAUSED, NO_STATS_PERIOD, BALLOON_DISABLED, STARTING,
           NO_GUEST_DRIVER, NO_GUEST_FIGURES, NOT_RUNNING, UNRESPONSIVE,
           ERROR)
 
@@ -135,7 +136,8 @@ def _ago(seconds: float) -> str:
 def classify(active: bool, balloon, stats: dict, now: float,
              monitor_busy: float | None = None,
              suspended: str | None = None,
-             period_changed_at: float | None = None) -> tuple[str, str]:
+             period_changed_at: float | None = None,
+             started_at: float | None = None) -> tuple[str, str]:
     """(stats_state, reason) of one guest: the first row that applies.
 
     ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
@@ -143,7 +145,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
     seconds) when libvirt skipped the guest because its QEMU monitor was
     busy; ``suspended`` is 'paused' or 'pmsuspended' for a guest whose
     vCPUs do not run; ``period_changed_at`` is when its period was last
-    changed, where known (epoch seconds).
+    changed, where known (epoch seconds); ``started_at`` when this run of
+    the guest started, where the caller saw it start (epoch seconds).
 
     ====================================  ==================  ============
     the guest                             state               figures
@@ -154,6 +157,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
     balloon without a period              no-stats-period     read once
     paused or suspended by itself (QEMU   paused              its last
     stops its statistics timer)                               report's
+    never reported, and started under     starting            host's only
+    two periods ago (where known)
     never reported (last_update 0)        no-guest-driver     host's only
     reports, but with no guest figure     no-guest-figures    host's only
     (a driver that sends -1 for each)
@@ -192,6 +197,12 @@ def classify(active: bool, balloon, stats: dict, now: float,
             f'Guest {how}, and QEMU does not refresh statistics while its '
             f'vCPUs are stopped ({figures_age}): resume it for fresh '
             'figures.')
+    if not last and started_at is not None and \
+            now - started_at < 2 * balloon.period:
+        return STARTING, (
+            f'Guest started {_ago(max(0, now - started_at))} and has not '
+            'reported yet: it reports within one period once its balloon '
+            'driver loads (no-guest-driver if it has not within two).')
     if not last:
         return NO_GUEST_DRIVER, (
             'Guest never reported: load virtio_balloon (Linux) or install '
@@ -256,7 +267,8 @@ class _CachedFacts:
     derived once, and when its XML was read."""
 
     __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
-                 'project', 'seen', 'read_at', 'period_changed_at')
+                 'project', 'seen', 'read_at', 'period_changed_at',
+                 'started_at')
 
     def __init__(self, uuid: str, facts, seen: int, read_at: float):
         self.uuid, self.balloon = uuid, facts.balloon
@@ -271,6 +283,8 @@ class _CachedFacts:
             self.project = owner and (owner.projectname or owner.projectid)
         self.seen = seen        # last_update at the previous poll
         self.read_at = read_at  # when the XML was read
+        #: When this run started, where this collector saw it start.
+        self.started_at = None
         #: When the period was last changed (epoch seconds), where the XML
         #: says so (nova-libvirt set-period) or this collector saw it.
         change = facts.period_change
@@ -295,11 +309,25 @@ class MemoryStatsCollector:
         # poll. A domain id is new on every start and unique among running
         # domains, so (name, id) names one run of one guest (-1: off).
         self._known: dict = {}
+        # name -> domain id at the last poll that asked for it (None: no
+        # such guest), and whether a poll of every guest ran: a run this
+        # collector did not see before started since.
+        self._last_ids: dict = {}
+        self._full_poll_done = False
 
     def forget(self) -> None:
         """Read every guest's XML again at the next poll (after this
         process changed guests, e.g. their period)."""
         self._known = {}
+
+    def _saw_start(self, record) -> bool:
+        """Whether ``record``'s run started since an earlier poll of this
+        collector: it was absent, off or another run then."""
+        if not record.active:
+            return False
+        if record.name in self._last_ids:
+            return self._last_ids[record.name] != record.domain_id
+        return self._full_poll_done
 
     def _read_facts(self, stale: list, deadline: float, now: float
                     ) -> list:
@@ -331,6 +359,10 @@ class MemoryStatsCollector:
                     known.period_changed_at or 0, now)
             elif previous is not None and known.period_changed_at is None:
                 known.period_changed_at = previous.period_changed_at
+            if previous is not None:
+                known.started_at = previous.started_at
+            elif self._saw_start(record):
+                known.started_at = now
             found.append(known)
         return found
 
@@ -341,7 +373,8 @@ class MemoryStatsCollector:
         figures."""
         state, reason = classify(
             record.active, known.balloon, record.stats, now,
-            record.monitor_busy, record.suspended, known.period_changed_at)
+            record.monitor_busy, record.suspended, known.period_changed_at,
+            known.started_at)
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
             known.project, known.period,
@@ -408,10 +441,15 @@ class MemoryStatsCollector:
                 else:
                     known[(record.name, record.domain_id)] = entry
                     rows.append(row(record, entry, now))
+        ids = {r.name: (r.domain_id if r.error is None else None)
+               for r in records}
         if names is None:
             self._known = known
+            self._last_ids = ids
+            self._full_poll_done = True
             return sorted(rows, key=_by_name)
         self._known.update(known)  # a partial poll must not forget others
+        self._last_ids.update(ids)
         order = {name: index for index, name in enumerate(names)}
         return sorted(rows, key=lambda g: order.get(g.name, len(order)))
 

@@ -456,6 +456,53 @@ class CollectorUnresponsiveTest(test.TestCase):
         self.assertEqual(1, frozen.guest.xml_reads)  # not read again
 
 
+class CollectorStartingTest(test.TestCase):
+    """A guest seen starting is 'starting' for two periods, then
+    'no-guest-driver' if it never reported; a guest already running when
+    the collector first looked is judged at once."""
+
+    PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
+
+    def setUp(self):
+        super().setUp()
+        self.clock = [NOW]
+        self.host = FakeHost([])
+        self.collector = memstats.MemoryStatsCollector(
+            self.host, clock=lambda: self.clock[0])
+
+    def test_guest_seen_starting(self):
+        # boot --wait looks once before the guest exists
+        self.host.records = [libvirt_host.StatsRecord(
+            None, 'new', None, False, {}, 'No guest named new.')]
+        self.assertEqual('error', self.collector.collect(['new'])[0]
+                         .stats_state)
+        self.host.records = [_record('new', self.PERIOD_2,
+                                     {'actual': 262144})]
+        self.clock[0] += 1
+        row = self.collector.collect(['new'])[0]
+        self.assertEqual('starting', row.stats_state, row.reason)
+        self.assertIn('started 0s ago', row.reason)
+        self.clock[0] += 3.9  # under two periods of 2 s
+        self.assertEqual('starting',
+                         self.collector.collect(['new'])[0].stats_state)
+        self.clock[0] += 0.2
+        self.assertEqual('no-guest-driver',
+                         self.collector.collect(['new'])[0].stats_state)
+
+    def test_new_guest_between_full_polls(self):
+        old = _record('old', self.PERIOD_2, {'actual': 262144})
+        self.host.records = [old]
+        # running before the first poll: its start is unknown
+        self.assertEqual('no-guest-driver',
+                         self.collector.collect()[0].stats_state)
+        self.host.records = [old, _record('young', self.PERIOD_2,
+                                          {'actual': 262144})]
+        self.clock[0] += 1
+        rows = {r.name: r.stats_state for r in self.collector.collect()}
+        self.assertEqual({'old': 'no-guest-driver', 'young': 'starting'},
+                         rows)
+
+
 class CollectorCacheTest(test.TestCase):
 
     def test_cache_forgets_vanished_domains(self):
