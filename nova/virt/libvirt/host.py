@@ -585,9 +585,16 @@ class Host:
         with self._lock:
             stuck = self._stuck_calls(self._conn_since)
             if self._conn is not None and CLIENT_REQUESTS - stuck < 2:
-                LOG.info('%d calls to %s are stuck on unanswering guests; '
-                         'using a new connection while they finish.',
-                         stuck, self.uri)
+                # Name the guests found stuck; without any, the cause is
+                # not known yet (a QEMU, or the daemon: a poll then asks
+                # the daemon on a new connection, and says which).
+                guests = self.stuck_guests
+                cause = (f'wait on the stopped or hung QEMU of '
+                         f'{", ".join(guests)}' if guests else
+                         'have not returned (a stopped QEMU, or libvirtd '
+                         'itself)')
+                LOG.info('%d calls to %s %s; using a new connection while '
+                         'they finish.', stuck, self.uri, cause)
                 self._retired.append((self._conn, self._conn_since,
                                       time.monotonic()))
                 self._conn = None

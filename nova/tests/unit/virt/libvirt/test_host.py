@@ -457,6 +457,9 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(0, host.free_requests())
         records = self._poll(host)
         self.assertEqual(1, len(opened))
+        # no guest is known stuck yet: the log does not blame one
+        self.assertIn('5 calls to fake:/// have not returned (a stopped '
+                      'QEMU, or libvirtd itself)', self.log_fixture.output)
         self.assertEqual(200000, records['h'].stats['available'])
         for domain in frozen:
             self.assertIsNotNone(records[domain.name()].monitor_busy)
