@@ -91,16 +91,23 @@ class FleetTest(test_exporter.ExporterTestCase):
         self.prometheus = prometheus.api
 
         # Each host sees the stopped QEMU as unresponsive and the guest
-        # without a driver as such; then the rules have all hosts.
+        # without a driver as such; then every rule group (each evaluated
+        # on its own) has recorded every host and project.
         def settled():
             counts = self.by('instance:libvirt_domain_memory_stats_state'
                              ':count', 'instance',
                              'libvirt_domain_memory_stats_state')
-            return all(counts.get((t, state)) == n for t in targets
-                       for state, n in (('ok', 2), ('unresponsive', 1),
-                                        ('no-guest-driver', 1))) and counts
-        self.wait_for('every host\'s states in the recording rules',
-                      settled, 90)
+            states = all(counts.get((t, state)) == n for t in targets
+                         for state, n in (('ok', 2), ('unresponsive', 1),
+                                          ('no-guest-driver', 1)))
+            hosts = self.by('instance:libvirt_domain_memory_used_bytes:sum',
+                            'instance')
+            projects = self.by('project:libvirt_domain_memory_used_bytes'
+                               ':sum', 'project_name')
+            return (states and set(hosts) == {(t,) for t in targets} and
+                    set(projects) == {('one',), ('two',)})
+        self.wait_for('every host\'s states and sums in the recording '
+                      'rules', settled, 90)
 
         # The per-state counts name the right guests.
         for state, name in (('unresponsive', names['frozen']),
@@ -111,34 +118,56 @@ class FleetTest(test_exporter.ExporterTestCase):
             self.assertEqual({(t, name) for t in targets}, set(found))
 
         # Per host and per project: the guests' own figures, added up by
-        # PromQL at one instant, against the recorded sums. Guest figures
-        # move a little between a scrape and a rule's evaluation (an idle
-        # guest's caches): a few MiB.
-        used = self.by('libvirt_domain_memory_stats_available_bytes - '
-                       'libvirt_domain_memory_stats_usable_bytes',
-                       'instance', 'domain')
-        self.assertEqual({(t, n) for t in targets
-                          for n in (names['p1'], names['p2'])}, set(used))
-        hosts = self.by('instance:libvirt_domain_memory_used_bytes:sum',
-                        'instance')
-        self.assertEqual(set(targets), {h for h, in hosts})
-        for (host,), value in hosts.items():
-            expected = sum(v for (h, _), v in used.items() if h == host)
-            self.assertAlmostEqual(expected / MIB, value / MIB, delta=8)
-        projects = self.by('project:libvirt_domain_memory_used_bytes:sum',
-                           'project_name')
-        self.assertEqual({('one',), ('two',)}, set(projects))
-        for project, key in (('one', 'p1'), ('two', 'p2')):
-            expected = sum(v for (_, n), v in used.items()
-                           if n == names[key])
-            self.assertAlmostEqual(expected / MIB,
-                                   projects[(project,)] / MIB, delta=24)
-        available = self.by('project:libvirt_domain_memory_stats_available'
-                            '_bytes:sum', 'project_name')
-        own = self.by('libvirt_domain_memory_stats_available_bytes',
-                      'instance', 'domain')
-        self.assertEqual(sum(v for (_, n), v in own.items()
-                             if n == names['p1']), available[('one',)])
+        # PromQL at one instant, against the recorded sums. Rule groups are
+        # evaluated each on its own, a second apart, so a sum may lag its
+        # inputs by an evaluation: compare until they agree (or fail with
+        # the last difference). Guest figures move a little between a
+        # scrape and an evaluation (an idle guest's caches): a few MiB.
+        differences = []
+
+        def sums_agree():
+            differences.clear()
+            used = self.by('libvirt_domain_memory_stats_available_bytes - '
+                           'libvirt_domain_memory_stats_usable_bytes',
+                           'instance', 'domain')
+            want = {(t, n) for t in targets
+                    for n in (names['p1'], names['p2'])}
+            if set(used) != want:
+                differences.append(f'guests with figures: {set(used)}')
+            hosts = self.by('instance:libvirt_domain_memory_used_bytes:sum',
+                            'instance')
+            for host in targets:
+                expected = sum(v for (h, _), v in used.items() if h == host)
+                got = hosts.get((host,))
+                if got is None or abs(expected - got) > 8 * MIB:
+                    differences.append(f'{host}: used {got}, the guests\' '
+                                       f'figures add up to {expected}')
+            projects = self.by('project:libvirt_domain_memory_used_bytes'
+                               ':sum', 'project_name')
+            for project, key in (('one', 'p1'), ('two', 'p2')):
+                expected = sum(v for (_, n), v in used.items()
+                               if n == names[key])
+                got = projects.get((project,))
+                if got is None or abs(expected - got) > 24 * MIB:
+                    differences.append(f'project {project}: used {got}, the '
+                                       f'guests\' figures add up to '
+                                       f'{expected}')
+            available = self.by('project:libvirt_domain_memory_stats_'
+                                'available_bytes:sum', 'project_name')
+            own = self.by('libvirt_domain_memory_stats_available_bytes',
+                          'instance', 'domain')
+            expected = sum(v for (_, n), v in own.items()
+                           if n == names['p1'])
+            if available.get(('one',)) != expected:
+                differences.append(f'project one: available '
+                                   f'{available.get(("one",))}, the '
+                                   f'guests\' figures add up to {expected}')
+            return not differences
+        try:
+            self.wait_for('the recorded sums to match the guests\' figures',
+                          sums_agree, 60)
+        except self.failureException as e:
+            self.fail(f'{e}: {"; ".join(differences)}')
 
         # Every panel of the fleet dashboard returns data here.
         with open(os.path.join(ADMIN, 'exporter-fleet-dashboard.json')) as f:
