@@ -90,8 +90,12 @@ CONTROL_WAIT = 1.0
 # A healthy poll takes ~20 ms.
 STUCK_FIRST_WAIT = 0.5
 # Seconds a poll keeps to ask libvirtd whether it answers at all, when a
-# chunk read again did not answer.
+# chunk read again did not answer: on its connection, or on a new one
+# where calls stuck on stopped QEMUs take all libvirtd serves of it (a new
+# connection takes longer to open on a loaded host: 0.5 s once judged a
+# healthy libvirtd dead, libvirt_up 0, with five QEMUs stopped).
 ALIVE_WAIT = 0.5
+ALIVE_OPEN_WAIT = 2.0
 # Seconds a poll waits for the probe of a guest known to be stuck.
 PROBE_WAIT = 0.25
 # Calls libvirt has not answered that a Host keeps waiting on; past this it
@@ -821,7 +825,8 @@ class _Poll:
         if self.host._waited(first, _left(self.deadline) / 2):
             return first.get()
         # (the time kept back: _alive, then the listing)
-        records = self._again(fn, 2 * ALIVE_WAIT, answered=False)
+        records = self._again(fn, self._alive_keep() + ALIVE_WAIT,
+                              answered=False)
         if records is not None:
             return records
         domains = self.host.run_bounded(
@@ -871,10 +876,16 @@ class _Poll:
         if not late:
             return records
         again = self._again(functools.partial(self._stats, late),
-                            ALIVE_WAIT, answered=bool(records))
+                            self._alive_keep(), answered=bool(records))
         if again is None:
             again = [(domain, None) for domain in late]
         return records + again
+
+    def _alive_keep(self) -> float:
+        """The time to keep back for _alive after a call read again: it
+        may need a new connection once that call is stuck too."""
+        return ALIVE_WAIT if self.host.free_requests() > 1 else \
+            ALIVE_OPEN_WAIT
 
     def _again(self, fn, keep: float, answered: bool) -> list | None:
         """``fn()``, a NOWAIT call that reads again what a first call did
@@ -903,9 +914,11 @@ class _Poll:
                     return conn.getLibVersion()
                 finally:
                     conn.close()
+        wait = ALIVE_WAIT if self.host.free_requests() > 0 else \
+            ALIVE_OPEN_WAIT
         try:
             self.host.run_bounded('getLibVersion()', ask,
-                                  min(ALIVE_WAIT, _left(self.deadline)))
+                                  min(wait, _left(self.deadline)))
             return True
         except (exception.HypervisorNotAnswering, libvirt.libvirtError):
             return False
