@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import time
 import urllib.parse
 import urllib.request
@@ -24,15 +23,7 @@ CONF = nova.conf.CONF
 MIB = 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 10) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read().decode()
+_get = prometheus_server.get
 
 
 class ExporterTestCase(base.RealQemuTestCase):
