@@ -825,7 +825,7 @@ class _Poll:
         if self.host._waited(first, _left(self.deadline) / 2):
             return first.get()
         # (the time kept back: _alive, then the listing)
-        records = self._again(fn, self._alive_keep() + ALIVE_WAIT,
+        records = self._again(fn, self._alive_wait(1) + ALIVE_WAIT,
                               answered=False)
         if records is not None:
             return records
@@ -876,16 +876,21 @@ class _Poll:
         if not late:
             return records
         again = self._again(functools.partial(self._stats, late),
-                            self._alive_keep(), answered=bool(records))
+                            self._alive_wait(1), answered=bool(records))
         if again is None:
             again = [(domain, None) for domain in late]
         return records + again
 
-    def _alive_keep(self) -> float:
-        """The time to keep back for _alive after a call read again: it
-        may need a new connection once that call is stuck too."""
-        return ALIVE_WAIT if self.host.free_requests() > 1 else \
-            ALIVE_OPEN_WAIT
+    def _needs_new_connection(self, stuck_to_come: int = 0) -> bool:
+        """Whether _alive must ask on a new connection: calls stuck on
+        this one (and ``stuck_to_come`` more, e.g. a read again) take all
+        that libvirtd serves of it at once."""
+        return self.host.free_requests() <= stuck_to_come
+
+    def _alive_wait(self, stuck_to_come: int = 0) -> float:
+        """How long _alive may take: longer where it opens a connection."""
+        return ALIVE_OPEN_WAIT if self._needs_new_connection(
+            stuck_to_come) else ALIVE_WAIT
 
     def _again(self, fn, keep: float, answered: bool) -> list | None:
         """``fn()``, a NOWAIT call that reads again what a first call did
@@ -905,7 +910,7 @@ class _Poll:
         """Whether libvirtd answers a call that reaches no guest: on this
         connection, or when calls stuck on it take all that libvirtd
         serves of it at once, on a new one."""
-        if self.host.free_requests() > 0:
+        if not self._needs_new_connection():
             ask = self.conn.getLibVersion
         else:
             def ask():
@@ -914,11 +919,9 @@ class _Poll:
                     return conn.getLibVersion()
                 finally:
                     conn.close()
-        wait = ALIVE_WAIT if self.host.free_requests() > 0 else \
-            ALIVE_OPEN_WAIT
         try:
-            self.host.run_bounded('getLibVersion()', ask,
-                                  min(wait, _left(self.deadline)))
+            self.host.run_bounded('getLibVersion()', ask, min(
+                self._alive_wait(), _left(self.deadline)))
             return True
         except (exception.HypervisorNotAnswering, libvirt.libvirtError):
             return False
