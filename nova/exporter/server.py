@@ -199,10 +199,10 @@ class MetricsApp:
         if not sep:
             return False
         user = user.decode('utf-8', 'surrogateescape')
-        known = web.passwords.cached(user, password)
+        key = web.passwords.key(user, password)
+        known = web.passwords.cached(key)
         if known is not None:
             return known
-        key = web.passwords.key(user, password)
         running = self._checking.get(key)
         if running is not None:
             return await self._unless_stopping(asyncio.shield(running))
@@ -217,7 +217,7 @@ class MetricsApp:
         self._auth_waiting += 1
         loop = asyncio.get_running_loop()
         check = self._checking[key] = loop.run_in_executor(
-            self._auth_executor, web.passwords.check, user, password)
+            self._auth_executor, web.passwords.check, user, password, key)
         check.add_done_callback(lambda _: self._checked(key))
         return await self._unless_stopping(asyncio.shield(check))
 

@@ -147,9 +147,10 @@ class Passwords:
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def _key(self, user: str, password: bytes) -> bytes:
-        """The cache's key: each part hashed on its own, so no choice of
-        user name and password can stand for another pair (the toolkit's
+    def key(self, user: str, password: bytes) -> bytes:
+        """What identifies these credentials' check (the same key, the
+        same outcome): each part hashed on its own, so no choice of user
+        name and password can stand for another pair (the toolkit's
         CVE-2022-46146)."""
         hashed = self.users.get(user, b'')
         return hashlib.sha256(b''.join(
@@ -157,24 +158,20 @@ class Passwords:
                 user.encode('utf-8', 'surrogateescape'), hashed,
                 password))).digest()
 
-    def key(self, user: str, password: bytes) -> bytes:
-        """What identifies these credentials' check: the same key, the
-        same outcome."""
-        return self._key(user, password)
-
-    def cached(self, user: str, password: bytes) -> bool | None:
-        """The remembered outcome for these credentials, or None: cheap,
-        never runs bcrypt."""
-        key = self._key(user, password)
+    def cached(self, key: bytes) -> bool | None:
+        """The remembered outcome for the credentials of ``key`` (see
+        key()), or None: cheap, never runs bcrypt."""
         with self._lock:
             outcome = self._cache.get(key)
             if outcome is not None:
                 self._cache.move_to_end(key)
             return outcome
 
-    def check(self, user: str, password: bytes) -> bool:
+    def check(self, user: str, password: bytes,
+              key: bytes | None = None) -> bool:
         """Whether ``user`` may read with ``password``: one bcrypt check
-        (tens of milliseconds of CPU by design), remembered."""
+        (tens of milliseconds of CPU by design), remembered under ``key``
+        (computed if not given)."""
         hashed = self.users.get(user)
         if hashed is None:
             hashed = self._dummy_hash()
@@ -183,7 +180,8 @@ class Passwords:
         except ValueError:  # a malformed hash is refused at load
             ok = False
         ok = ok and user in self.users
-        key = self._key(user, password)
+        if key is None:
+            key = self.key(user, password)
         with self._lock:
             self._cache[key] = ok
             if len(self._cache) > self.CACHE_SIZE:
@@ -257,9 +255,10 @@ class WebConfig:
         if not self.users:
             return True
         raw = password.encode()
-        cached = self.passwords.cached(user, raw)
-        return cached if cached is not None else self.passwords.check(user,
-                                                                      raw)
+        key = self.passwords.key(user, raw)
+        cached = self.passwords.cached(key)
+        return cached if cached is not None else self.passwords.check(
+            user, raw, key)
 
 
 class _Reader:
@@ -562,16 +561,15 @@ def load(path: str) -> WebConfig:
         line = f' (line {mark.line + 1})' if mark is not None else ''
         reader.fail(f'is not valid YAML{line}: fix the file.')
     data = reader.mapping(data, '')
-    config = WebConfig()
     http = reader.mapping(data.get('http_server_config'),
                           'http_server_config')
     http2 = http.get('http2', True)
     if not isinstance(http2, bool):
         reader.fail('http_server_config.http2 must be true or false.')
-    config.http2 = http2
     headers = http.get('headers') or {}
     if not isinstance(headers, dict):
         reader.fail('http_server_config.headers must be a mapping.')
+    applied = {}
     for name, value in headers.items():
         if name not in HEADERS:
             reader.fail(f'http_server_config.headers: HTTP header {name!r} '
@@ -582,8 +580,9 @@ def load(path: str) -> WebConfig:
             reader.fail(f'http_server_config.headers: invalid value for '
                         f'{name}: expected one of {", ".join(HEADERS[name])},'
                         f' got {value!r}.')
-        config.headers[name] = value
+        applied[name] = value
     limit = reader.mapping(data.get('rate_limit'), 'rate_limit')
+    rate_limit = None
     if limit:
         interval = _duration(limit.get('interval', 0))
         burst = limit.get('burst', 0)
@@ -595,12 +594,11 @@ def load(path: str) -> WebConfig:
             reader.fail('rate_limit.burst must be a whole number of '
                         'requests, 0 or more.')
         if interval:
-            config.rate_limit = RateLimit(interval, burst)
-    users = _users(reader, data.get('basic_auth_users'))
+            rate_limit = RateLimit(interval, burst)
+    config = WebConfig(users=_users(reader, data.get('basic_auth_users')),
+                       headers=applied, http2=http2, rate_limit=rate_limit)
     tls = reader.mapping(data.get(TLS), TLS)
     _tls(reader, tls, http2, config)
-    config.users = users
-    config.passwords = Passwords(users)
     config.fingerprint = reader.digest.hexdigest()
     return config
 

@@ -192,11 +192,12 @@ class WebConfigTest(test.TestCase):
     def test_outcomes_are_cached_both_ways(self):
         config = self.load(f'basic_auth_users:\n  prom: '
                            f'{bcrypt_hash("s3cret")}\n')
-        self.assertIsNone(config.passwords.cached('prom', b's3cret'))
+        key = config.passwords.key
+        self.assertIsNone(config.passwords.cached(key('prom', b's3cret')))
         self.assertTrue(config.check_password('prom', 's3cret'))
         self.assertFalse(config.check_password('prom', 'bad'))
-        self.assertTrue(config.passwords.cached('prom', b's3cret'))
-        self.assertFalse(config.passwords.cached('prom', b'bad'))
+        self.assertTrue(config.passwords.cached(key('prom', b's3cret')))
+        self.assertFalse(config.passwords.cached(key('prom', b'bad')))
 
     def test_missing_file(self):
         e = self.assertRaises(webconfig.WebConfigError, webconfig.load,
