@@ -237,16 +237,15 @@ class MetricsApp:
             return
         head = scope['method'] == 'HEAD'
         try:
-            await self._serve(scope, send)
+            await self._serve(scope, send, head)
         except _Stopping:
             await self._respond(send, 503, b'Stopping.\n', head)
         except _Shed:
             await self._respond(send, 429, b'Too Many Requests.\n', head,
                                 [(b'retry-after', b'1')])
 
-    async def _serve(self, scope, send):
+    async def _serve(self, scope, send, head: bool):
         self.fds_exhausted = False
-        head = scope['method'] == 'HEAD'
         web = self._web
         if scope['path'] == '/-/healthy' and scope['method'] in ('GET',
                                                                  'HEAD'):
@@ -302,8 +301,7 @@ class MetricsApp:
 
     async def _respond(self, send, status: int, body: bytes, head: bool,
                        headers: list | None = None):
-        headers = list(headers or [(b'content-type',
-                                    b'text/plain; charset=utf-8')])
+        headers = list(headers or ())
         if not any(name == b'content-type' for name, _ in headers):
             headers.append((b'content-type', b'text/plain; charset=utf-8'))
         headers += self._extra

@@ -113,10 +113,11 @@ class TLSFront:
     def handshake_later(self, connection) -> bool:
         """Queue ``connection``'s handshake work; False when the queue is
         full (the connection should be dropped)."""
-        if connection in self._handshakes:
+        if connection.queued:
             return True
         if len(self._handshakes) >= HANDSHAKE_QUEUE:
             return False
+        connection.queued = True
         self._handshakes.append(connection)
         if not self._draining:
             self._draining = True
@@ -130,6 +131,7 @@ class TLSFront:
         while self._handshakes and \
                 time.perf_counter() - began < HANDSHAKE_BUDGET:
             connection = self._handshakes.popleft()
+            connection.queued = False
             if not connection.closed:
                 connection.handshake()
         if self._handshakes:
@@ -154,6 +156,8 @@ class _Connection(asyncio.Protocol):
         self.handshaken = False
         self.first = True
         self.closed = False
+        #: waiting in the front's handshake queue
+        self.queued = False
         self.timer = None
         self.address = ''
 
