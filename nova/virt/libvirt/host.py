@@ -17,7 +17,6 @@ the next calls (``_Workers``).
 """
 
 import functools
-import math
 import os
 import queue
 import threading
@@ -66,8 +65,10 @@ CONNECT_TIMEOUT = 30.0
 LIFECYCLE_TIMEOUT = 30.0
 # A QEMU monitor busy for less than this many seconds is doing one of
 # libvirt's short jobs (reconnecting to each QEMU when libvirt opens or
-# restarts, another client's query), not hung: its guest is read again.
-BRIEF_BUSY = 1.0
+# restarts, about 20 ms; another client's query, a few ms), not hung: its
+# guest is read again. Longer, it is stuck: a poll's own late bulk call
+# has waited on it at least FIRST_WAIT.
+BRIEF_BUSY = 0.3
 # Pauses before each such re-read (seconds); measured, libvirt's reconnect
 # job holds a domain about 20 ms.
 BRIEF_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)
@@ -79,21 +80,28 @@ AUTO_MIN_GUESTS = 6
 AUTO_GUESTS_PER_WORKER = 2
 AUTO_MAX_WORKERS = 4
 # Seconds a poll waits for libvirt to say how long newly skipped guests'
-# monitors have been busy; past it they count as stuck.
+# monitors have been busy; past it they count as busy for this poll.
 CONTROL_WAIT = 1.0
-# Seconds a poll waits for its bulk call, while a guest is known to be
-# stuck, before a NOWAIT call reads the guests instead (normally half the
-# time left). Measured on 2 cores under load with a QEMU stopped: libvirtd
-# now and then held a bulk call over only healthy guests for seconds,
-# taking none of their jobs, while a NOWAIT call made then answered at once
-# (likely the connection's requests taken by stuck calls: CLIENT_REQUESTS).
-# A healthy poll takes ~20 ms.
-STUCK_FIRST_WAIT = 0.5
-# Seconds a poll keeps to ask libvirtd whether it answers at all, when a
-# chunk read again did not answer: on its connection, or on a new one
-# where calls stuck on stopped QEMUs take all libvirtd serves of it (a new
-# connection takes longer to open on a loaded host: 0.5 s once judged a
-# healthy libvirtd dead, libvirt_up 0, with five QEMUs stopped).
+# Seconds a poll waits for its first bulk calls. A healthy poll takes ~20
+# ms; a call still running after this is stuck on a stopped or hung QEMU
+# (or the host is loaded), and the guests it was to read are read again,
+# one per call (SINGLE_WAIT).
+FIRST_WAIT = 0.5
+# Seconds a poll waits for the calls that read again, one guest each,
+# what a late bulk call was to read. Each skips the guest a late call is
+# stuck on (NOWAIT) and answers at once, but for another stopped QEMU,
+# which its own call finds. So the poll that first meets any number of
+# stopped QEMUs answers within FIRST_WAIT + SINGLE_WAIT and a little more.
+SINGLE_WAIT = 0.6
+# Calls a poll may make to read the guests of late bulk calls again;
+# past it the guests are grouped (a group stuck on a second stopped QEMU
+# is unanswered for that poll only).
+MAX_SINGLES = 16
+# Seconds a poll keeps to ask libvirtd whether it answers at all, when
+# nothing answered: on its connection, or on a new one where calls stuck
+# on stopped QEMUs take all libvirtd serves of it (a new connection takes
+# longer to open on a loaded host: 0.5 s once judged a healthy libvirtd
+# dead, libvirt_up 0, with five QEMUs stopped).
 ALIVE_WAIT = 0.5
 ALIVE_OPEN_WAIT = 2.0
 # Seconds a poll waits for the probe of a guest known to be stuck.
@@ -104,9 +112,11 @@ MAX_PENDING_CALLS = 8
 # Calls of one connection that libvirtd serves at once (libvirtd.conf's
 # max_client_requests, default 5). Measured: with five calls stuck on a
 # stopped QEMU, every further call on that connection waits, while another
-# connection is answered at once. A poll's parallel chunks take what the
-# stuck calls leave, and a connection left with fewer than 2 is set aside
-# for a new one (CLIENT_REQUESTS - 1 stuck calls).
+# connection is answered at once. So each call is counted against its
+# connection: a poll's parallel calls take what the stuck ones leave (one
+# kept for the listing and the XML), a connection left with fewer than 2
+# is set aside for a new one, and the guests of late bulk calls are read
+# again on new connections where the current one has no room.
 CLIENT_REQUESTS = 5
 
 _event_loop_lock = threading.Lock()
@@ -350,10 +360,12 @@ _WORKERS = _Workers()
 
 
 class _Call:
-    """One libvirt call, run by a worker thread."""
+    """One libvirt call, run by a worker thread; ``conn`` is the
+    connection it uses, where it counts against what libvirtd serves."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, conn=None):
         self._fn = fn
+        self.conn = conn
         self.started = time.monotonic()
         self.result = self.error = None
         self.done = threading.Event()
@@ -405,11 +417,9 @@ class Host:
         self._last_count = 0
         self.timeout = timeout
         self._conn = None
-        # When the connection was stored: calls started since are its own.
-        self._conn_since = 0.0
-        # Connections set aside while calls stuck on them finish:
-        # (connection, its since, set aside at).
-        self._retired: list[tuple] = []
+        # Connections set aside (or opened by a poll for a while) until
+        # the calls stuck on them finish.
+        self._retired: list = []
         self._opening: _Call | None = None
         self._lock = threading.Lock()
         # Calls that overran their caller's wait and still run in libvirt.
@@ -428,8 +438,9 @@ class Host:
                    f'{_seconds(seconds)}: '
                    f'{_frozen_hint(self.uri)}.')
 
-    def _start(self, fn) -> _Call:
-        """Run ``fn`` on a worker, unless too many calls are still stuck."""
+    def _start(self, fn, conn=None) -> _Call:
+        """Run ``fn`` (a call on ``conn``, if given) on a worker, unless
+        too many calls are still stuck."""
         with self._pending_lock:
             self._pending = [c for c in self._pending if not c.done.is_set()]
             if len(self._pending) >= MAX_PENDING_CALLS:
@@ -441,7 +452,7 @@ class Host:
                            f'earlier calls, the oldest for {age:.0f}s, so '
                            'no new one is made until it does: '
                            f'{_frozen_hint(self.uri)}.')
-            return _Call(fn)
+            return _Call(fn, conn)
 
     def _waited(self, call: _Call, timeout: float) -> bool:
         """Whether ``call`` answered within ``timeout``; if not, it is
@@ -454,12 +465,13 @@ class Host:
         return False
 
     def run_bounded(self, what: str, fn, timeout: float,
-                    budget: float | None = None):
-        """``fn()``, a call into libvirt that may block on a guest's QEMU or
-        a stuck daemon, if it returns within ``timeout`` seconds; else
-        HypervisorNotAnswering naming ``what`` and ``budget`` (the
-        caller's whole wait) if given, and the call finishes alone."""
-        call = self._start(fn)
+                    budget: float | None = None, conn=None):
+        """``fn()``, a call into libvirt (on ``conn``, if given) that may
+        block on a guest's QEMU or a stuck daemon, if it returns within
+        ``timeout`` seconds; else HypervisorNotAnswering naming ``what``
+        and ``budget`` (the caller's whole wait) if given, and the call
+        finishes alone."""
+        call = self._start(fn, conn)
         if self._waited(call, timeout):
             return call.get()
         raise self._not_answering(what, budget or timeout)
@@ -510,7 +522,6 @@ class Host:
             with self._lock:
                 if self._conn is None:
                     self._conn = conn
-                    self._conn_since = time.monotonic()
                 return self._conn
         finally:
             with self._lock:
@@ -557,7 +568,7 @@ class Host:
         """Close the connection (and any set aside), waiting at most a
         second for each."""
         with self._lock:
-            conns = [r[0] for r in self._retired] + [self._conn]
+            conns = self._retired + [self._conn]
             self._conn, self._retired = None, []
         for conn in filter(None, conns):
             self._close(conn)
@@ -568,18 +579,31 @@ class Host:
         except (libvirt.libvirtError, exception.NovaException):
             pass  # a dead or frozen connection is closed enough
 
-    def _stuck_calls(self, since: float, until: float = math.inf) -> int:
-        """Calls started in [since, until) that libvirt has not answered
-        though their caller gave up (probes of stuck guests included)."""
+    def _stuck_calls(self, conn) -> int:
+        """Calls on ``conn`` that libvirt has not answered though their
+        caller gave up (probes of stuck guests included)."""
         with self._pending_lock:
             calls = [c for c in self._pending if not c.done.is_set()]
         calls += [e.probe for e in list(self._stuck.values())
                   if e.probe is not None and not e.probe.done.is_set()]
-        return sum(since <= c.started < until for c in calls)
+        return sum(c.conn is conn for c in calls)
 
-    def free_requests(self) -> int:
-        """Calls the current connection may still have served at once."""
-        return CLIENT_REQUESTS - self._stuck_calls(self._conn_since)
+    def free_requests(self, conn=None) -> int:
+        """Calls ``conn`` (default: the current connection) may still have
+        served at once; the embedded driver has no such limit."""
+        if self.embedded:
+            return MAX_PENDING_CALLS
+        return CLIENT_REQUESTS - self._stuck_calls(conn or self._conn)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this is an embedded QEMU driver (no daemon)."""
+        return embed_root_of(self.uri) is not None
+
+    def retire(self, conn) -> None:
+        """Close ``conn`` once no call is stuck on it (see _make_room)."""
+        with self._lock:
+            self._retired.append(conn)
 
     def _make_room(self) -> None:
         """Set the connection aside for a new one when calls stuck on it
@@ -587,8 +611,7 @@ class Host:
         queue every new call behind them), and close connections set
         aside whose calls have all ended."""
         with self._lock:
-            stuck = self._stuck_calls(self._conn_since)
-            if self._conn is not None and CLIENT_REQUESTS - stuck < 2:
+            if self._conn is not None and self.free_requests() < 2:
                 # Name the guests found stuck; without any, the cause is
                 # not known yet (a QEMU, or the daemon: a poll then asks
                 # the daemon on a new connection, and says which).
@@ -598,14 +621,13 @@ class Host:
                          'have not returned (a stopped QEMU, or libvirtd '
                          'itself)')
                 LOG.info('%d calls to %s %s; using a new connection while '
-                         'they finish.', stuck, self.uri, cause)
-                self._retired.append((self._conn, self._conn_since,
-                                      time.monotonic()))
+                         'they finish.', self._stuck_calls(self._conn),
+                         self.uri, cause)
+                self._retired.append(self._conn)
                 self._conn = None
-            done = [r for r in self._retired
-                    if not self._stuck_calls(r[1], r[2])]
-            self._retired = [r for r in self._retired if r not in done]
-        for conn, _, _ in done:
+            done = [c for c in self._retired if not self._stuck_calls(c)]
+            self._retired = [c for c in self._retired if c not in done]
+        for conn in done:
             self._close(conn)
 
     def _query(self, what: str, fn, timeout: float | None = None):
@@ -613,7 +635,8 @@ class Host:
         (default: this Host's); opening has its own bound."""
         conn = self.connect()
         return self.run_bounded(what, lambda: fn(conn),
-                                self.timeout if timeout is None else timeout)
+                                self.timeout if timeout is None else timeout,
+                                conn=conn)
 
     def get_version(self) -> tuple[int, int, int]:
         """libvirt's version, as (major, minor, micro)."""
@@ -782,7 +805,7 @@ class Host:
                 except exception.LibvirtCallFailed as e:
                     found[index] = e
         try:
-            self.run_bounded('XMLDesc()', read, timeout)
+            self.run_bounded('XMLDesc()', read, timeout, conn=self._conn)
         except exception.HypervisorNotAnswering as e:
             late = e
         else:
@@ -805,50 +828,42 @@ class _Poll:
 
     def _bounded(self, what: str, fn):
         return self.host.run_bounded(what, fn, _left(self.deadline),
-                                     self.budget)
+                                     self.budget, self.conn)
 
-    def _stats(self, domains) -> list:
+    def _stats(self, domains, conn=None) -> list:
         """domainListGetStats (NOWAIT) of ``domains``; callers bound it."""
-        return self.conn.domainListGetStats(domains, self.KINDS,
-                                            self.NOWAIT) if domains else []
+        return (conn or self.conn).domainListGetStats(
+            domains, self.KINDS, self.NOWAIT) if domains else []
+
+    def _first_wait(self) -> float:
+        return min(FIRST_WAIT, _left(self.deadline) / 2)
 
     def _one_call(self) -> list:
-        """Every guest's record from one bulk call if it answers in half
-        the time left, else from a second (NOWAIT skips what the first
-        holds). That one can itself be stuck on a second stopped QEMU:
-        then, if libvirt still answers (_alive), every guest is unanswered
-        for this poll (the next finds the stopped ones stuck); if not,
-        libvirt is not answering."""
-        fn = functools.partial(self.conn.getAllDomainStats, self.KINDS,
-                               self.NOWAIT)
-        first = self.host._start(fn)
-        if self.host._waited(first, _left(self.deadline) / 2):
+        """Every guest's record from one bulk call if it answers within
+        FIRST_WAIT; else the guests are listed and read again one per
+        call (_singles)."""
+        first = self.host._start(functools.partial(
+            self.conn.getAllDomainStats, self.KINDS, self.NOWAIT),
+            self.conn)
+        if self.host._waited(first, self._first_wait()):
             return first.get()
-        # (the time kept back: _alive, then the listing)
-        records = self._again(fn, self._alive_wait(1) + ALIVE_WAIT,
-                              answered=False)
-        if records is not None:
-            return records
-        domains = self.host.run_bounded(
-            'listAllDomains()', functools.partial(self.conn.listAllDomains,
-                                                  0),
-            min(ALIVE_WAIT, _left(self.deadline)), self.budget)
-        return [(domain, None) for domain in domains]
+        try:
+            domains = self.host.run_bounded(
+                'listAllDomains()', functools.partial(
+                    self.conn.listAllDomains, 0),
+                min(ALIVE_WAIT, _left(self.deadline)), conn=self.conn)
+        except exception.HypervisorNotAnswering:
+            raise self.host._not_answering('getAllDomainStats()',
+                                           self.budget) from None
+        return self._singles(domains, answered=False)
 
     def _chunked(self, domains) -> list:
         """The records of ``domains``, in stats_workers parallel chunks
-        where there are enough of them (as many as calls stuck elsewhere
-        leave libvirtd to serve). A chunk that has not answered in half
-        the time left (STUCK_FIRST_WAIT while a guest is known to be stuck)
-        is read again by one NOWAIT call, so a stuck guest in one chunk
-        does not hold up the others.
-
-        That call skips the guests our first calls are stuck on, but can
-        itself be stuck on another stopped QEMU of the same chunk: if it
-        does not answer either, and libvirt answered the other chunks or
-        a quick getLibVersion(), those guests are unanswered for this poll
-        (busy; the next poll finds each stuck). Only when libvirt answers
-        nothing is it not answering.
+        where there are enough of them (as many as calls stuck on the
+        connection leave libvirtd to serve, one kept for other calls).
+        A chunk that has not answered within FIRST_WAIT is stuck on a
+        stopped or hung QEMU: its guests are read again one per call
+        (_singles), so a stuck guest holds up no other.
 
         libvirt asks each guest's QEMU in turn within one call; measured
         with 12 real guests, one call took 18.6 ms and four parallel
@@ -858,72 +873,117 @@ class _Poll:
             workers = auto_workers(len(domains))
         else:
             workers = min(self.host.stats_workers, len(domains) // 2)
-        # past what stuck calls leave, libvirtd would queue the chunks
-        workers = max(1, min(workers, self.host.free_requests()))
+        workers = max(1, min(workers,
+                             self.host.free_requests(self.conn) - 1))
         chunks = [domains[i::workers] for i in range(workers)]
-        calls = [self.host._start(functools.partial(self._stats, chunk))
+        calls = [self.host._start(functools.partial(self._stats, chunk),
+                                  self.conn)
                  for chunk in chunks]
-        wait = _left(self.deadline) / 2
-        if self.host._stuck:
-            wait = min(wait, STUCK_FIRST_WAIT)
-        middle = time.monotonic() + wait
+        end = time.monotonic() + self._first_wait()
         records, late = [], []
         for call, chunk in zip(calls, chunks):
-            if self.host._waited(call, middle - time.monotonic()):
+            if self.host._waited(call, end - time.monotonic()):
                 records += call.get()
             else:
                 late += chunk
-        if not late:
-            return records
-        again = self._again(functools.partial(self._stats, late),
-                            self._alive_wait(1), answered=bool(records))
-        if again is None:
-            again = [(domain, None) for domain in late]
-        return records + again
+        return records + self._singles(late, answered=bool(records))
 
-    def _needs_new_connection(self, stuck_to_come: int = 0) -> bool:
-        """Whether _alive must ask on a new connection: calls stuck on
-        this one (and ``stuck_to_come`` more, e.g. a read again) take all
-        that libvirtd serves of it at once."""
-        return self.host.free_requests() <= stuck_to_come
+    def _singles(self, domains: list, answered: bool) -> list:
+        """The records of ``domains``, which late bulk calls were to read,
+        each read again by a NOWAIT call of its own (in at most MAX_SINGLES
+        groups), all at once, on connections with room for them.
 
-    def _alive_wait(self, stuck_to_come: int = 0) -> float:
-        """How long _alive may take: longer where it opens a connection."""
-        return ALIVE_OPEN_WAIT if self._needs_new_connection(
-            stuck_to_come) else ALIVE_WAIT
-
-    def _again(self, fn, keep: float, answered: bool) -> list | None:
-        """``fn()``, a NOWAIT call that reads again what a first call did
-        not answer in time, within the time left but ``keep``; None when
-        it is stuck too (on another stopped QEMU) while libvirt answers,
-        which ``answered`` says it did in this poll, or else _alive does;
-        HypervisorNotAnswering when libvirt answers nothing."""
-        again = self.host._start(fn)
-        if self.host._waited(again, _kept_back(self.deadline, keep)):
-            return again.get()
+        A call skips the guest a late call is stuck on (its job is held)
+        and answers at once, unless its guest's QEMU is stopped too: then
+        it is stuck in its turn, and its guest alone is unanswered (None)
+        for this poll. If no call of this poll answered, libvirtd is asked
+        whether it answers at all (_alive): if not, HypervisorNotAnswering.
+        """
+        if not domains:
+            return []
+        groups = [domains[i::MAX_SINGLES]
+                  for i in range(min(MAX_SINGLES, len(domains)))]
+        calls = []  # (call, group) or (None, group): no connection
+        for conn, share in self._connections(groups):
+            for group in share:
+                if conn is None:
+                    calls.append((None, group))
+                    continue
+                calls.append((self.host._start(functools.partial(
+                    self._stats, conn.mine(group), conn.conn), conn.conn),
+                    group))
+        end = time.monotonic() + min(SINGLE_WAIT, _kept_back(
+            self.deadline, ALIVE_OPEN_WAIT))
+        records = []
+        for call, group in calls:
+            if call is not None and self.host._waited(
+                    call, end - time.monotonic()):
+                ours = {_key(d): d for d in group}
+                records += [(ours[_key(d)], r) for d, r in call.get()
+                            if _key(d) in ours]
+                answered = True
+            else:
+                records += [(domain, None) for domain in group]
         if not answered and not self._alive():
             raise self.host._not_answering('getAllDomainStats()',
                                            self.budget)
-        return None
+        return records
+
+    def _connections(self, groups: list) -> list:
+        """[(_Spare or None, the groups it reads)]: this poll's connection
+        for as many groups as calls stuck on it leave room for (one kept
+        for the listing and the XML), new ones for the rest (set aside,
+        to be closed once no call is stuck on them). An embedded driver
+        has no such limit. None: a connection that did not open in time."""
+        if self.host.embedded:
+            return [(_Spare(self.conn, None), groups)]
+        here = self.host.free_requests(self.conn) - 1
+        shares = [(_Spare(self.conn, None), groups[:max(0, here)])]
+        rest = groups[max(0, here):]
+        if not rest:
+            return shares
+        per = CLIENT_REQUESTS - 1
+        wanted = [rest[i:i + per] for i in range(0, len(rest), per)]
+        opening = [self.host._start(self._open_spare) for _ in wanted]
+        wait = min(ALIVE_OPEN_WAIT, _kept_back(self.deadline,
+                                               SINGLE_WAIT))
+        end = time.monotonic() + wait
+        for call, share in zip(opening, wanted):
+            if self.host._waited(call, end - time.monotonic()):
+                spare = call.get()
+                self.host.retire(spare.conn)
+                shares.append((spare, share))
+            else:
+                shares.append((None, share))
+        return shares
+
+    def _open_spare(self) -> '_Spare':
+        """A new connection and its running domains (a domain is bound to
+        the connection that found it)."""
+        conn = self.host._open()
+        return _Spare(conn, conn.listAllDomains(
+            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
 
     def _alive(self) -> bool:
         """Whether libvirtd answers a call that reaches no guest: on this
         connection, or when calls stuck on it take all that libvirtd
         serves of it at once, on a new one."""
-        if not self._needs_new_connection():
-            ask = self.conn.getLibVersion
+        if self.host.free_requests(self.conn) > 0:
+            ask, wait = self.conn.getLibVersion, ALIVE_WAIT
         else:
+            wait = ALIVE_OPEN_WAIT
+
             def ask():
-                conn = libvirt.open(self.host.uri)
+                conn = self.host._open()
                 try:
                     return conn.getLibVersion()
                 finally:
                     conn.close()
         try:
             self.host.run_bounded('getLibVersion()', ask, min(
-                self._alive_wait(), _left(self.deadline)))
+                wait, _left(self.deadline)))
             return True
-        except (exception.HypervisorNotAnswering, libvirt.libvirtError):
+        except (exception.NovaException, libvirt.libvirtError):
             return False
 
     def run(self, names: list[str] | None) -> list[StatsRecord]:
@@ -961,8 +1021,9 @@ class _Poll:
         ``domains``, which the bulk call must not reach (it would be stuck
         on them again whenever libvirt has given up the call that was):
         each gets a NOWAIT probe of its own, unless its last one is still
-        stuck (None). Probes are not counted among the pending calls:
-        there is at most one per stuck guest."""
+        stuck or too many calls are (None). A probe is not counted among
+        the pending calls (there is at most one per stuck guest), but
+        against its connection."""
         probes = {}
         for domain in domains:
             key = _key(domain)
@@ -971,10 +1032,13 @@ class _Poll:
                 continue
             if entry.probe is not None and not entry.probe.done.is_set():
                 probes[key] = (domain, None)
-            else:
-                entry.probe = _Call(functools.partial(self._stats,
-                                                      [domain]))
-                probes[key] = (domain, entry.probe)
+                continue
+            try:
+                entry.probe = self.host._start(functools.partial(
+                    self._stats, [domain]), self.conn)
+            except exception.HypervisorNotAnswering:
+                entry.probe = None  # too many calls stuck: not this time
+            probes[key] = (domain, entry.probe)
         return probes
 
     def _probe_results(self, probes: dict) -> list:
@@ -1089,6 +1153,25 @@ class _Poll:
                 busy.get(index) if active else None,
                 domain_id if active else -1, domain, state))
         return found
+
+
+class _Spare:
+    """A connection a poll reads on, and its domains by _key (None: the
+    poll's own connection, whose domains the poll has)."""
+
+    __slots__ = ('conn', 'by_key')
+
+    def __init__(self, conn, domains):
+        self.conn = conn
+        self.by_key = (None if domains is None else
+                       {_key(d): d for d in domains})
+
+    def mine(self, domains: list) -> list:
+        """This connection's domains of ``domains`` (those still here)."""
+        if self.by_key is None:
+            return domains
+        return [d for d in map(self.by_key.get, map(_key, domains))
+                if d is not None]
 
 
 def _wait_reconnected(conn, timeout: float = RECONNECT_WAIT) -> None:

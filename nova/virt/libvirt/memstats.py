@@ -434,7 +434,7 @@ class MemoryStatsCollector:
             rows.append(row(record, entry, now))
         if stale:
             facts = self._read_facts(stale, deadline, now)
-            now = self._clock()  # the rows' ages, after the XML reads
+            # (the rows' ages stay those at the read of the figures)
             for (record, _, _), entry in zip(stale, facts):
                 if isinstance(entry, Exception):
                     rows.append(self._error_row(record, entry))

@@ -316,6 +316,14 @@ class BoundedPollTest(test.TestCase):
         conn = FakeConnection(*domains)
         host = libvirt_host.Host('fake:///', timeout=timeout)
         host._conn = conn
+        # Connections the poll opens: to the same guests.
+        self.opened = []
+
+        def open_new(_host):
+            self.opened.append(FakeConnection(*domains))
+            return self.opened[-1]
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_host.Host, '_open', open_new))
         # let stuck workers finish
         self.addCleanup(conn.daemon.set)
         for domain in domains:
@@ -348,7 +356,8 @@ class BoundedPollTest(test.TestCase):
         self.assertLess(self.elapsed, 2.5)
         self.assertIsNone(records['healthy'].monitor_busy)
         self.assertEqual(200000, records['healthy'].stats['available'])
-        self.assertGreaterEqual(records['frozen'].monitor_busy, 0.9)
+        self.assertGreaterEqual(records['frozen'].monitor_busy,
+                                libvirt_host.FIRST_WAIT)
         self.assertEqual({'actual': 262144, 'maximum': 262144},
                          records['frozen'].stats)
         self.assertEqual(['frozen'], host.stuck_guests)
@@ -399,46 +408,58 @@ class BoundedPollTest(test.TestCase):
             self.assertRaises(
                 exception.HypervisorNotAnswering, host.run_bounded, 'stuck',
                 functools.partial(conn.domainListGetStats, [domain], 0),
-                0.05)
+                0.05, conn=conn)
 
-    def test_one_call_stuck_twice_while_libvirtd_answers(self):
-        # One bulk call stuck on a stopped QEMU, the NOWAIT one after it
-        # on a second: libvirtd still answers, so the poll does not fail;
-        # its guests are unanswered this time, then the two found stuck.
+    def test_healthy_guest_read_in_the_poll_that_meets_two_stopped(self):
+        # One bulk call stuck on a stopped QEMU: each guest is read again
+        # by a call of its own. f0's skips it (our call holds its job),
+        # f1's is stuck on the second stopped QEMU, h's answers.
         domains = [FakeDomain('f0'), FakeDomain('f1'), FakeDomain('h')]
         host, conn = self._host(*domains)
         domains[0].freeze()
         domains[1].freeze()
         records = self._poll(host)
-        self.assertLess(self.elapsed, 2.2)
-        self.assertEqual(3, sum(r.monitor_busy is not None
-                                for r in records.values()))
+        self.assertEqual(200000, records['h'].stats['available'])
+        self.assertIsNone(records['h'].monitor_busy)
+        self.assertIsNotNone(records['f0'].monitor_busy)
+        self.assertIsNotNone(records['f1'].monitor_busy)
+        self.assertEqual(['f0'], host.stuck_guests)
+        self.assertEqual([], self.opened)  # four requests left here
         time.sleep(0.5)  # the next scrape
         records = self._poll(host)
         self.assertEqual(['f0', 'f1'], host.stuck_guests)
         self.assertEqual(200000, records['h'].stats['available'])
 
-    def test_every_chunk_stuck_while_libvirtd_answers(self):
-        # Four chunks each stuck on a stopped QEMU, and the NOWAIT call
-        # that reads them again stuck on a fifth: five calls, all that
-        # libvirtd serves of the connection. A new connection says
-        # libvirtd answers: every guest is unanswered this poll, and the
-        # poll does not fail.
+    def test_every_chunk_stuck_healthy_guests_still_read(self):
+        # Four chunks each stuck on a stopped QEMU take four of the five
+        # requests libvirtd serves of the connection, the fifth is kept:
+        # the eight guests are read again one per call on two new
+        # connections. Those of m0-m3 skip them (our calls hold their
+        # jobs), m4's is stuck on a fifth stopped QEMU, and the healthy
+        # guests answer, in the poll that first meets them all.
         domains = [FakeDomain(f'm{i}') for i in range(8)]
         host, conn = self._host(*domains)
         host.stats_workers = 4  # chunks m0 m4, m1 m5, m2 m6, m3 m7
         for domain in domains[:5]:
             domain.freeze()
-        fresh = FakeConnection(*domains)
-        self.useFixture(fixtures.MockPatch('libvirt.open',
-                                           return_value=fresh))
         records = self._poll(host)
-        self.assertLess(self.elapsed, 2.5)
-        self.assertEqual(8, sum(r.monitor_busy is not None
-                                for r in records.values()))
-        self.assertEqual(['getLibVersion'], fresh.calls)
-        self.assertTrue(fresh.closed)
-        self.assertEqual(0, host.free_requests())
+        for name in ('m5', 'm6', 'm7'):
+            self.assertEqual(200000, records[name].stats['available'])
+            self.assertIsNone(records[name].monitor_busy)
+        for domain in domains[:5]:
+            self.assertIsNotNone(records[domain.name()].monitor_busy)
+        self.assertEqual(['m0', 'm1', 'm2', 'm3'], host.stuck_guests)
+        self.assertEqual(2, len(self.opened))
+        self.assertEqual(1, host.free_requests())
+        for fresh in self.opened:  # a listing, four reads each
+            self.assertEqual(4, sum(c[0] == 'domainListGetStats'
+                                    for c in fresh.calls))
+        # The next poll: m4 found stuck too, the rest read at once.
+        time.sleep(libvirt_host.BRIEF_BUSY)
+        records = self._poll(host)
+        self.assertEqual(['m0', 'm1', 'm2', 'm3', 'm4'], host.stuck_guests)
+        for name in ('m5', 'm6', 'm7'):
+            self.assertEqual(200000, records[name].stats['available'])
 
     def test_stuck_calls_move_polls_to_a_new_connection(self):
         # libvirtd serves five calls of a connection at once: with five
@@ -446,13 +467,7 @@ class BoundedPollTest(test.TestCase):
         frozen = [FakeDomain(f'f{i}') for i in range(5)]
         healthy = FakeDomain('h')
         host, conn = self._host(healthy, *frozen)
-        opened = []
-
-        def open_new(_host):
-            opened.append(FakeConnection(healthy, *frozen))
-            return opened[-1]
-        self.useFixture(fixtures.MockPatchObject(
-            libvirt_host.Host, '_open', open_new))
+        opened = self.opened
         self._stick(host, conn, frozen)
         self.assertEqual(0, host.free_requests())
         records = self._poll(host)
@@ -481,7 +496,8 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(3, host.free_requests())
         conn.calls.clear()
         records = self._poll(host)
-        self.assertEqual(3, sum(c[0] == 'domainListGetStats'
+        # three left, one kept for the listing and the XML reads
+        self.assertEqual(2, sum(c[0] == 'domainListGetStats'
                                 for c in conn.calls))
         self.assertEqual(8, sum(r.stats.get('available') == 200000
                                 for r in records.values()))
