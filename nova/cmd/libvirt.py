@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import shlex
+import stat
 import sys
 import time
 
@@ -138,11 +139,47 @@ def command(*words: str) -> str:
     return shlex.join(argv + list(words))
 
 
+def closed_to_others(path: str) -> str | None:
+    """The directory above ``path`` that a user other than its owner may
+    not search, else None. A libvirtd runs QEMU as its own user (Debian:
+    libvirt-qemu) and hands it the image files (their owner changes), but
+    not the directories above them."""
+    parts = os.path.abspath(path).split(os.sep)
+    for end in range(2, len(parts)):
+        step = os.sep.join(parts[:end])
+        try:
+            mode = os.stat(step).st_mode
+        except OSError:
+            return None  # instance_from_args says what is missing
+        if not mode & stat.S_IXOTH:
+            return step
+    return None
+
+
+def _check_readable_by_qemu(drv, image_meta) -> None:
+    """One line, before anything is defined, when a libvirtd's QEMU could
+    not open the image (libvirt would say "could not open kernel file ...:
+    Permission denied" only once the guest starts)."""
+    if drv.host.embedded or not drv.host.uri.startswith('qemu'):
+        return  # the embedded driver runs QEMU as root
+    for option, path in (('--kernel', image_meta.kernel_path),
+                         ('--initrd', image_meta.ramdisk_path),
+                         ('--disk', image_meta.disk_path)):
+        closed = path and closed_to_others(path)
+        if closed:
+            raise UsageError(reason=(
+                f'{option} {utils.shorten(path)}: libvirtd runs QEMU as '
+                f'its own user, which cannot read it ({closed} is closed to '
+                'other users): copy it under /var/lib/libvirt/images, or '
+                'use the embedded driver.'))
+
+
 def do_boot(args) -> int:
     if args.virt_type is not None:
         CONF.set_override('virt_type', args.virt_type, 'libvirt')
     instance, image_meta = instance_from_args(args)
     drv = driver.LibvirtDriver()
+    _check_readable_by_qemu(drv, image_meta)
     collector = None
     if args.wait is not None:
         # A look before the guest exists: the collector then sees it

@@ -278,6 +278,12 @@ class LibvirtDriver:
 
     def _set_period(self, name, guest, period, dry_run):
         try:
+            busy = guest.monitor_busy()
+            if busy is not None and busy >= libvirt_host.BRIEF_BUSY:
+                # libvirt would wait for the job the stuck call holds,
+                # live and for the persistent definition alike.
+                return stats_period.Outcome(name, None, stats_period.stuck(
+                    name, busy))
             change = stats_period.decide(_guest_facts(name, guest), period)
         except (exception.NovaException, ValueError) as e:
             return stats_period.Outcome(name, None, f'{name}: {e}')

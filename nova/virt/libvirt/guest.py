@@ -66,6 +66,17 @@ class Guest:
         """Whether the domain has a persistent definition (not transient)."""
         return bool(self._call('isPersistent()', self._domain.isPersistent))
 
+    def monitor_busy(self) -> float | None:
+        """Seconds its QEMU monitor has been busy with a command (a call
+        stuck on a stopped or hung QEMU), None when free or not known.
+        controlInfo() needs no job, so it answers while a call is stuck."""
+        info = self._call('controlInfo()', self._domain.controlInfo,
+                          ignore=(libvirt.VIR_ERR_NO_SUPPORT,
+                                  libvirt.VIR_ERR_OPERATION_INVALID))
+        if info is None or info[0] == libvirt.VIR_DOMAIN_CONTROL_OK:
+            return None
+        return info[2] / 1000
+
     def pause(self) -> None:
         """Suspend the running domain's vCPUs (virsh suspend)."""
         self._call('suspend()', self._domain.suspend, slow=True)

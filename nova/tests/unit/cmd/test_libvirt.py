@@ -44,6 +44,29 @@ class CommandTestCase(test.TestCase):
         self.assertIn(words, err)
 
 
+class BootImageTest(CommandTestCase):
+
+    def test_image_a_daemons_qemu_cannot_reach_is_refused_first(self):
+        # (before any connection: this libvirtd does not exist)
+        closed = os.path.join(self.tmp, 'closed')
+        os.makedirs(closed, mode=0o700)
+        os.chmod(self.tmp, 0o755)
+        kernel = os.path.join(closed, 'vmlinuz')
+        with open(kernel, 'w') as f:
+            f.write('x')
+        conf = self._file('nova.conf', '[libvirt]\nconnection_uri = '
+                          'qemu+unix:///system?socket=/nonexistent\n')
+        rc, out, err = self.run_cmd('--config-file', conf, 'boot', 'g',
+                                    '--kernel', kernel)
+        first = cmd.closed_to_others(kernel)  # the test's TMPDIR, or ours
+        self.assertTrue(closed.startswith(first), first)
+        self.assertOneLineError(rc, err, f'--kernel {kernel}: libvirtd runs '
+                                f'QEMU as its own user, which cannot read '
+                                f'it ({first} is closed to other users)')
+        self.assertIn('/var/lib/libvirt/images', err)
+        self.assertIsNone(cmd.closed_to_others('/usr/bin/env'))
+
+
 class GuestXmlTest(CommandTestCase):
 
     def _conf(self, body):
@@ -325,6 +348,28 @@ class PeriodCommandsTest(CommandTestCase):
         self.assertIn("period='2'", guest.get_xml_desc(inactive=True))
         rc, out, err = self.run_cmd(*conf, 'set-period', '2', 'off30')
         self.assertIn('already 2s', out)
+
+    def test_stuck_guest_cannot_change_now_dry_run_says_so(self):
+        # A guest whose QEMU has not answered for 12 s: libvirt would wait
+        # for the job the stuck call holds, live and persistent alike.
+        def busy(guest):
+            return 12.0 if guest.name == 'run30' else None
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.guest.Guest.monitor_busy', busy))
+        for extra in (('--dry-run',), ()):
+            rc, out, err = self.run_cmd(*self._conf(), 'set-period', '2',
+                                        'run30', 'off30', *extra)
+            self.assertEqual(1, rc, out + err)
+            lines = self._lines(out)
+            self.assertIn('run30: cannot change now: its QEMU has not '
+                          'answered libvirt for 12s', lines['run30'])
+            self.assertIn('kill -CONT', lines['run30'])
+            self.assertNotIn('live and in the persistent', lines['run30'])
+            self.assertIn('off30: period 30s -> 2s', lines['off30'])
+            self.assertIn('1 changed, 0 unchanged, 0 cannot change, '
+                          '1 failed', out.splitlines()[-1])
+            self.assertEqual(bool(extra), '(dry run: nothing was changed)'
+                             in out.splitlines()[-1])
 
     def test_dry_run_prints_the_same_lines(self):
         rc, dry, err = self.run_cmd(*self._conf(), 'set-period', '2',
