@@ -48,6 +48,7 @@ import libvirt  # noqa: E402
 
 from nova.virt.libvirt import host as libvirt_host  # noqa: E402
 from nova.virt.libvirt import memstats  # noqa: E402
+from nova.virt.libvirt import stats_poll  # noqa: E402
 
 DOMAIN_XML = """<domain type='test'>
   <name>bench-{index}</name>
@@ -301,7 +302,7 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
             polls['collector']()
             result = {'n': n, 'cold': time.perf_counter() - start,
                       'by_workers': {},
-                      'auto': libvirt_host.auto_workers(n),
+                      'auto': stats_poll.auto_workers(n),
                       'floor': cpu_floor(polls['raw'])}
             for count in workers:
                 host = libvirt_host.Host(drv.host.uri, stats_workers=count)

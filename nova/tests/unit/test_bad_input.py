@@ -257,7 +257,7 @@ class FaultTest(cmd_tests.CommandTestCase):
         conn.daemon.clear()
         self.addCleanup(conn.daemon.set)
         self.useFixture(fixtures.MockPatch(
-            'nova.virt.libvirt.host.MAX_PENDING_CALLS', 2))
+            'nova.virt.libvirt.bounded.MAX_PENDING_CALLS', 2))
         host = libvirt_host.Host('qemu:///system')
         host._conn = conn
         first = self.assertRaises(exception.HypervisorUnavailable,

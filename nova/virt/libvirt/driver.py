@@ -21,6 +21,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import stats_period
+from nova.virt.libvirt import stats_poll
 
 CONF = nova.conf.CONF
 
@@ -279,7 +280,7 @@ class LibvirtDriver:
     def _set_period(self, name, guest, period, dry_run):
         try:
             busy = guest.monitor_busy()
-            if busy is not None and busy >= libvirt_host.BRIEF_BUSY:
+            if busy is not None and busy >= stats_poll.BRIEF_BUSY:
                 # libvirt would wait for the job the stuck call holds,
                 # live and for the persistent definition alike.
                 return stats_period.Outcome(name, None, stats_period.stuck(

@@ -17,7 +17,9 @@ import libvirt
 
 from nova import exception
 from nova import test
+from nova.virt.libvirt import bounded
 from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import stats_poll
 
 
 def _libvirt_error(code):
@@ -260,7 +262,7 @@ class FakeConnection:
         self.daemon.set()
         self.calls = []
         self.requests = threading.Semaphore(
-            libvirt_host.CLIENT_REQUESTS)
+            stats_poll.CLIENT_REQUESTS)
         self.closed = False
 
     def _daemon(self, call):
@@ -357,7 +359,7 @@ class BoundedPollTest(test.TestCase):
         self.assertIsNone(records['healthy'].monitor_busy)
         self.assertEqual(200000, records['healthy'].stats['available'])
         self.assertGreaterEqual(records['frozen'].monitor_busy,
-                                libvirt_host.FIRST_WAIT)
+                                stats_poll.FIRST_WAIT)
         self.assertEqual({'actual': 262144, 'maximum': 262144},
                          records['frozen'].stats)
         self.assertEqual(['frozen'], host.stuck_guests)
@@ -455,7 +457,7 @@ class BoundedPollTest(test.TestCase):
             self.assertEqual(4, sum(c[0] == 'domainListGetStats'
                                     for c in fresh.calls))
         # The next poll: m4 found stuck too, the rest read at once.
-        time.sleep(libvirt_host.BRIEF_BUSY)
+        time.sleep(stats_poll.BRIEF_BUSY)
         records = self._poll(host)
         self.assertEqual(['m0', 'm1', 'm2', 'm3', 'm4'], host.stuck_guests)
         for name in ('m5', 'm6', 'm7'):
@@ -671,7 +673,7 @@ class BoundedPollTest(test.TestCase):
 
     def test_stuck_calls_do_not_pile_up(self):
         self.useFixture(fixtures.MockPatch(
-            'nova.virt.libvirt.host.MAX_PENDING_CALLS', 2))
+            'nova.virt.libvirt.bounded.MAX_PENDING_CALLS', 2))
         host, conn = self._host(FakeDomain('g'))
         conn.daemon.clear()
         self.assertRaises(exception.HypervisorUnavailable, self._poll, host,
@@ -687,7 +689,7 @@ class BoundedPollTest(test.TestCase):
     def test_workers_are_kept_and_a_stuck_one_is_not_waited_for(self):
         # A pool of its own: other tests' workers come and go meanwhile.
         self.useFixture(fixtures.MockPatch(
-            'nova.virt.libvirt.host._WORKERS', libvirt_host._Workers()))
+            'nova.virt.libvirt.bounded.WORKERS', bounded.Workers()))
 
         def workers():
             return sum(t.name == 'libvirt-call' for t in threading.enumerate())
@@ -714,10 +716,10 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(before + 2, workers())
 
     def test_idle_workers_end(self):
-        pool = libvirt_host._Workers()
+        pool = bounded.Workers()
         pool.IDLE_SECONDS = 0.1
         self.useFixture(fixtures.MockPatch(
-            'nova.virt.libvirt.host._WORKERS', pool))
+            'nova.virt.libvirt.bounded.WORKERS', pool))
         host = libvirt_host.Host('fake:///')
         release = threading.Event()
         self.addCleanup(release.set)
@@ -739,10 +741,10 @@ class BoundedPollTest(test.TestCase):
         return False
 
     def test_figures_skipped(self):
-        self.assertTrue(libvirt_host.figures_skipped(SKIPPED))
-        self.assertFalse(libvirt_host.figures_skipped(HEALTHY))
+        self.assertTrue(stats_poll.figures_skipped(SKIPPED))
+        self.assertFalse(stats_poll.figures_skipped(HEALTHY))
         # test:///default gives no balloon figures at all: not skipped
-        self.assertFalse(libvirt_host.figures_skipped({'state.state': 1}))
+        self.assertFalse(stats_poll.figures_skipped({'state.state': 1}))
 
 
 class ChunkedPollTest(test.TestCase):
@@ -779,10 +781,10 @@ class ChunkedPollTest(test.TestCase):
     def test_automatic_choice_from_the_number_of_guests(self):
         self.useFixture(fixtures.MockPatch('os.cpu_count', return_value=2))
         self.assertEqual([1, 1, 3, 3, 4, 4, 4],
-                         [libvirt_host.auto_workers(n)
+                         [stats_poll.auto_workers(n)
                           for n in (1, 5, 6, 7, 8, 20, 1000)])
         with mock.patch('os.cpu_count', return_value=1):
-            self.assertEqual(2, libvirt_host.auto_workers(20))  # 2 x cores
+            self.assertEqual(2, stats_poll.auto_workers(20))  # 2 x cores
         few = self._host(0, guests=5)
         names, calls = self._poll(few)  # knows no count yet: lists first
         self.assertEqual((5, 1), (len(names), calls))

@@ -7,6 +7,7 @@ from nova import test
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
+from nova.virt.libvirt import stats_poll
 
 load_tests = testscenarios.load_tests_apply_scenarios
 
@@ -176,7 +177,7 @@ class BulkKeysTest(test.TestCase):
         self.assertEqual(
             {'actual': 262144, 'maximum': 262144, 'rss': 5,
              'last_update': 7, 'usable': 3, 'disk_caches': 2},
-            libvirt_host.balloon_stats_to_memory_stats(record))
+            stats_poll.balloon_stats_to_memory_stats(record))
 
 
 class FakeGuest:
@@ -212,7 +213,7 @@ def _xml(balloon):
 
 def _record(name, balloon_xml, stats, active=True, error=None, **kw):
     guest = FakeGuest(_xml(balloon_xml), **kw)
-    return libvirt_host.StatsRecord(
+    return stats_poll.StatsRecord(
         guest, name, f'uuid-{name}', active, stats, error,
         domain_id=guest.domain_id if active else -1)
 
@@ -228,7 +229,7 @@ class CollectorTest(test.TestCase):
             _record('c-down', '', {}, active=False),
             _record('d-gone', '<memballoon model="virtio"/>', FULL,
                     fail='Domain not found'),
-            libvirt_host.StatsRecord(None, 'e-err', None, False, {},
+            stats_poll.StatsRecord(None, 'e-err', None, False, {},
                                            'No guest named e-err.'),
         ]
         self.host = FakeHost(self.records)
@@ -472,7 +473,7 @@ class CollectorStartingTest(test.TestCase):
 
     def test_guest_seen_starting(self):
         # boot --wait looks once before the guest exists
-        self.host.records = [libvirt_host.StatsRecord(
+        self.host.records = [stats_poll.StatsRecord(
             None, 'new', None, False, {}, 'No guest named new.')]
         self.assertEqual('error', self.collector.collect(['new'])[0]
                          .stats_state)
