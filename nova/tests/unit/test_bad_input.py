@@ -15,7 +15,7 @@ import fixtures
 from nova import exception
 from nova.tests import doc_table
 from nova.tests.unit.cmd import test_libvirt as cmd_tests
-from nova.tests.unit.virt.libvirt import test_host
+from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.unit.virt.libvirt import test_memstats
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
@@ -253,7 +253,7 @@ class FaultTest(cmd_tests.CommandTestCase):
                       str(e))
 
     def test_frozen_daemon(self):
-        conn = test_host.FakeConnection(test_host.FakeDomain('g'))
+        conn = fakelibvirt.FakeConnection(fakelibvirt.FakeDomain("g"))
         conn.daemon.clear()
         self.addCleanup(conn.daemon.set)
         self.useFixture(fixtures.MockPatch(
