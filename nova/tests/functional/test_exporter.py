@@ -11,10 +11,10 @@ import fixtures
 import nova.conf
 from nova.exporter import service
 from nova import test
+from nova.tests.fixtures import exporter as fakeexporter
 from nova.tests.functional.libvirt import base
 from nova.tests.fixtures import prometheus_server
 from nova.tests import prometheus
-from nova.tests.unit.exporter import test_webconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
@@ -140,17 +140,17 @@ class PrometheusAccessTest(test.TestCase):
 
     def test_tls_client_certificate_and_basic_auth(self):
         tmp = self.useFixture(fixtures.TempDir()).path
-        ca = test_webconfig.make_cert(tmp, 'ca')
-        server = test_webconfig.make_cert(tmp, 'server', ca=ca)
-        client = test_webconfig.make_cert(tmp, 'client', ca=ca)
-        stranger = test_webconfig.make_cert(tmp, 'stranger')  # own CA
+        ca = fakeexporter.make_cert(tmp, 'ca')
+        server = fakeexporter.make_cert(tmp, 'server', ca=ca)
+        client = fakeexporter.make_cert(tmp, 'client', ca=ca)
+        stranger = fakeexporter.make_cert(tmp, 'stranger')  # own CA
         web = os.path.join(tmp, 'web.yml')
         with open(web, 'w') as f:
             f.write(f'tls_server_config:\n  cert_file: {server[0]}\n'
                     f'  key_file: {server[1]}\n  client_ca_file: {ca[0]}\n'
                     '  client_auth_type: RequireAndVerifyClientCert\n'
                     'basic_auth_users:\n  prometheus: '
-                    f'{test_webconfig.bcrypt_hash("s3cret")}\n')
+                    f'{fakeexporter.bcrypt_hash("s3cret")}\n')
         self.flags(connection_uri='test:///default', group='libvirt')
         self.flags(listen_port=0, web_config_file=web, group='exporter')
         svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)

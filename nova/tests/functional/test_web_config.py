@@ -27,10 +27,10 @@ import bcrypt
 import fixtures
 
 from nova import test
+from nova.tests.fixtures import exporter as fakeexporter
 from nova.tests import doc_table
-from nova.tests.unit.exporter import test_webconfig
 
-make_cert = test_webconfig.make_cert
+make_cert = fakeexporter.make_cert
 
 
 def _hash(password: str, cost: int = 4) -> str:

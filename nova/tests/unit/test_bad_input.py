@@ -14,9 +14,9 @@ import fixtures
 
 from nova import exception
 from nova.tests import doc_table
-from nova.tests.unit.cmd import test_libvirt as cmd_tests
+from nova.tests.unit.cmd import base as cmd_base
 from nova.tests.fixtures import libvirt as fakelibvirt
-from nova.tests.unit.virt.libvirt import test_memstats
+from nova.tests.fixtures import memstats as fakememstats
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 
@@ -25,14 +25,14 @@ FUNCTIONAL = {
     'frozen-guest': 'nova/tests/functional/libvirt/test_bounded_poll.py',
     'root-in-use': 'nova/tests/functional/libvirt/test_bounded_poll.py',
     'demo-sighup': 'nova/tests/functional/test_demo.py',
-    'exporter-bad-reload': 'nova/tests/unit/exporter/test_service.py',
+    'exporter-bad-reload': 'nova/tests/functional/exporter/test_service.py',
     'frozen-daemon-commands':
         'nova/tests/functional/operator/test_hangs.py',
 }
 for _case in ('http-unknown-path', 'http-method', 'http-no-credentials',
               'http-name-filter', 'http-idle-client', 'http-fd-exhaustion',
               'web-config-unknown'):
-    FUNCTIONAL[_case] = 'nova/tests/unit/exporter/test_server.py'
+    FUNCTIONAL[_case] = 'nova/tests/functional/exporter/test_server.py'
 for _case in ('web-config-refused', 'https-plain-client', 'http-rate-limit',
               'http-password-flood'):
     FUNCTIONAL[_case] = 'nova/tests/functional/test_web_config.py'
@@ -40,7 +40,7 @@ for _case in ('web-config-refused', 'https-plain-client', 'http-rate-limit',
 PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
 
 
-class BadInputTest(cmd_tests.CommandTestCase):
+class BadInputTest(cmd_base.CommandTestCase):
 
     def _conf(self, body, name='nova.conf'):
         return self._file(name, body)
@@ -219,7 +219,7 @@ class BadInputTest(cmd_tests.CommandTestCase):
         self.assertTrue(err.startswith('nova-libvirt-exporter: error: '))
 
 
-class LibvirtLogTest(cmd_tests.CommandTestCase):
+class LibvirtLogTest(cmd_base.CommandTestCase):
     """A non-root user, once root created /var/log/nova: libvirt must not
     be pointed at a log file it cannot open (libvirtmod fails to load)."""
 
@@ -239,7 +239,7 @@ class LibvirtLogTest(cmd_tests.CommandTestCase):
             {'LIBVIRT_LOG_OUTPUTS': '1:stderr'}, self.tmp))
 
 
-class FaultTest(cmd_tests.CommandTestCase):
+class FaultTest(cmd_base.CommandTestCase):
 
     def test_multi_line_libvirt_error(self):
         e = exception.LibvirtCallFailed(
@@ -269,26 +269,26 @@ class FaultTest(cmd_tests.CommandTestCase):
         doc_table.check(self, 'frozen-daemon', 1, text)
 
     def _collect(self, xml):
-        good = test_memstats._record('good', PERIOD_2, test_memstats.FULL)
-        bad = test_memstats._record('bad', '', test_memstats.FULL)
+        good = fakememstats.make_record('good', PERIOD_2, fakememstats.FULL)
+        bad = fakememstats.make_record('bad', '', fakememstats.FULL)
         bad.guest.xml = xml
         rows = memstats.MemoryStatsCollector(
-            test_memstats.FakeHost([good, bad]),
-            clock=lambda: test_memstats.NOW).collect()
+            fakememstats.FakeHost([good, bad]),
+            clock=lambda: fakememstats.NOW).collect()
         self.assertEqual('ok', rows[1].stats_state)
         return f'{rows[0].stats_state}: {rows[0].reason}'
 
     def test_huge_domain_xml(self):
-        xml = test_memstats._xml(PERIOD_2 + '<x/>' * (1024 * 1024))
+        xml = fakememstats.domain_xml(PERIOD_2 + '<x/>' * (1024 * 1024))
         doc_table.check(self, 'huge-domain-xml', 0, self._collect(xml))
 
     def test_xml_declaration(self):
         xml = ('<?xml version="1.0" encoding="UTF-8"?>' +
-               test_memstats._xml(PERIOD_2))
+               fakememstats.domain_xml(PERIOD_2))
         doc_table.check(self, 'xml-declaration', 0, self._collect(xml))
 
 
-class PageTest(cmd_tests.CommandTestCase):
+class PageTest(cmd_base.CommandTestCase):
 
     def test_page_and_tests_list_the_same_cases(self):
         tested = {name[len('test_'):].replace('_', '-')

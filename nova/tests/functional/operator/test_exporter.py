@@ -6,13 +6,9 @@ of eight are stopped (more than libvirtd serves calls of one connection
 at once) and two Prometheus servers scrape it.
 """
 
-import os
 import re
-import signal
-import subprocess
 import threading
 import time
-import urllib.request
 
 from nova.tests.functional.operator import base
 
@@ -20,70 +16,9 @@ STATE = ('libvirt_domain_memory_stats_state{{domain="{}",'
          'libvirt_domain_memory_stats_state="{}"}} 1.0')
 
 
-class ExporterTestCase(base.OperatorTestCase):
-    """Runs the exporter's console script against the system daemon."""
-
-    def start_exporter(self, extra: str = '', wait: bool = True,
-                       address: str = '127.0.0.1',
-                       port: int | None = None) -> str:
-        """Start the console script on ``address`` (a free port unless
-        ``port``); its URL once it serves (or at once, without
-        ``wait``)."""
-        port = port or base.free_port()
-        conf = self.write_conf(f'exporter-{address}-{port}.conf',
-                               f'[exporter]\nlisten_address = {address}\n'
-                               f'listen_port = {port}\n{extra}')
-        log = open(os.path.join(self.work, f'exporter-{address}-{port}.log'),
-                   'w')
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [os.path.join(base.BIN, 'nova-libvirt-exporter'),
-             '--config-file', self.conf, '--config-file', conf],
-            stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(self._stop, proc)
-        if not hasattr(self, 'exporters'):
-            self.exporters = []
-        self.exporters.append(proc)
-        url = f'http://{address}:{port}/metrics'
-        if not wait:
-            return url
-
-        def serving():
-            try:
-                with urllib.request.urlopen(url, timeout=1):
-                    return True
-            except OSError:
-                return False
-        self.wait_for('the exporter to serve', serving, 30, 0.1)
-        return url
-
-    def _stop(self, proc):
-        if proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            self.assertEqual(0, proc.wait(timeout=10))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-
-    @staticmethod
-    def scrape(url: str, timeout: float = 15) -> str:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read().decode()
-
-    def boot_ok(self, *names):
-        # One at a time: boots in parallel on the system libvirtd (guests
-        # sharing one kernel file) once waited past defineXML's 30 s.
-        for name in names:
-            self.boot(name, period=2)
-        self.wait_for('the guests to report', lambda: all(
-            row['stats_state'] == 'ok'
-            for row in self.memstats(*names).values()), 60)
 
 
-class ExporterProcessTest(ExporterTestCase):
+class ExporterProcessTest(base.ExporterTestCase):
 
     def test_first_scrapes_right_after_start_and_libvirtd_restart(self):
         names = [base.PREFIX + f'x{i}' for i in range(2)]

@@ -21,7 +21,6 @@ import urllib.request
 from nova.tests import doc_table
 from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.operator import base
-from nova.tests.functional.operator import test_exporter
 from nova.virt.libvirt import testimage
 
 ADMIN = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin')
@@ -34,7 +33,7 @@ def _get(url: str) -> dict:
         return json.loads(response.read().decode())
 
 
-class FleetTest(test_exporter.ExporterTestCase):
+class FleetTest(base.ExporterTestCase):
 
     def boot_guest(self, name: str, project: str, variant: str) -> None:
         self.addCleanup(self._destroy, name)

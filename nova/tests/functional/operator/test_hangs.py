@@ -13,10 +13,9 @@ import time
 
 from nova.tests import doc_table
 from nova.tests.functional.operator import base
-from nova.tests.functional.operator import test_exporter
 
 
-class FrozenDaemonTest(test_exporter.ExporterTestCase):
+class FrozenDaemonTest(base.ExporterTestCase):
 
     def freeze_libvirtd(self):
         # Ours only: a host's libvirtd is never frozen.

@@ -1,6 +1,5 @@
 """Tests for the nova-libvirt command line."""
 
-import io
 import sys
 import json
 import os
@@ -10,41 +9,14 @@ import fixtures
 from nova.cmd import libvirt as cmd
 from nova import config as nova_config
 from nova import exception
-from nova import test
+from nova.tests.unit.cmd import base
 from nova.virt.libvirt import config
 from nova.virt.libvirt import host as libvirt_host
 
 
-class CommandTestCase(test.TestCase):
-    """Runs ``nova-libvirt`` in-process and captures what it prints."""
-
-    def setUp(self):
-        super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.kernel = self._file('vmlinuz')
-        self.initrd = self._file('initrd.gz')
-
-    def _file(self, name, body='x'):
-        path = os.path.join(self.tmp, name)
-        with open(path, 'w') as f:
-            f.write(body)
-        return path
-
-    def run_cmd(self, *argv):
-        out, err = io.StringIO(), io.StringIO()
-        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
-        self.useFixture(fixtures.MonkeyPatch('sys.stderr', err))
-        rc = cmd.main(list(argv))
-        return rc, out.getvalue(), err.getvalue()
-
-    def assertOneLineError(self, rc, err, words, code=2):
-        self.assertEqual(code, rc, err)
-        self.assertEqual(1, len(err.splitlines()), err)
-        self.assertTrue(err.startswith('nova-libvirt: error: '), err)
-        self.assertIn(words, err)
 
 
-class BootImageTest(CommandTestCase):
+class BootImageTest(base.CommandTestCase):
 
     def test_image_a_daemons_qemu_cannot_reach_is_refused_first(self):
         # (before any connection: this libvirtd does not exist)
@@ -67,7 +39,7 @@ class BootImageTest(CommandTestCase):
         self.assertIsNone(cmd.closed_to_others('/usr/bin/env'))
 
 
-class GuestXmlTest(CommandTestCase):
+class GuestXmlTest(base.CommandTestCase):
 
     def _conf(self, body):
         return ['--config-file', self._file('nova.conf', body)]
@@ -171,7 +143,7 @@ class GuestXmlTest(CommandTestCase):
         self.assertRaises(SystemExit, self.run_cmd, 'guest-xml', '--help')
 
 
-class TestDriverCommandsTest(CommandTestCase):
+class TestDriverCommandsTest(base.CommandTestCase):
     """boot, memstats and destroy on test:///default: plumbing only."""
 
     def setUp(self):
@@ -263,7 +235,7 @@ def _balloon(period):
     return f"<memballoon model='virtio'>{stats}</memballoon>"
 
 
-class PeriodCommandsTest(CommandTestCase):
+class PeriodCommandsTest(base.CommandTestCase):
     """set-period and reconcile on libvirt's test driver, fed a host of
     guests of every kind (a fresh copy per command)."""
 
@@ -422,7 +394,7 @@ class PeriodCommandsTest(CommandTestCase):
         self.assertIn('already 5s', self._lines(out)['run5'])
 
 
-class AdviceTest(CommandTestCase):
+class AdviceTest(base.CommandTestCase):
     """Commands named in advice carry the configuration in use."""
 
     def test_command_carries_config_file_and_dir(self):

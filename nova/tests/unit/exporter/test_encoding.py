@@ -12,7 +12,7 @@ from prometheus_client.samples import Timestamp
 from nova.exporter import encoding
 from nova.exporter import metrics
 from nova import test
-from nova.tests.unit.exporter import test_metrics
+from nova.tests.fixtures import exporter as fakeexporter
 from nova.virt.libvirt import config
 
 # What Prometheus servers and curl send, and what the library accepts.
@@ -29,17 +29,17 @@ ACCEPTS = (
 
 
 def _registry(families):
-    return test_metrics._Fixed(families)
+    return fakeexporter.Fixed(families)
 
 
 def _poll_families():
     """A poll's families with every kind of row and awkward values."""
-    raw = dict(test_metrics.RAW, rss=2 ** 40, usable=0)
+    raw = dict(fakeexporter.RAW, rss=2 ** 40, usable=0)
     rows = [
-        test_metrics._row('ok-1', 'ok', raw),
-        test_metrics._row('q"uote\\back\nline', 'ok', test_metrics.RAW),
-        test_metrics._row('ünï', 'stale', {'actual': 1, 'rss': 7}),
-        test_metrics._row('off', 'not-running', period=None),
+        fakeexporter.make_row('ok-1', 'ok', raw),
+        fakeexporter.make_row('q"uote\\back\nline', 'ok', fakeexporter.RAW),
+        fakeexporter.make_row('ünï', 'stale', {'actual': 1, 'rss': 7}),
+        fakeexporter.make_row('off', 'not-running', period=None),
     ]
     rows[0].metadata = config.LibvirtConfigGuestMetaNovaInstance(
         name='Web "1"\n', owner=config.LibvirtConfigGuestMetaNovaOwner(

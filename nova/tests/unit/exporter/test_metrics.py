@@ -11,28 +11,18 @@ from prometheus_client import registry as prom_registry
 
 from nova.exporter import metrics
 from nova import test
+from nova.tests.fixtures.exporter import Fixed
+from nova.tests.fixtures.exporter import make_row
+from nova.tests.fixtures.exporter import RAW
 from nova.tests import doc_table
 from nova.tests import prometheus
 from nova.virt.libvirt import config
 from nova.virt.libvirt import memstats
 
-RAW = {'actual': 262144, 'maximum': 524288, 'swap_in': 1, 'swap_out': 2,
-       'major_fault': 3, 'minor_fault': 700, 'unused': 195840,
-       'available': 200000, 'usable': 150000, 'last_update': 1800000000,
-       'disk_caches': 2216, 'rss': 197520}
 
 
-def _row(name, state, raw=None, period=2):
-    return memstats.GuestMemoryStats(name, f'uuid-{name}', state, 'why',
-                                     period=period, raw=raw or {})
 
 
-class _Fixed(prom_registry.Collector):
-    def __init__(self, found):
-        self.found = found
-
-    def collect(self):
-        return self.found
 
 
 def _samples(families):
@@ -48,7 +38,7 @@ def _samples(families):
 
 def _text(families) -> str:
     registry = prom_registry.CollectorRegistry()
-    registry.register(_Fixed(families))
+    registry.register(Fixed(families))
     return prometheus_client.generate_latest(registry).decode()
 
 
@@ -61,9 +51,9 @@ class FamiliesTest(test.TestCase):
             owner=config.LibvirtConfigGuestMetaNovaOwner(
                 userid='u1', username='alice', projectid='p1',
                 projectname='web'))
-        row = _row('g', 'ok', RAW)
+        row = make_row('g', 'ok', RAW)
         row.metadata = meta
-        info = [f for f in metrics.families([row, _row('bare', 'ok', RAW)])
+        info = [f for f in metrics.families([row, make_row('bare', 'ok', RAW)])
                 if f.name == 'libvirt_domain_openstack_info'][0]
         self.assertEqual(1, len(info.samples))  # only guests with metadata
         self.assertEqual(
@@ -74,7 +64,7 @@ class FamiliesTest(test.TestCase):
         self.assertEqual(1, info.samples[0].value)
 
     def test_full_row_in_bytes(self):
-        got = _samples(metrics.families([_row('g', 'ok', RAW)]))
+        got = _samples(metrics.families([make_row('g', 'ok', RAW)]))
         p = metrics.PREFIX
         self.assertEqual(262144 * 1024,
                          got[(p + 'current_balloon_bytes', 'g', None)])
@@ -95,7 +85,7 @@ class FamiliesTest(test.TestCase):
         self.assertEqual(0, got[(p + 'state', 'g', 'stale')])
 
     def test_every_state_is_a_state_set_member(self):
-        rows = [_row(f'g-{s}', s) for s in memstats.STATES]
+        rows = [make_row(f'g-{s}', s) for s in memstats.STATES]
         got = _samples(metrics.families(rows))
         for state in memstats.STATES:
             for other in memstats.STATES:
@@ -105,7 +95,7 @@ class FamiliesTest(test.TestCase):
 
     def test_absent_figures_are_absent_not_zero(self):
         # a balloon-disabled guest: only actual, maximum and rss
-        row = _row('off', 'balloon-disabled',
+        row = make_row('off', 'balloon-disabled',
                    {'actual': 262144, 'maximum': 262144, 'rss': 1000,
                     'last_update': 0}, period=None)
         names = {name for name, domain, _ in
@@ -118,26 +108,26 @@ class FamiliesTest(test.TestCase):
             self.assertNotIn(p + absent, names)
 
     def test_not_running_guest_has_only_its_state(self):
-        row = _row('down', 'not-running', {}, period=None)
+        row = make_row('down', 'not-running', {}, period=None)
         names = {name for name, _, _ in _samples(metrics.families([row]))}
         self.assertEqual({metrics.PREFIX + 'state'}, names)
 
     def test_usage_needs_available(self):
-        row = _row('g', 'ok', {'available': 0, 'usable': 0})
+        row = make_row('g', 'ok', {'available': 0, 'usable': 0})
         names = {name for name, _, _ in _samples(metrics.families([row]))}
         self.assertNotIn(metrics.PREFIX + 'used_percent', names)
 
     def test_kept_state_samples_give_the_same_text(self):
         kept = {}
-        first = [_row('a', 'ok', RAW), _row('b', 'stale', RAW)]
+        first = [make_row('a', 'ok', RAW), make_row('b', 'stale', RAW)]
         self.assertEqual(_text(metrics.families(first)),
                          _text(metrics.families(first, kept)))
         self.assertEqual({('a', 'ok'), ('b', 'stale')}, set(kept))
         a_samples = kept['a', 'ok']
 
         # a's state holds, b's changes, c is new, and d is gone
-        second = [_row('a', 'ok', RAW), _row('b', 'ok', RAW),
-                  _row('c', 'not-running')]
+        second = [make_row('a', 'ok', RAW), make_row('b', 'ok', RAW),
+                  make_row('c', 'not-running')]
         text = _text(metrics.families(second, kept))
         self.assertEqual(_text(metrics.families(second)), text)
         self.assertIn('libvirt_domain_memory_stats_state{domain="b",'
@@ -153,7 +143,7 @@ class FamiliesTest(test.TestCase):
             'libvirt_memory_stats_scrape_duration_seconds', None, None)])
 
     def test_every_family_has_help_and_a_unit_or_count(self):
-        for family in metrics.families([_row('g', 'ok', RAW)]):
+        for family in metrics.families([make_row('g', 'ok', RAW)]):
             self.assertTrue(family.documentation, family.name)
             self.assertTrue(
                 family.name.endswith(('_bytes', '_seconds', '_percent',
@@ -164,7 +154,7 @@ class FamiliesTest(test.TestCase):
         reason = prometheus.missing()
         if reason:
             self.fail(reason)
-        rows = [_row(f'g-{s}', s, RAW if s == 'ok' else {})
+        rows = [make_row(f'g-{s}', s, RAW if s == 'ok' else {})
                 for s in memstats.STATES]
         text = _text(metrics.families(rows) +
                      metrics.host_families(True, 0.01))

@@ -3,35 +3,18 @@ one line, and how passwords are checked."""
 
 import os
 import ssl
-import subprocess
 
 import bcrypt
 import fixtures
 
 from nova.exporter import webconfig
 from nova import test
+from nova.tests.fixtures.exporter import bcrypt_hash
+from nova.tests.fixtures.exporter import make_cert
 
 
-def make_cert(directory: str, name: str = 'server',
-              ca: tuple | None = None,
-              san: str = 'IP:127.0.0.1') -> tuple[str, str]:
-    """A certificate and key for ``san``, self-signed or signed by ``ca``
-    (cert, key); (cert path, key path)."""
-    cert = os.path.join(directory, f'{name}.crt')
-    key = os.path.join(directory, f'{name}.key')
-    argv = ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-            '-keyout', key, '-out', cert, '-days', '1', '-subj',
-            f'/CN={name}', '-addext', f'subjectAltName={san}']
-    if ca is not None:
-        argv += ['-CA', ca[0], '-CAkey', ca[1]]
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
-def bcrypt_hash(password: str) -> str:
-    # $2y$, as htpasswd -B writes it
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode(
-    ).replace('$2b$', '$2y$', 1)
 
 
 class WebConfigTest(test.TestCase):

@@ -2,20 +2,18 @@
 
 import testscenarios
 
-from nova import exception
 from nova import test
+from nova.tests.fixtures.memstats import FakeHost
+from nova.tests.fixtures.memstats import FULL
+from nova.tests.fixtures.memstats import NOW
+from nova.tests.fixtures.memstats import domain_xml
+from nova.tests.fixtures.memstats import make_record
 from nova.virt.libvirt import config as vconfig
-from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_poll
 
 load_tests = testscenarios.load_tests_apply_scenarios
 
-NOW = 1_800_000_000
-FULL = {'actual': 262144, 'swap_in': 1024, 'swap_out': 2048,
-        'major_fault': 1, 'minor_fault': 700, 'unused': 195840,
-        'available': 223632, 'usable': 198964, 'last_update': NOW - 3,
-        'disk_caches': 2216, 'rss': 197520}
 
 
 def _balloon(model='virtio', period=2):
@@ -180,42 +178,12 @@ class BulkKeysTest(test.TestCase):
             stats_poll.balloon_stats_to_memory_stats(record))
 
 
-class FakeGuest:
-    """Stands in for guest.Guest behind the fake host's records."""
-
-    def __init__(self, xml, domain_id=1, fail=None):
-        self.xml, self.domain_id, self.fail = xml, domain_id, fail
-        self.xml_reads = 0
-
-    def get_xml_desc(self):
-        self.xml_reads += 1
-        if self.fail:
-            raise exception.LibvirtCallFailed(call='XMLDesc()', name='x',
-                                              reason=self.fail)
-        return self.xml
 
 
-class FakeHost(libvirt_host.Host):
-    """A Host whose bulk call returns ``records``; the rest is Host's."""
-
-    def __init__(self, records):
-        super().__init__('fake:///')
-        self.records, self.calls = records, []
-
-    def get_memory_stats(self, names=None, timeout=None):
-        self.calls.append(names)
-        return self.records
 
 
-def _xml(balloon):
-    return f'<domain type="qemu"><devices>{balloon}</devices></domain>'
 
 
-def _record(name, balloon_xml, stats, active=True, error=None, **kw):
-    guest = FakeGuest(_xml(balloon_xml), **kw)
-    return stats_poll.StatsRecord(
-        guest, name, f'uuid-{name}', active, stats, error,
-        domain_id=guest.domain_id if active else -1)
 
 
 class CollectorTest(test.TestCase):
@@ -223,11 +191,11 @@ class CollectorTest(test.TestCase):
     def setUp(self):
         super().setUp()
         self.records = [
-            _record('b-ok', '<memballoon model="virtio"><stats period="2"/>'
-                            '</memballoon>', FULL),
-            _record('a-off', '<memballoon model="none"/>', {'rss': 1024}),
-            _record('c-down', '', {}, active=False),
-            _record('d-gone', '<memballoon model="virtio"/>', FULL,
+            make_record('b-ok', '<memballoon model="virtio"><stats '
+                        'period="2"/></memballoon>', FULL),
+            make_record('a-off', '<memballoon model="none"/>', {'rss': 1024}),
+            make_record('c-down', '', {}, active=False),
+            make_record('d-gone', '<memballoon model="virtio"/>', FULL,
                     fail='Domain not found'),
             stats_poll.StatsRecord(None, 'e-err', None, False, {},
                                            'No guest named e-err.'),
@@ -289,7 +257,7 @@ class CollectorTest(test.TestCase):
              'last_update'], list(row.as_dict()))
 
     def test_unparsable_balloon_is_an_error(self):
-        collector = memstats.MemoryStatsCollector(FakeHost([_record(
+        collector = memstats.MemoryStatsCollector(FakeHost([make_record(
             'bad', '<memballoon model="virtio"><stats period="x"/>'
                    '</memballoon>', FULL)]), clock=lambda: NOW)
         row = collector.collect()[0]
@@ -303,7 +271,7 @@ class CollectorPeriodChangeTest(test.TestCase):
     def setUp(self):
         super().setUp()
         self.clock = [NOW]
-        self.record = _record('g', self._balloon(30),
+        self.record = make_record('g', self._balloon(30),
                               dict(FULL, last_update=NOW))
         self.collector = memstats.MemoryStatsCollector(
             FakeHost([self.record]), clock=lambda: self.clock[0])
@@ -317,7 +285,7 @@ class CollectorPeriodChangeTest(test.TestCase):
         self.clock[0] = now
         self.record.stats = dict(FULL, last_update=last_update)
         if period is not None:
-            self.record.guest.xml = _xml(self._balloon(period))
+            self.record.guest.xml = domain_xml(self._balloon(period))
         return self.collector.collect()[0]
 
     def test_shortened_period_seen_at_next_report(self):
@@ -359,7 +327,7 @@ class CollectorPeriodChangeTest(test.TestCase):
 
     def test_changed_period_gets_grace_from_the_xml(self):
         # A fresh process: only the XML tells that set-period ran at +20
-        self.record.guest.xml = _xml(self._balloon(2)).replace(
+        self.record.guest.xml = domain_xml(self._balloon(2)).replace(
             '<devices>', '<metadata>' + PERIOD_META.format(2, NOW + 20) +
             '</metadata><devices>')
         self.clock[0] = NOW + 21
@@ -370,7 +338,7 @@ class CollectorPeriodChangeTest(test.TestCase):
 
     def test_period_change_record_of_another_period_is_ignored(self):
         # someone changed it again since, with virsh
-        self.record.guest.xml = _xml(self._balloon(2)).replace(
+        self.record.guest.xml = domain_xml(self._balloon(2)).replace(
             '<devices>', '<metadata>' + PERIOD_META.format(30, NOW + 20) +
             '</metadata><devices>')
         self.clock[0] = NOW + 21
@@ -388,7 +356,7 @@ class CollectorPeriodChangeTest(test.TestCase):
     def test_stopped_reports_become_no_stats_period(self):
         self._poll(NOW, NOW)
         # set-period 0: libvirt drops <stats>, reports stop
-        self.record.guest.xml = _xml('<memballoon model="virtio"/>')
+        self.record.guest.xml = domain_xml('<memballoon model="virtio"/>')
         row = self._poll(NOW + 60, NOW)
         self.assertEqual('no-stats-period', row.stats_state)
 
@@ -401,8 +369,8 @@ PERIOD_META = ('<memstats:period xmlns:memstats="http://openstack.org/xmlns/'
 class CollectorPausedTest(test.TestCase):
 
     def test_paused_guest_keeps_last_figures_and_their_age(self):
-        record = _record('p', '<memballoon model="virtio"><stats period="2"'
-                              '/></memballoon>',
+        record = make_record('p', '<memballoon model="virtio"><stats '
+                             'period="2"/></memballoon>',
                          dict(FULL, last_update=NOW - 300))
         record.state = 3  # VIR_DOMAIN_PAUSED
         row = memstats.MemoryStatsCollector(
@@ -416,9 +384,9 @@ class CollectorPausedTest(test.TestCase):
 class CollectorUnresponsiveTest(test.TestCase):
 
     def test_skipped_guest_is_unresponsive_others_ok(self):
-        ok = _record('ok', '<memballoon model="virtio"><stats period="2"/>'
+        ok = make_record('ok', '<memballoon model="virtio"><stats period="2"/>'
                            '</memballoon>', FULL)
-        frozen = _record('frozen', '<memballoon model="virtio"><stats '
+        frozen = make_record('frozen', '<memballoon model="virtio"><stats '
                                    'period="2"/></memballoon>',
                          {'actual': 262144})
         frozen.monitor_busy = 12.5
@@ -436,7 +404,7 @@ class CollectorUnresponsiveTest(test.TestCase):
 
 
     def test_unresponsive_guest_keeps_what_was_read_of_it(self):
-        frozen = _record('frozen', '<memballoon model="virtio"><stats '
+        frozen = make_record('frozen', '<memballoon model="virtio"><stats '
                                    'period="2"/></memballoon>', FULL)
         frozen.guest.xml = frozen.guest.xml.replace('<devices>',
                                                     META + '<devices>')
@@ -477,7 +445,7 @@ class CollectorStartingTest(test.TestCase):
             None, 'new', None, False, {}, 'No guest named new.')]
         self.assertEqual('error', self.collector.collect(['new'])[0]
                          .stats_state)
-        self.host.records = [_record('new', self.PERIOD_2,
+        self.host.records = [make_record('new', self.PERIOD_2,
                                      {'actual': 262144})]
         self.clock[0] += 1
         row = self.collector.collect(['new'])[0]
@@ -491,12 +459,12 @@ class CollectorStartingTest(test.TestCase):
                          self.collector.collect(['new'])[0].stats_state)
 
     def test_new_guest_between_full_polls(self):
-        old = _record('old', self.PERIOD_2, {'actual': 262144})
+        old = make_record('old', self.PERIOD_2, {'actual': 262144})
         self.host.records = [old]
         # running before the first poll: its start is unknown
         self.assertEqual('no-guest-driver',
                          self.collector.collect()[0].stats_state)
-        self.host.records = [old, _record('young', self.PERIOD_2,
+        self.host.records = [old, make_record('young', self.PERIOD_2,
                                           {'actual': 262144})]
         self.clock[0] += 1
         rows = {r.name: r.stats_state for r in self.collector.collect()}
@@ -507,7 +475,7 @@ class CollectorStartingTest(test.TestCase):
 class CollectorCacheTest(test.TestCase):
 
     def test_cache_forgets_vanished_domains(self):
-        records = [_record(f'g{i}', '<memballoon model="none"/>', {})
+        records = [make_record(f'g{i}', '<memballoon model="none"/>', {})
                    for i in range(3)]
         host = FakeHost(records)
         collector = memstats.MemoryStatsCollector(host, clock=lambda: NOW)
@@ -561,10 +529,10 @@ META = ('<metadata><nova:instance xmlns:nova="'
 class CollectorMetadataTest(test.TestCase):
 
     def test_display_name_and_project_from_nova_metadata(self):
-        with_meta = _record('g1', '<memballoon model="none"/>', {})
+        with_meta = make_record('g1', '<memballoon model="none"/>', {})
         with_meta.guest.xml = with_meta.guest.xml.replace(
             '<devices>', META + '<devices>')
-        without = _record('g2', '<memballoon model="none"/>', {})
+        without = make_record('g2', '<memballoon model="none"/>', {})
         rows = memstats.MemoryStatsCollector(
             FakeHost([with_meta, without]), clock=lambda: NOW).collect()
         self.assertEqual(('Web 1', 'web'),
@@ -574,7 +542,7 @@ class CollectorMetadataTest(test.TestCase):
                                         rows[1].project))
 
     def test_guest_not_running_keeps_owner_without_figures(self):
-        off = _record('off', '<memballoon model="virtio"><stats period="2"'
+        off = make_record('off', '<memballoon model="virtio"><stats period="2"'
                              '/></memballoon>',
                       {'actual': 262144, 'maximum': 262144}, active=False)
         off.guest.xml = off.guest.xml.replace('<devices>',

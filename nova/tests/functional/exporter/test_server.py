@@ -20,8 +20,8 @@ from nova.virt.libvirt import driver as libvirt_driver
 from nova.exporter import server
 from nova.exporter import service
 from nova.tests import doc_table
-from nova.tests.unit.exporter import test_service
-from nova.tests.unit.exporter import test_webconfig
+from nova.tests.functional.exporter import base
+from nova.tests.fixtures import exporter as fakeexporter
 
 CONF = nova.conf.CONF
 
@@ -40,7 +40,7 @@ def _request(url, method='GET', auth=None, context=None, timeout=5):
         return e.code, e.headers, e.read()
 
 
-class ServerTest(test_service.ServiceTestCase):
+class ServerTest(base.ServiceTestCase):
 
     def url(self, svc, path='/metrics', scheme='http'):
         return f'{scheme}://127.0.0.1:{svc.port}{path}'
@@ -77,7 +77,7 @@ class ServerTest(test_service.ServiceTestCase):
         path = os.path.join(self.tmp, 'web.yml')
         with open(path, 'w') as f:
             f.write('basic_auth_users:\n  prom: '
-                    f'{test_webconfig.bcrypt_hash("s3cret")}\n')
+                    f'{fakeexporter.bcrypt_hash("s3cret")}\n')
         svc = self.start(f'web_config_file = {path}\n')
         polls = self.useFixture(fixtures.MockPatchObject(
             svc.collector, 'collect', wraps=svc.collector.collect)).mock
@@ -94,7 +94,7 @@ class ServerTest(test_service.ServiceTestCase):
         self.assertEqual(1, polls.call_count)
 
     def _tls(self, extra=''):
-        cert, key = test_webconfig.make_cert(self.tmp)
+        cert, key = fakeexporter.make_cert(self.tmp)
         path = os.path.join(self.tmp, 'web.yml')
         with open(path, 'w') as f:
             f.write(f'tls_server_config:\n  cert_file: {cert}\n'
@@ -193,7 +193,7 @@ class ServerTest(test_service.ServiceTestCase):
         self.assertLess(time.monotonic() - start, 0.9)
 
 
-class ServerProcessTest(test_service.ServiceTestCase):
+class ServerProcessTest(base.ServiceTestCase):
     """The real process, with clients that would hold up a naive one."""
 
     def _serve(self, extra='', **popen):
@@ -206,7 +206,7 @@ class ServerProcessTest(test_service.ServiceTestCase):
         return proc, port
 
     def test_sigterm_with_an_idle_tls_client_stops_within_2s(self):
-        cert, key = test_webconfig.make_cert(self.tmp)
+        cert, key = fakeexporter.make_cert(self.tmp)
         web = os.path.join(self.tmp, 'web.yml')
         with open(web, 'w') as f:
             f.write(f'tls_server_config:\n  cert_file: {cert}\n'

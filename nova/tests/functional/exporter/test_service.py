@@ -2,22 +2,16 @@
 signals, and a console-script run."""
 
 import os
-import queue
 import signal
 import socket
 import ssl
 import subprocess
-import sys
-import threading
-import time
-import urllib.request
 
 import fixtures
 
-from nova import config
 from nova import exception
 from nova.exporter import service
-from nova import test
+from nova.tests.functional.exporter import base
 from nova.tests import doc_table
 from nova.tests import prometheus
 from nova.virt.libvirt import driver as libvirt_driver
@@ -28,62 +22,9 @@ import nova.conf
 CONF = nova.conf.CONF
 
 
-class ServiceTestCase(test.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.conf_path = os.path.join(self.tmp, 'nova.conf')
-
-    def load(self, extra=''):
-        with open(self.conf_path, 'w') as f:
-            f.write('[libvirt]\nconnection_uri = test:///default\n'
-                    f'[exporter]\nlisten_port = 0\n{extra}')
-        config.parse_args(['--config-file', self.conf_path],
-                          prog=service.PROG)
-
-    def start(self, extra=''):
-        self.load(extra)
-        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
-        svc.start()
-        self.addCleanup(svc.stop)
-        return svc
-
-    def _run(self, *args, **popen):
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'nova.cmd.exporter', *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            **popen)
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        proc.lines = queue.Queue()
-
-        def read():
-            for line in proc.stdout:
-                proc.lines.put(line)
-        threading.Thread(target=read, daemon=True).start()
-        return proc
-
-    def _wait_for(self, proc, text, timeout=30):
-        """Read the process's log until ``text``, for at most ``timeout``."""
-        deadline = time.monotonic() + timeout
-        seen = []
-        while time.monotonic() < deadline:
-            try:
-                line = proc.lines.get(timeout=deadline - time.monotonic())
-            except queue.Empty:
-                break
-            seen.append(line)
-            if text in line:
-                return ''.join(seen)
-        self.fail(f'{text!r} not logged:\n' + ''.join(seen))
-
-    def scrape(self, svc, scheme='http', context=None):
-        url = f'{scheme}://127.0.0.1:{svc.port}/metrics'
-        with urllib.request.urlopen(url, timeout=10, context=context) as r:
-            return r.read().decode()
 
 
-class ServiceTest(ServiceTestCase):
+class ServiceTest(base.ServiceTestCase):
 
     def test_scrape(self):
         svc = self.start()
@@ -240,7 +181,7 @@ class ServiceTest(ServiceTestCase):
                          svc.driver.host.get_guest('g0').get_xml_desc())
 
 
-class ConsoleScriptTest(ServiceTestCase):
+class ConsoleScriptTest(base.ServiceTestCase):
     """The real process: SIGHUP reloads, SIGTERM stops, errors are one
     line."""
 
