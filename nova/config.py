@@ -96,7 +96,8 @@ def _refuse(conf: cfg.ConfigOpts, gname: str, opt: cfg.Opt,
 
 def nova_options(conf: cfg.ConfigOpts):
     """(group name, opt, where to read it) of every option nova.conf
-    registers, DEFAULT's included."""
+    registers, DEFAULT's included.
+    """
     from nova.conf import opts
 
     for group, group_opts in opts.list_opts():
@@ -224,7 +225,8 @@ def check_files(conf: cfg.ConfigOpts, prog: str) -> None:
     """Load ``conf``'s configuration files into a scratch ConfigOpts and
     check every value there; InvalidConfig when one is bad. For a service
     that re-reads them: oslo.config cannot undo a mutation, and a bad
-    value must not reach (and stop) the running service."""
+    value must not reach (and stop) the running service.
+    """
     import nova.conf
 
     scratch = cfg.ConfigOpts()
@@ -244,7 +246,8 @@ def parse_args(argv: list[str], default_config_files=None,
                description: str | None = None,
                usage: str | None = None) -> cfg.ConfigOpts:
     """Load configuration from ``argv`` and files, checking every value;
-    ``description`` opens ``--help``."""
+    ``description`` opens ``--help``.
+    """
     import nova.conf  # registers the option groups
     conf = conf or nova.conf.CONF
     for path in _requested_files(argv, default_config_files, prog):

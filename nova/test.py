@@ -42,7 +42,8 @@ class TestCase(base.BaseTestCase):
     def _fake_logs(self):
         """Each test's log is captured (and shown with its failure), at
         INFO unless OS_DEBUG asks for DEBUG: oslotest's default sends every
-        library's DEBUG lines (asyncio, stevedore) to the suite's output."""
+        library's DEBUG lines (asyncio, stevedore) to the suite's output.
+        """
         debug = os.environ.get('OS_DEBUG', '').lower() in ('1', 'true',
                                                            'yes', 'debug')
         self.log_fixture = self.useFixture(fixtures.FakeLogger(
@@ -59,7 +60,8 @@ class TestCase(base.BaseTestCase):
                  interval: float = 0.5):
         """Poll ``check()`` until it returns a true value; return it. Fails
         after ``timeout`` seconds, naming ``what`` (a bound against a hang,
-        not a timing test)."""
+        not a timing test).
+        """
         deadline = time.monotonic() + timeout
         while True:
             value = check()

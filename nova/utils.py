@@ -36,5 +36,6 @@ def shorten(text: str, limit: int = MAX_SHOWN_VALUE) -> str:
 
 def shown(value) -> str:
     """``value`` as an error message quotes it: repr (control characters
-    and undecodable bytes escaped), cut by ``shorten``."""
+    and undecodable bytes escaped), cut by ``shorten``.
+    """
     return shorten(repr(value))

@@ -1,5 +1,6 @@
 """Argument types shared by nova-libvirt's commands: each refuses a bad
-value with one line naming it and the allowed range. Parsing only."""
+value with one line naming it and the allowed range. Parsing only.
+"""
 
 import argparse
 

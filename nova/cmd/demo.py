@@ -16,12 +16,12 @@ import time
 
 from lxml import etree
 
+from nova import exception
 from nova.cmd import args as args_util
 from nova.cmd import output
-from nova import exception
 import nova.conf
-from nova.objects import instance as instance_obj
 from nova.conf import libvirt as libvirt_conf
+from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The console script: main(), then exit without joining threads a
     frozen libvirt may hold (the interpreter's exit would wait for them:
-    35 s with mem_stats_poll_timeout = 40)."""
+    35 s with mem_stats_poll_timeout = 40).
+    """
     code = main()
     std_logging.shutdown()  # flush every handler first
     sys.stdout.flush()

@@ -18,15 +18,15 @@ import time
 
 from oslo_config import cfg
 
-from nova.cmd import args as args_util
-from nova.cmd import demo
-from nova.cmd import output
 from nova import config
 from nova import exception
 from nova import utils
+from nova.cmd import args as args_util
+from nova.cmd import demo
+from nova.cmd import output
 import nova.conf
-from nova.objects import image_meta as image_meta_obj
 from nova.conf import libvirt as libvirt_conf
+from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
 from nova.virt.libvirt import memstats
@@ -129,7 +129,8 @@ def do_guest_xml(args) -> int:
 def command(*words: str) -> str:
     """``nova-libvirt WORDS`` as the user would type it again: with the
     --config-file and --config-dir this run was given, so that advice
-    reaches the same libvirt."""
+    reaches the same libvirt.
+    """
     argv = [PROG]
     for path in CONF.config_file or ():
         argv += ['--config-file', path]
@@ -143,7 +144,8 @@ def closed_to_others(path: str) -> str | None:
     """The directory above ``path`` that a user other than its owner may
     not search, else None. A libvirtd runs QEMU as its own user (Debian:
     libvirt-qemu) and hands it the image files (their owner changes), but
-    not the directories above them."""
+    not the directories above them.
+    """
     parts = os.path.abspath(path).split(os.sep)
     for end in range(2, len(parts)):
         step = os.sep.join(parts[:end])
@@ -159,7 +161,8 @@ def closed_to_others(path: str) -> str | None:
 def _check_readable_by_qemu(drv, image_meta) -> None:
     """One line, before anything is defined, when a libvirtd's QEMU could
     not open the image (libvirt would say "could not open kernel file ...:
-    Permission denied" only once the guest starts)."""
+    Permission denied" only once the guest starts).
+    """
     if drv.host.embedded or not drv.host.uri.startswith('qemu'):
         return  # the embedded driver runs QEMU as root
     for option, path in (('--kernel', image_meta.kernel_path),
@@ -205,7 +208,8 @@ _SETTLED = (memstats.OK, memstats.BALLOON_DISABLED, memstats.NO_STATS_PERIOD)
 
 def _console_empty(path: str) -> bool:
     """Whether the guest's serial console log exists and is empty: a
-    guest that never got as far as its kernel."""
+    guest that never got as far as its kernel.
+    """
     try:
         return os.path.getsize(path) == 0
     except OSError:
@@ -216,7 +220,8 @@ def _wait_for_report(collector, name: str, seconds: int,
                      console: str) -> int:
     """Wait (at most ``seconds``) for the guest's first statistics report,
     saying every 5 seconds where it is; exit status 0 once it reports (or
-    is configured not to), 1 if it does not in time."""
+    is configured not to), 1 if it does not in time.
+    """
     start = time.monotonic()
     said = 0.0
     while True:

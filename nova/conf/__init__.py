@@ -15,7 +15,8 @@ CONF = cfg.CONF
 
 def register_all(conf: cfg.ConfigOpts) -> None:
     """Register every option group on ``conf`` (CONF, or a scratch
-    ConfigOpts that checks files before they reach CONF)."""
+    ConfigOpts that checks files before they reach CONF).
+    """
     exporter.register_opts(conf)
     libvirt.register_opts(conf)
     paths.register_opts(conf)

@@ -19,7 +19,8 @@ LIBVIRT_DRIVERS = ('qemu', 'test', 'lxc', 'xen', 'libxl', 'ch', 'bhyve',
 
 class ConnectionURI(types.String):
     """A libvirt URI, or empty: a URI whose driver libvirt does not know is
-    refused when the configuration loads, not at the first call."""
+    refused when the configuration loads, not at the first call.
+    """
 
     type_name = 'libvirt URI value'
     #: what nova.config's one-line error says is expected

@@ -8,7 +8,8 @@ from oslo_config import types
 
 class AbsolutePath(types.String):
     """A string that must be an absolute path: a relative one would
-    depend on the directory a command happens to run in."""
+    depend on the directory a command happens to run in.
+    """
 
     def __init__(self):
         super().__init__(type_name='an absolute path')

@@ -19,8 +19,8 @@ import functools
 import re
 
 from prometheus_client import exposition
-from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client import utils as prom_utils
+from prometheus_client.openmetrics import exposition as om_exposition
 
 # Names that every encoder writes as they are (no colon: OpenMetrics'
 # sample lines escape it).
@@ -60,7 +60,8 @@ def _labels(labels: dict) -> str:
 def _samples(family, out: list, openmetrics: bool, written: dict) -> None:
     """Append each sample's line; ``written``: id(labels) -> (labels,
     text), each label set of the body written once (metrics.families
-    gives a guest's samples one labels dict, kept alive here)."""
+    gives a guest's samples one labels dict, kept alive here).
+    """
     go_float = prom_utils.floatToGoString
     checked = set()
     for sample in family.samples:
@@ -102,7 +103,8 @@ def _encode(families, openmetrics: bool) -> bytes:
 
 class Families:
     """A registry that gives families already collected (one poll's),
-    for the encoders."""
+    for the encoders.
+    """
 
     def __init__(self, families):
         self._families = families
@@ -122,7 +124,8 @@ def _fast(registry, openmetrics: bool, library) -> bytes:
 def encoder_for(chosen):
     """A fast encoder with the output of ``chosen`` (an encoder from
     exposition.choose_encoder), or ``chosen`` itself where the fast one
-    does not apply."""
+    does not apply.
+    """
     func, keywords = chosen, {}
     if isinstance(chosen, functools.partial):
         func, keywords = chosen.func, chosen.keywords

@@ -13,7 +13,8 @@ import socket
 
 def notify(*fields: str) -> bool:
     """Send ``fields`` (``READY=1``, ``WATCHDOG=1`` ...) to systemd;
-    whether a notify socket was there to send them to."""
+    whether a notify socket was there to send them to.
+    """
     address = os.environ.get('NOTIFY_SOCKET')
     if not address:
         return False
@@ -30,7 +31,8 @@ def notify(*fields: str) -> bool:
 
 def watchdog_interval() -> float | None:
     """How often to ping the watchdog (half its timeout, as sd_notify(3)
-    advises), in seconds; None when no watchdog watches this process."""
+    advises), in seconds; None when no watchdog watches this process.
+    """
     usec = os.environ.get('WATCHDOG_USEC', '')
     pid = os.environ.get('WATCHDOG_PID', '')
     if not usec.isdigit() or int(usec) == 0:

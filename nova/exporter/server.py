@@ -36,8 +36,8 @@ import threading
 import time
 import urllib.parse
 
-import hypercorn.asyncio as hyper_asyncio
 from hypercorn import config as hyper_config
+import hypercorn.asyncio as hyper_asyncio
 from prometheus_client import exposition
 
 from nova.exporter import encoding
@@ -61,7 +61,8 @@ LANDING = b"""<!DOCTYPE html>
 def _wanted(families: list, names) -> list:
     """The families ``names`` (prometheus_client's ``name[]``) asks for,
     by family or sample name (``x``, or ``x_total`` of a counter even
-    without samples)."""
+    without samples).
+    """
     wanted = set(names)
     return [f for f in families if f.name in wanted or
             f.type == 'counter' and f.name + '_total' in wanted or
@@ -89,7 +90,8 @@ class _Shed(Exception):
 
 class _RateLimiter:
     """Go's rate.Limiter as the toolkit uses it: a bucket of ``burst``
-    tokens, one more every ``interval`` seconds; burst 0 refuses all."""
+    tokens, one more every ``interval`` seconds; burst 0 refuses all.
+    """
 
     def __init__(self, limit, clock=time.monotonic):
         self.limit, self._clock = limit, clock
@@ -288,7 +290,8 @@ class MetricsApp:
                     names: tuple, zipped: bool) -> bytes:
         """The encoded body of ``families``, made once per poll for each
         format, name filter and compression: fifty scrapes sharing a poll
-        cost one encoding, not fifty."""
+        cost one encoding, not fifty.
+        """
         if self._encoded_for is not families:
             self._encoded_for, self._encoded = families, {}
         key = (content_type, names, zipped)
@@ -347,7 +350,8 @@ class HTTPServer:
     arrives), relaying to hypercorn on a Unix socket in a directory only
     this user may enter. ``heartbeat``, when given, is called from the
     event loop every ``heartbeat_interval`` seconds: it stops being called
-    when the loop stops answering."""
+    when the loop stops answering.
+    """
 
     #: TLS connections open at once, and from one address; beyond, new
     #: ones are closed at once (each holds three file descriptors).
@@ -453,6 +457,7 @@ def executor() -> concurrent.futures.ThreadPoolExecutor:
 
 def auth_executor() -> concurrent.futures.ThreadPoolExecutor:
     """The one thread for bcrypt checks: a flood of them holds one CPU
-    at most, never the polls' threads."""
+    at most, never the polls' threads.
+    """
     return concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix='auth')

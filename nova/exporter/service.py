@@ -36,7 +36,8 @@ PROG = 'nova-libvirt-exporter'
 class _NoOsloChangeLines(std_logging.Filter):
     """oslo.config logs each mutated option with its old value in the
     files ("changed from [None]" for an option left at its default); the
-    service logs the values in effect instead, once."""
+    service logs the values in effect instead, once.
+    """
 
     def filter(self, record) -> bool:
         return not str(record.msg).startswith('Option %(group)s')
@@ -108,7 +109,8 @@ class ExporterService:
 
     def _web_config(self) -> webconfig.WebConfig:
         """Who may read, and over what: [exporter] web_config_file, else
-        the deprecated tls_cert_file/tls_key_file, else plain HTTP."""
+        the deprecated tls_cert_file/tls_key_file, else plain HTTP.
+        """
         opts = self.conf.exporter
         tls_files = (opts.tls_cert_file, opts.tls_key_file)
         if opts.web_config_file:
@@ -173,7 +175,8 @@ class ExporterService:
 
     def stop(self) -> None:
         """Stop serving within about two seconds, whatever clients or
-        libvirt do; a running reconcile changes no further guest."""
+        libvirt do; a running reconcile changes no further guest.
+        """
         notify.notify('STOPPING=1')
         self._stopping.set()
         if self._httpd is not None:
@@ -195,7 +198,8 @@ class ExporterService:
         """Re-read the configuration files (SIGHUP); log what changed.
 
         A configuration with a bad value is refused whole, in one logged
-        line, and the service goes on with what it had."""
+        line, and the service goes on with what it had.
+        """
         notify.notify('RELOADING=1')
         try:
             self._reload()
@@ -227,7 +231,8 @@ class ExporterService:
         """Read the web configuration again: new connections and requests
         use it (open TLS connections keep theirs). A file that became
         invalid or vanished keeps the last good one, with a warning.
-        Whether what applies changed."""
+        Whether what applies changed.
+        """
         if self._httpd is None:
             return False
         running = self._httpd.app.web
@@ -254,7 +259,8 @@ class ExporterService:
     def reconcile(self) -> None:
         """Bring the guests to the configured period in the background,
         logging each change; a reconcile still running is not started
-        twice, and one interrupted by stop() changes no further guest."""
+        twice, and one interrupted by stop() changes no further guest.
+        """
         if self._reconciling is not None and self._reconciling.is_alive():
             LOG.warning('A reconcile is still running; not starting '
                         'another.')
@@ -265,7 +271,8 @@ class ExporterService:
 
     def wait_for_reconcile(self, timeout: float) -> bool:
         """Whether no reconcile runs (any that ran ended) within
-        ``timeout`` seconds."""
+        ``timeout`` seconds.
+        """
         thread = self._reconciling
         if thread is not None:
             thread.join(timeout)

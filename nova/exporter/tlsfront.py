@@ -44,7 +44,8 @@ TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a handshake
 def _malloc_trim():
     """glibc's malloc_trim(0), or a no-op: memory a flood of connections
     took goes back to the system once they closed, instead of staying in
-    the allocator's free lists."""
+    the allocator's free lists.
+    """
     name = ctypes.util.find_library('c')
     try:
         trim = ctypes.CDLL(name).malloc_trim
@@ -62,7 +63,8 @@ TRIM_AFTER = 64
 
 class RareLog:
     """Logs a kind of event at most once per ``interval`` seconds, with
-    how many were not logged since: floods cost one line a minute."""
+    how many were not logged since: floods cost one line a minute.
+    """
 
     def __init__(self, logger, interval: float = 60.0,
                  clock=time.monotonic):
@@ -72,7 +74,8 @@ class RareLog:
 
     def warning(self, kind: str, message: str) -> bool:
         """Log ``message`` unless ``kind`` was logged within the
-        interval; whether it was logged."""
+        interval; whether it was logged.
+        """
         now = self._clock()
         last = self._last.get(kind)
         if last is not None and now - last < self._interval:
@@ -88,7 +91,8 @@ class RareLog:
 
 class TLSFront:
     """Terminates TLS on ``sock`` and relays to the Unix socket
-    ``upstream``; ``web()`` gives the current WebConfig."""
+    ``upstream``; ``web()`` gives the current WebConfig.
+    """
 
     def __init__(self, sock, upstream: str, web, handshake_timeout: float,
                  max_connections: int, per_address: int, backlog: int):
@@ -112,7 +116,8 @@ class TLSFront:
 
     def handshake_later(self, connection) -> bool:
         """Queue ``connection``'s handshake work; False when the queue is
-        full (the connection should be dropped)."""
+        full (the connection should be dropped).
+        """
         if connection.queued:
             return True
         if len(self._handshakes) >= HANDSHAKE_QUEUE:
@@ -126,7 +131,8 @@ class TLSFront:
 
     def _drain(self) -> None:
         """Handshake work for at most HANDSHAKE_BUDGET seconds, then the
-        rest on the next turn, after the I/O of this one."""
+        rest on the next turn, after the I/O of this one.
+        """
         began = time.perf_counter()
         while self._handshakes and \
                 time.perf_counter() - began < HANDSHAKE_BUDGET:

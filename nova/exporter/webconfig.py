@@ -121,7 +121,8 @@ class WebConfigError(exception.NovaException):
 class RateLimit:
     """At most ``burst`` requests at once, one more each ``interval``
     seconds (Go's rate.Limiter, as the toolkit uses it: burst 0 refuses
-    every request)."""
+    every request).
+    """
 
     interval: float
     burst: int
@@ -151,7 +152,8 @@ class Passwords:
         """What identifies these credentials' check (the same key, the
         same outcome): each part hashed on its own, so no choice of user
         name and password can stand for another pair (the toolkit's
-        CVE-2022-46146)."""
+        CVE-2022-46146).
+        """
         hashed = self.users.get(user, b'')
         return hashlib.sha256(b''.join(
             hashlib.sha256(part).digest() for part in (
@@ -160,7 +162,8 @@ class Passwords:
 
     def cached(self, key: bytes) -> bool | None:
         """The remembered outcome for the credentials of ``key`` (see
-        key()), or None: cheap, never runs bcrypt."""
+        key()), or None: cheap, never runs bcrypt.
+        """
         with self._lock:
             outcome = self._cache.get(key)
             if outcome is not None:
@@ -171,7 +174,8 @@ class Passwords:
               key: bytes | None = None) -> bool:
         """Whether ``user`` may read with ``password``: one bcrypt check
         (tens of milliseconds of CPU by design), remembered under ``key``
-        (computed if not given)."""
+        (computed if not given).
+        """
         hashed = self.users.get(user)
         if hashed is None:
             hashed = self._dummy_hash()
@@ -227,7 +231,8 @@ class WebConfig:
 
     def peer_allowed(self, cert: dict | None) -> bool:
         """Whether a verified client certificate (``getpeercert()``) has
-        a SAN that ``client_allowed_sans`` lists; True without the list."""
+        a SAN that ``client_allowed_sans`` lists; True without the list.
+        """
         if self.client_allowed_sans is None:
             return True
         if not cert:
@@ -251,7 +256,8 @@ class WebConfig:
 
     def check_password(self, user: str, password: str) -> bool:
         """Whether ``user`` may read with ``password``; always True when
-        the file names no users."""
+        the file names no users.
+        """
         if not self.users:
             return True
         raw = password.encode()
@@ -337,7 +343,8 @@ def _duration(text) -> float | None:
 
 def _memfd(name: str, data: str) -> int:
     """An anonymous in-memory file holding ``data``: inline keys are never
-    written where another user could read them."""
+    written where another user could read them.
+    """
     fd = os.memfd_create(name, os.MFD_CLOEXEC)
     os.write(fd, data.encode())
     return fd
@@ -348,7 +355,8 @@ TLS = 'tls_server_config'
 
 def _versions(reader: _Reader, tls: dict, config: WebConfig) -> tuple:
     """(minimum, maximum) TLS version: the toolkit's TLS12 to TLS13 by
-    default."""
+    default.
+    """
     found = []
     for key, default in (('min_version', 'TLS12'), ('max_version', 'TLS13')):
         name = tls.get(key, default)
@@ -369,7 +377,8 @@ def _versions(reader: _Reader, tls: dict, config: WebConfig) -> tuple:
 def _suites(reader: _Reader, tls: dict, http2: bool,
             low: ssl.TLSVersion) -> list | None:
     """OpenSSL's names of the TLS 1.2 suites listed, or None for
-    OpenSSL's defaults."""
+    OpenSSL's defaults.
+    """
     suites = reader.strings(tls, 'cipher_suites', TLS)
     if not suites:
         return None
@@ -389,7 +398,8 @@ def _suites(reader: _Reader, tls: dict, http2: bool,
 
 def _curve(reader: _Reader, tls: dict) -> str | None:
     """OpenSSL's name of the one curve to use, or None for OpenSSL's
-    defaults (all four the toolkit knows, and X448)."""
+    defaults (all four the toolkit knows, and X448).
+    """
     curves = reader.strings(tls, 'curve_preferences', TLS)
     if not curves:
         return None
@@ -426,7 +436,8 @@ def _load_pair(context: ssl.SSLContext, cert_file: str, key_file: str,
 def _client_auth(reader: _Reader, tls: dict, has_ca: bool,
                  config: WebConfig) -> ssl.VerifyMode:
     """The verify mode of client_auth_type, refusing what the toolkit
-    refuses and what Python's ssl cannot do."""
+    refuses and what Python's ssl cannot do.
+    """
     auth = tls.get('client_auth_type') or ''
     if auth in UNVERIFIED_CLIENT_AUTH:
         reader.fail(f'{TLS}.client_auth_type {auth} accepts client '
@@ -546,7 +557,8 @@ def _users(reader: _Reader, users) -> dict[str, bytes]:
 
 def load(path: str) -> WebConfig:
     """The WebConfig of the file at ``path``; WebConfigError (one line)
-    for anything the toolkit refuses or the exporter cannot apply."""
+    for anything the toolkit refuses or the exporter cannot apply.
+    """
     reader = _Reader(path)
     try:
         with open(path, 'rb') as f:
@@ -605,7 +617,8 @@ def load(path: str) -> WebConfig:
 
 def from_cert_files(cert_file: str, key_file: str) -> WebConfig:
     """The WebConfig of the deprecated [exporter] tls_cert_file and
-    tls_key_file."""
+    tls_key_file.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)

@@ -1,5 +1,6 @@
 """Debian's Prometheus and promtool, unpacked by tools/install-deps into the
-virtualenv (installing the package would start a system service)."""
+virtualenv (installing the package would start a system service).
+"""
 
 import os
 import subprocess

@@ -14,8 +14,8 @@ import statistics
 import sys
 import time
 
-from ceilometer.compute.virt.libvirt import inspector as libvirt_inspector
 from ceilometer import service
+from ceilometer.compute.virt.libvirt import inspector as libvirt_inspector
 
 
 class Instance:

@@ -127,7 +127,8 @@ class Scraper:
 
 def guessers(port, cert, n, stop, counts):
     """N threads sending wrong passwords, each on a new connection, until
-    ``stop``; their answers' counts go to ``counts``."""
+    ``stop``; their answers' counts go to ``counts``.
+    """
     context = ssl.create_default_context(cafile=cert)
     found = {}
     lock = threading.Lock()

@@ -30,6 +30,7 @@ import nova.virt.libvirt
 nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
 
 from memstats_poll import median_time  # noqa: E402
+
 from nova.exporter import encoding  # noqa: E402
 from nova.exporter import metrics  # noqa: E402
 from nova.virt.libvirt import host as libvirt_host  # noqa: E402

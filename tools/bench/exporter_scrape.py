@@ -34,13 +34,15 @@ import nova.virt.libvirt
 
 nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
 
+from memstats_poll import DOMAIN_XML  # noqa: E402
+from memstats_poll import median_time  # noqa: E402
 import prometheus_client  # noqa: E402
 from prometheus_client import registry as prom_registry  # noqa: E402
 
-from memstats_poll import DOMAIN_XML, median_time  # noqa: E402
 from nova.exporter import metrics  # noqa: E402
 from nova.virt.libvirt import host as libvirt_host  # noqa: E402
 from nova.virt.libvirt import memstats  # noqa: E402
+
 
 class _Fixed(prom_registry.Collector):
     def __init__(self):
@@ -98,7 +100,8 @@ def _curl(url: str, count: int = 1) -> list[float]:
     by curl in a process of its own, asking what Prometheus asks (the
     OpenMetrics format, gzip) as Prometheus does (a client in
     the exporter's own process would take the GIL from the server it
-    measures). curl's own clock: its start-up is not counted."""
+    measures). curl's own clock: its start-up is not counted.
+    """
     import subprocess
 
     argv = ['curl', '-sS', '--fail', '-w', '%{time_total}\\n',
@@ -117,9 +120,11 @@ def bench_scrapes(n: int, uri: str, repeat: int = 20,
                   concurrent: int = 50) -> dict:
     """On N real guests: a poll, a scrape over HTTP (the exporter's
     default configuration), and ``concurrent`` scrapes at once, each
-    burst after a pause so that it starts a poll of its own."""
-    import nova.conf
+    burst after a pause so that it starts a poll of its own.
+    """
     from memstats_poll import booted_guests
+
+    import nova.conf
     from nova.exporter import service
 
     with booted_guests(n, uri) as drv:

@@ -114,7 +114,8 @@ def _paired(polls: dict, repeat: int) -> dict:
 
     Each is timed twice over: wall time, and the process's CPU time (all
     threads), which leaves out the time this shared virtual machine was
-    not running at all and so varies far less from run to run."""
+    not running at all and so varies far less from run to run.
+    """
     times = {(who, clock): [] for who in ('raw', 'collector')
              for clock in ('wall', 'cpu')}
     for _ in range(repeat):
@@ -186,7 +187,8 @@ def booted_guests(n: int, uri: str = ''):
     an embedded root of its own), booted and reporting: yields the
     LibvirtDriver; removes them afterwards. On a daemon each guest gets its
     own copy of the test image (many guests sharing one kernel file fail
-    to start there: "Setting different DAC user or group")."""
+    to start there: "Setting different DAC user or group").
+    """
     import shutil
     import tempfile
 
@@ -243,7 +245,8 @@ def booted_guests(n: int, uri: str = ''):
 def ceilometer_loop(venv: str, uri: str, uuids: list,
                     repeat: int) -> float:
     """Median seconds of Ceilometer 27's per-instance loop over ``uuids``,
-    run in ``venv`` (ceilometer==27.0.0 and libvirt-python)."""
+    run in ``venv`` (ceilometer==27.0.0 and libvirt-python).
+    """
     import json
     import subprocess
 
@@ -259,7 +262,8 @@ def ceilometer_loop(venv: str, uri: str, uuids: list,
 def _busy_cpu() -> float:
     """CPU seconds this machine has spent busy (all processes), from
     /proc/stat: user, nice, system, irq and softirq; not idle, iowait or
-    steal (time the hypervisor gave to someone else)."""
+    steal (time the hypervisor gave to someone else).
+    """
     with open('/proc/stat') as f:
         fields = [int(x) for x in f.readline().split()[1:8]]
     user, nice, system, _idle, _iowait, irq, softirq = fields
@@ -271,7 +275,8 @@ def cpu_floor(poll, seconds: float = 4.0) -> dict:
     """What one ``poll`` costs the whole machine in CPU time (QEMU's
     answers, libvirtd, this process), the machine's background load taken
     out, and so the shortest wall time any split of it could reach on this
-    machine's cores: the physical floor of a parallel poll."""
+    machine's cores: the physical floor of a parallel poll.
+    """
     cores = os.cpu_count() or 1
     start, busy = time.monotonic(), _busy_cpu()
     time.sleep(seconds / 2)
@@ -293,7 +298,8 @@ def bench_qemu(n: int, repeat: int = 20, uri: str = '',
     with each of ``workers`` parallel chunks (0: the default, chosen from
     the guests and cores); with ``ceilometer`` (a virtualenv),
     Ceilometer's per-instance loop too, between two timings of our
-    default poll."""
+    default poll.
+    """
     hosts = []
     with booted_guests(n, uri) as drv:
         try:

@@ -8,13 +8,13 @@ import urllib.request
 
 import fixtures
 
+from nova import test
 import nova.conf
 from nova.exporter import service
-from nova import test
-from nova.tests.fixtures import exporter as fakeexporter
-from nova.tests.functional.libvirt import base
-from nova.tests.fixtures import prometheus_server
 from nova.tests import prometheus
+from nova.tests.fixtures import exporter as fakeexporter
+from nova.tests.fixtures import prometheus_server
+from nova.tests.functional.libvirt import base
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
@@ -136,7 +136,8 @@ class FrozenGuestScrapeTest(ExporterTestCase):
 class PrometheusAccessTest(test.TestCase):
     """A real Prometheus scrapes over TLS with a client certificate and
     basic auth, as the web configuration file asks; a wrong password and
-    an unknown client certificate are refused."""
+    an unknown client certificate are refused.
+    """
 
     def test_tls_client_certificate_and_basic_auth(self):
         tmp = self.useFixture(fixtures.TempDir()).path
@@ -195,7 +196,8 @@ class DashboardTest(ExporterTestCase):
     """The shipped Grafana dashboard: every panel's query returns data from
     a real Prometheus scraping the real exporter over real guests, and the
     'missing' table names the guests it should. (Grafana is not packaged
-    for Debian here: the JSON's structure is checked below instead.)"""
+    for Debian here: the JSON's structure is checked below instead.)
+    """
 
     # What Grafana puts for its variables: all hosts and guests.
     VARIABLES = {'$instance': '.+', '$domain': '.+',

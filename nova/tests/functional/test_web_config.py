@@ -27,8 +27,8 @@ import bcrypt
 import fixtures
 
 from nova import test
-from nova.tests.fixtures import exporter as fakeexporter
 from nova.tests import doc_table
+from nova.tests.fixtures import exporter as fakeexporter
 
 make_cert = fakeexporter.make_cert
 
@@ -40,7 +40,8 @@ def _hash(password: str, cost: int = 4) -> str:
 
 class Exporter(fixtures.Fixture):
     """nova-libvirt-exporter as a process, with ``web`` as its web
-    configuration file's text."""
+    configuration file's text.
+    """
 
     def __init__(self, tmp: str, web: str | None):
         super().__init__()
@@ -429,7 +430,8 @@ class ServerBehaviourTest(WebConfigTestCase):
 
 class UsersTest(WebConfigTestCase):
     """TestUsers, TestBasicAuthCache, TestBasicAuthWithFakepassword and
-    TestByPassBasicAuthVuln."""
+    TestByPassBasicAuthVuln.
+    """
 
     USERS = ('basic_auth_users:\n'
              f'  dave: {_hash("dave123")}\n'
@@ -524,7 +526,8 @@ class UsersTest(WebConfigTestCase):
 
 class ReloadTest(WebConfigTestCase):
     """TestConfigReloading, and what SIGHUP does to the web
-    configuration."""
+    configuration.
+    """
 
     def test_new_connections_use_the_reloaded_file(self):
         exporter = self.start(self.tls(

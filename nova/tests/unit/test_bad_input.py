@@ -14,9 +14,9 @@ import fixtures
 
 from nova import exception
 from nova.tests import doc_table
-from nova.tests.unit.cmd import base as cmd_base
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.fixtures import memstats as fakememstats
+from nova.tests.unit.cmd import base as cmd_base
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 
@@ -221,7 +221,8 @@ class BadInputTest(cmd_base.CommandTestCase):
 
 class LibvirtLogTest(cmd_base.CommandTestCase):
     """A non-root user, once root created /var/log/nova: libvirt must not
-    be pointed at a log file it cannot open (libvirtmod fails to load)."""
+    be pointed at a log file it cannot open (libvirtmod fails to load).
+    """
 
     def test_unwritable_log_dir_is_not_used(self):
         from nova.virt import libvirt as libvirt_pkg

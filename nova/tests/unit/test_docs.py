@@ -1,5 +1,6 @@
 """The documentation builds without warnings, the release notes lint, and
-the code passes the style checks: the suite catches what tox envs would."""
+the code passes the style checks: the suite catches what tox envs would.
+"""
 
 import os
 import re
@@ -10,7 +11,6 @@ import fixtures
 
 from nova import config
 from nova import test
-
 import nova.conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -49,7 +49,8 @@ class DocsTest(test.TestCase):
 
 class ReloadDocTest(test.TestCase):
     """exporter.rst's "What a reload changes" names every option, each
-    in the list its ``mutable`` flag puts it in."""
+    in the list its ``mutable`` flag puts it in.
+    """
 
     def _listed(self) -> dict[str, set]:
         path = os.path.join(ROOT, 'doc', 'source', 'admin', 'exporter.rst')

@@ -37,7 +37,8 @@ def libvirt_log_outputs(environ, log_dir: str = LOG_DIR) -> str | None:
 
 def route_libvirt_log() -> None:
     """Send libvirt's own log where libvirt_log_outputs() says, before
-    libvirt is imported."""
+    libvirt is imported.
+    """
     outputs = libvirt_log_outputs(os.environ)
     if outputs is not None:
         os.environ['LIBVIRT_LOG_OUTPUTS'] = outputs

@@ -72,7 +72,8 @@ WORKERS = Workers()
 
 class Call:
     """One libvirt call, run by a worker thread; ``conn`` is the
-    connection it uses, where it counts against what libvirtd serves."""
+    connection it uses, where it counts against what libvirtd serves.
+    """
 
     def __init__(self, fn, conn=None):
         self._fn = fn
@@ -106,7 +107,8 @@ def left(deadline: float) -> float:
 
 def kept_back(deadline: float, keep: float) -> float:
     """The time left but ``keep`` seconds (at most half of it) kept for
-    what follows."""
+    what follows.
+    """
     remaining = left(deadline)
     return remaining - min(keep, remaining / 2)
 

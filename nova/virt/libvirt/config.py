@@ -42,7 +42,8 @@ MAX_XML_BYTES = 2 * 1024 * 1024
 class XMLSyntaxError(exception.LibvirtConfigParseError,
                      etree.XMLSyntaxError):
     """Malformed XML: one of ours (one line, naming what was expected)
-    and lxml's own, which code written for Nova catches."""
+    and lxml's own, which code written for Nova catches.
+    """
 
     def __init__(self, **kwargs):
         exception.LibvirtConfigParseError.__init__(self, **kwargs)
@@ -76,7 +77,8 @@ def parse_xml(xmlstr: str | bytes):
 
 def _lookup(table: dict):
     """A from_xml that finds its text in ``table``, or raises ValueError
-    (a KeyError would look like a bug)."""
+    (a KeyError would look like a bug).
+    """
     def from_xml(text: str):
         try:
             return table[text]
@@ -237,7 +239,8 @@ class Field:
 
     def class_attribute(self):
         """What the class holds under the field's name: what an object
-        that has no value of its own reads."""
+        that has no value of its own reads.
+        """
         return self.empty
 
     def check(self, obj, value):
@@ -393,7 +396,8 @@ class Children(Field):
 
 class _Items(list):
     """A Children field's list: what is added to it is checked, as what
-    is assigned is (``guest.devices.append(balloon)``)."""
+    is assigned is (``guest.devices.append(balloon)``).
+    """
 
     __slots__ = ('_field', '_owner')
 
@@ -875,7 +879,8 @@ class LibvirtConfigGuestMetaMemStatsPeriod(LibvirtConfigObject):
 def metadata_xml(obj: LibvirtConfigObject) -> str:
     """``obj``'s XML as virDomainSetMetadata takes it: unqualified, since
     libvirt puts the element into the namespace it is given (and refuses
-    an element that declares one already)."""
+    an element that declares one already).
+    """
     root = obj.format_dom()
     for el in root.iter():
         el.tag = etree.QName(el).localname
@@ -900,7 +905,8 @@ def _optional(root, cls: type, path: str):
 def domain_facts(xml: str) -> DomainFacts:
     """The DomainFacts of a domain's XML, reading only those, so a domain
     using elements this model does not describe (a guest we did not
-    create) is still understood."""
+    create) is still understood.
+    """
     root = parse_xml(xml)
     return DomainFacts(
         root.get('type'),

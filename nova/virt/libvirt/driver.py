@@ -12,11 +12,11 @@ import platform
 import shutil
 import time
 
-import nova.conf
 from nova import exception
+from nova import version
+import nova.conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
-from nova import version
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
@@ -159,7 +159,8 @@ def _check_virt_type(virt_type: str, local: bool, kvm_usable: bool) -> None:
     """Refuse, in one line, a virt_type this host cannot run: kvm where
     KVM is not usable on a local hypervisor. (A kvm guest can still hang
     where /dev/kvm exists but the CPU lacks what QEMU asks for; ``boot
-    --wait`` shows that.)"""
+    --wait`` shows that.)
+    """
     if virt_type == 'kvm' and local and not kvm_usable:
         raise exception.InvalidInstance(
             reason='[libvirt] virt_type is kvm, but KVM is not usable on '
@@ -259,7 +260,8 @@ class LibvirtDriver:
         that fails does not stop the others; each libvirt call is bounded
         by [libvirt] mem_stats_poll_timeout (the Host's), so a frozen QEMU
         or daemon does not hang it. ``stopping()``, if given, is asked
-        before each guest: once true, no further guest is changed."""
+        before each guest: once true, no further guest is changed.
+        """
         if names is None:
             guests = {g.name: g for g in self.host.list_guests()}
             names = sorted(guests)
@@ -314,7 +316,8 @@ class LibvirtDriver:
         it changed, so that every process's collector gives the guest one
         new period to report before calling it stale. Best effort: the
         change itself is done, and this process's collector sees it
-        anyway."""
+        anyway.
+        """
         record = vconfig.LibvirtConfigGuestMetaMemStatsPeriod(
             seconds=period, changed_at=int(time.time()))
         try:
@@ -328,7 +331,8 @@ class LibvirtDriver:
                                       stopping=None) -> tuple[int, list]:
         """Bring every guest to [libvirt] mem_stats_period_seconds, as a
         compute service would at start; 0 or below stops the reports of
-        guests that have a balloon. Returns (period, outcomes)."""
+        guests that have a balloon. Returns (period, outcomes).
+        """
         period = max(0, CONF.libvirt.mem_stats_period_seconds)
         return period, self.set_memory_stats_period(
             period, dry_run=dry_run, stopping=stopping)

@@ -43,7 +43,8 @@ class Guest:
               ignore: tuple = ()):
         """``fn(*args)`` through the runner; libvirt's errors become
         LibvirtCallFailed, except the error codes in ``ignore``, for which
-        None is returned."""
+        None is returned.
+        """
         def run():
             try:
                 return fn(*args)
@@ -69,7 +70,8 @@ class Guest:
     def monitor_busy(self) -> float | None:
         """Seconds its QEMU monitor has been busy with a command (a call
         stuck on a stopped or hung QEMU), None when free or not known.
-        controlInfo() needs no job, so it answers while a call is stuck."""
+        controlInfo() needs no job, so it answers while a call is stuck.
+        """
         info = self._call('controlInfo()', self._domain.controlInfo,
                           ignore=(libvirt.VIR_ERR_NO_SUPPORT,
                                   libvirt.VIR_ERR_OPERATION_INVALID))
@@ -86,7 +88,8 @@ class Guest:
 
     def poweroff(self) -> None:
         """Stop the domain at once if it runs (virsh destroy); one that is
-        not running is no error."""
+        not running is no error.
+        """
         self._call('destroy()', self._domain.destroy, slow=True,
                    ignore=(libvirt.VIR_ERR_OPERATION_INVALID,))
 
@@ -116,7 +119,8 @@ class Guest:
 
     def get_metadata(self, namespace: str) -> str | None:
         """virDomainGetMetadata: the element of ``namespace`` in the
-        domain's <metadata>, as XML text; None when it has none."""
+        domain's <metadata>, as XML text; None when it has none.
+        """
         return self._call('metadata()', self._domain.metadata,
                           libvirt.VIR_DOMAIN_METADATA_ELEMENT, namespace,
                           ignore=(libvirt.VIR_ERR_NO_DOMAIN_METADATA,))
@@ -135,7 +139,8 @@ class Guest:
     def set_memory_stats_period(self, period: int, live: bool = True,
                                 config: bool = False) -> None:
         """virDomainSetMemoryStatsPeriod: live, in the persistent
-        definition, or both; 0 stops the guest's reports."""
+        definition, or both; 0 stops the guest's reports.
+        """
         self._call('setMemoryStatsPeriod()',
                    self._domain.setMemoryStatsPeriod, period,
                    _affect(live, config))

@@ -141,7 +141,8 @@ _CONNECTION_ERRORS = frozenset((
 
 def _holder(root: str) -> str:
     """' (pid N: its command line)' of the process holding an embedded
-    root, from the driver's pid file; '' when it cannot be told."""
+    root, from the driver's pid file; '' when it cannot be told.
+    """
     try:
         with open(os.path.join(root, 'run', 'qemu', 'driver.pid')) as f:
             pid = int(f.read().strip())
@@ -226,7 +227,8 @@ class Host:
 
     def _start(self, fn, conn=None) -> bounded.Call:
         """Run ``fn`` (a call on ``conn``, if given) on a worker, unless
-        too many calls are still stuck."""
+        too many calls are still stuck.
+        """
         with self._pending_lock:
             self._pending = [c for c in self._pending if not c.done.is_set()]
             if len(self._pending) >= bounded.MAX_PENDING_CALLS:
@@ -242,7 +244,8 @@ class Host:
 
     def _waited(self, call: bounded.Call, timeout: float) -> bool:
         """Whether ``call`` answered within ``timeout``; if not, it is
-        left to finish (or not) on its own, and counted."""
+        left to finish (or not) on its own, and counted.
+        """
         if call.wait(timeout):
             return True
         with self._pending_lock:
@@ -256,7 +259,8 @@ class Host:
         block on a guest's QEMU or a stuck daemon, if it returns within
         ``timeout`` seconds; else HypervisorNotAnswering naming ``what``
         and ``budget`` (the caller's whole wait) if given, and the call
-        finishes alone."""
+        finishes alone.
+        """
         call = self._start(fn, conn)
         if self._waited(call, timeout):
             return call.get()
@@ -285,7 +289,8 @@ class Host:
         which probes QEMU when it opens and has no daemon to hang, at
         least CONNECT_TIMEOUT). Callers arriving while it opens wait for
         the same open, never start another. ``budget``: the caller's
-        whole wait, named in the error."""
+        whole wait, named in the error.
+        """
         conn = self._conn
         if conn is not None:
             return conn
@@ -352,7 +357,8 @@ class Host:
 
     def close(self) -> None:
         """Close the connection (and any set aside), waiting at most a
-        second for each."""
+        second for each.
+        """
         with self._lock:
             conns = self._retired + [self._conn]
             self._conn, self._retired = None, []
@@ -367,7 +373,8 @@ class Host:
 
     def _stuck_calls(self, conn) -> int:
         """Calls on ``conn`` that libvirt has not answered though their
-        caller gave up (probes of stuck guests included)."""
+        caller gave up (probes of stuck guests included).
+        """
         with self._pending_lock:
             calls = [c for c in self._pending if not c.done.is_set()]
         calls += [e.probe for e in list(self._stuck.values())
@@ -376,7 +383,8 @@ class Host:
 
     def free_requests(self, conn=None) -> int:
         """Calls ``conn`` (default: the current connection) may still have
-        served at once; the embedded driver has no such limit."""
+        served at once; the embedded driver has no such limit.
+        """
         if self.embedded:
             return bounded.MAX_PENDING_CALLS
         return (stats_poll.CLIENT_REQUESTS -
@@ -396,7 +404,8 @@ class Host:
         """Set the connection aside for a new one when calls stuck on it
         leave libvirtd fewer than two of its requests to serve (it would
         queue every new call behind them), and close connections set
-        aside whose calls have all ended."""
+        aside whose calls have all ended.
+        """
         with self._lock:
             if self._conn is not None and self.free_requests() < 2:
                 # Name the guests found stuck; without any, the cause is
@@ -419,7 +428,8 @@ class Host:
 
     def _query(self, what: str, fn, timeout: float | None = None):
         """``fn(conn)`` on the open connection, bounded by ``timeout``
-        (default: this Host's); opening has its own bound."""
+        (default: this Host's); opening has its own bound.
+        """
         conn = self.connect()
         return self.run_bounded(what, lambda: fn(conn),
                                 self.timeout if timeout is None else timeout,
@@ -472,7 +482,8 @@ class Host:
     def find_guest(self, name: str) -> libvirt_guest.Guest | None:
         """The guest ``name``, or None: from a listing, so that a guest
         expected to be missing puts no "Domain not found" error into
-        libvirt's log (lookupByName does)."""
+        libvirt's log (lookupByName does).
+        """
         domains, _ = stats_poll.select(self._query('listAllDomains()',
                                          self._list_domains), [name])
         return self._guest(domains[0]) if domains else None
@@ -503,7 +514,8 @@ class Host:
         aside for a new one (_make_room). A lost connection (a daemon
         restart) is reopened once; a driver without the bulk call is read
         domain by domain. A named domain that does not exist comes back
-        with an error."""
+        with an error.
+        """
         deadline = time.monotonic() + timeout
         self._make_room()
         for attempt in (1, 2):
@@ -541,7 +553,8 @@ class Host:
         HypervisorNotAnswering, the others keep their XML. A guest that
         is not running gives its persistent definition. The guests are
         those of stats_poll.StatsRecord, which call libvirt directly: the
-        whole read is bounded here."""
+        whole read is bounded here.
+        """
         found = {}
 
         def read():
@@ -565,7 +578,8 @@ def _wait_reconnected(conn, timeout: float = RECONNECT_WAIT) -> None:
     """Wait until an embedded driver that just opened has reconnected to
     each running QEMU: it holds each one's job meanwhile (about 20 ms),
     and a process that exits before it is done can leave libvirt to kill
-    the guest (seen with virsh: "shutting down, reason=daemon")."""
+    the guest (seen with virsh: "shutting down, reason=daemon").
+    """
     deadline = time.monotonic() + timeout
     try:
         domains = conn.listAllDomains(

@@ -21,9 +21,9 @@ called ``stale`` on the strength of a period cached before a change. This
 module must not import libvirt or read nova.conf.
 """
 
+from collections.abc import Callable
 import dataclasses
 import time
-from collections.abc import Callable
 
 from nova import exception
 from nova.virt.libvirt import config as vconfig
@@ -264,7 +264,8 @@ def period_may_have_changed(period: int | None, seen: int, update: int,
 
 class _CachedFacts:
     """What the collector remembers of one domain run: its XML's facts,
-    derived once, and when its XML was read."""
+    derived once, and when its XML was read.
+    """
 
     __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
                  'project', 'seen', 'read_at', 'period_changed_at',
@@ -317,12 +318,14 @@ class MemoryStatsCollector:
 
     def forget(self) -> None:
         """Read every guest's XML again at the next poll (after this
-        process changed guests, e.g. their period)."""
+        process changed guests, e.g. their period).
+        """
         self._known = {}
 
     def _saw_start(self, record) -> bool:
         """Whether ``record``'s run started since an earlier poll of this
-        collector: it was absent, off or another run then."""
+        collector: it was absent, off or another run then.
+        """
         if not record.active:
             return False
         if record.name in self._last_ids:
@@ -333,7 +336,8 @@ class MemoryStatsCollector:
                     ) -> list:
         """_CachedFacts (or the error reading it) of each (record, last_update,
         previous _CachedFacts or None) in ``stale``, from its XML, all in one
-        bounded wait."""
+        bounded wait.
+        """
         try:
             xmls = self._host.get_xml_descs(
                 [record.guest for record, _, _ in stale],
@@ -370,7 +374,8 @@ class MemoryStatsCollector:
     def _row(record, known: '_CachedFacts', now: float) -> GuestMemoryStats:
         """The row of a guest whose XML facts are ``known``; a guest that
         is not running keeps its owner and its defined period, but has no
-        figures."""
+        figures.
+        """
         state, reason = classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,

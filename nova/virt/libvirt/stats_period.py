@@ -136,7 +136,8 @@ def decide(facts: GuestFacts, period: int) -> PeriodChange:
 def stuck(name: str, busy: float) -> str:
     """The line of a guest whose QEMU does not answer: libvirt can change
     neither its live period nor its definition until it does (both wait
-    for the job a stuck call holds)."""
+    for the job a stuck call holds).
+    """
     return (f'{name}: cannot change now: its QEMU has not answered libvirt '
             f'for {busy:.0f}s (stopped or hung), and libvirt changes neither '
             'the live period nor the persistent definition until it does: '

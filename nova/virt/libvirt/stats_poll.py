@@ -138,7 +138,8 @@ class StatsRecord:
     def suspended(self) -> str | None:
         """'paused' (vCPUs stopped: virsh suspend, nova pause),
         'pmsuspended' (the guest put itself to sleep), else None. QEMU's
-        statistics timer does not run in either."""
+        statistics timer does not run in either.
+        """
         return _SUSPENDED.get(self.state)
 
     @property
@@ -184,7 +185,8 @@ _BALLOON_NAMES = {'balloon.current': 'actual',
 class Stuck:
     """A guest whose QEMU did not answer: since when, its last record (for
     its state), and the probe (a call of its own) that checks whether it
-    answers again."""
+    answers again.
+    """
 
     __slots__ = ('since', 'record', 'probe')
 
@@ -243,7 +245,8 @@ class Poll:
     def _one_call(self) -> list:
         """Every guest's record from one bulk call if it answers within
         FIRST_WAIT; else the guests are listed and read again one per
-        call (_singles)."""
+        call (_singles).
+        """
         first = self.host._start(functools.partial(
             self.conn.getAllDomainStats, self.KINDS, self.NOWAIT),
             self.conn)
@@ -336,7 +339,8 @@ class Poll:
         for as many groups as calls stuck on it leave room for (one kept
         for the listing and the XML), new ones for the rest (set aside,
         to be closed once no call is stuck on them). An embedded driver
-        has no such limit. None: a connection that did not open in time."""
+        has no such limit. None: a connection that did not open in time.
+        """
         if self.host.embedded:
             return [(_Spare(self.conn, None), groups)]
         here = self.host.free_requests(self.conn) - 1
@@ -361,7 +365,8 @@ class Poll:
 
     def _open_spare(self) -> '_Spare':
         """A new connection and its running domains (a domain is bound to
-        the connection that found it)."""
+        the connection that found it).
+        """
         conn = self.host._open()
         return _Spare(conn, conn.listAllDomains(
             libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
@@ -369,7 +374,8 @@ class Poll:
     def _alive(self) -> bool:
         """Whether libvirtd answers a call that reaches no guest: on this
         connection, or when calls stuck on it take all that libvirtd
-        serves of it at once, on a new one."""
+        serves of it at once, on a new one.
+        """
         if self.host.free_requests(self.conn) > 0:
             ask, wait = self.conn.getLibVersion, ALIVE_WAIT
         else:
@@ -425,7 +431,8 @@ class Poll:
         each gets a NOWAIT probe of its own, unless its last one is still
         stuck or too many calls are (None). A probe is not counted among
         the pending calls (there is at most one per stuck guest), but
-        against its connection."""
+        against its connection.
+        """
         probes = {}
         for domain in domains:
             key = domain_key(domain)
@@ -445,7 +452,8 @@ class Poll:
 
     def _probe_results(self, probes: dict) -> list:
         """The records of the probed guests: their figures when the probe
-        answered by now (at most PROBE_WAIT), else their state only."""
+        answered by now (at most PROBE_WAIT), else their state only.
+        """
         records = []
         for domain, probe in probes.values():
             if probe is not None and probe.wait(
@@ -458,7 +466,8 @@ class Poll:
     def _read_again(self, records: list, indexes: list[int],
                     pause: float) -> list[int]:
         """Read the guests ``indexes`` of ``records`` again (NOWAIT) after
-        ``pause``, in place; the indexes still skipped."""
+        ``pause``, in place; the indexes still skipped.
+        """
         if not indexes or bounded.left(self.deadline) < pause + 0.1:
             return indexes
         time.sleep(pause)
@@ -485,7 +494,8 @@ class Poll:
         it); still skipped, libvirt is asked how long its monitor has been
         busy: briefly, it is read again after a short pause; a second or
         more, it is marked stuck. If libvirt does not say within
-        CONTROL_WAIT, it is reported busy for this poll only."""
+        CONTROL_WAIT, it is reported busy for this poll only.
+        """
         host = self.host
         now = time.monotonic()
         busy, skipped = {}, []
@@ -560,7 +570,8 @@ class Poll:
 
 class _Spare:
     """A connection a poll reads on, and its domains by key (None: the
-    poll's own connection, whose domains the poll has)."""
+    poll's own connection, whose domains the poll has).
+    """
 
     __slots__ = ('conn', 'by_key')
 
@@ -590,7 +601,8 @@ def auto_workers(guests: int) -> int:
     chunks 0.73-0.81, 3 or 4 chunks 0.70; 20 guests, 4 chunks 0.61-0.74,
     more no better (libvirtd serves 5 calls of one client at a time, and
     the guests' QEMUs answering take the cores: the floor there is about
-    0.54)."""
+    0.54).
+    """
     if guests < AUTO_MIN_GUESTS:
         return 1
     most = min(AUTO_MAX_WORKERS, 2 * (os.cpu_count() or 1))
@@ -605,7 +617,8 @@ def domain_key(domain) -> tuple[str, int]:
 def select(domains: list, names: list[str] | None) -> tuple[list, list]:
     """(the domains named ``names``, in that order, and the names that
     match none); every domain when ``names`` is None. One listing,
-    matched here, however many names."""
+    matched here, however many names.
+    """
     if names is None:
         return domains, []
     by_name = {d.name(): d for d in domains}
@@ -637,7 +650,8 @@ def figures_skipped(record: dict) -> bool:
 
 def monitor_busy(domain) -> float | None:
     """Seconds the domain's QEMU monitor has been busy (controlInfo()
-    answers without the monitor), None when it is free or unknown."""
+    answers without the monitor), None when it is free or unknown.
+    """
     try:
         state, _details, busy_ms = domain.controlInfo()
     except libvirt.libvirtError:
@@ -656,7 +670,8 @@ def per_domain_stats(domains: list, names: list[str] | None,
                      uri: str) -> list[StatsRecord]:
     """Where the bulk call is unsupported: two calls a domain, of
     ``domains`` (a listing) or those named ``names``; the caller bounds
-    the whole."""
+    the whole.
+    """
     domains, absent = select(domains, names)
     found = []
     for domain in domains:

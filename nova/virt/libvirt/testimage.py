@@ -10,6 +10,7 @@ Images are cached under a directory and built once; a lock makes concurrent
 builders wait for each other. This module must not talk to libvirt.
 """
 
+from collections.abc import Callable
 import contextlib
 import dataclasses
 import fcntl
@@ -19,7 +20,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 
 from nova import exception
 from nova.objects import image_meta as image_meta_obj

@@ -1,6 +1,7 @@
 """The exporter service as the tests start it: in-process on libvirt's test
 driver (a real HTTP server on a free port), or the console script as a
-process."""
+process.
+"""
 
 import os
 import queue
@@ -13,11 +14,10 @@ import urllib.request
 import fixtures
 
 from nova import config
-from nova.exporter import service
 from nova import test
-from nova.virt.libvirt import driver as libvirt_driver
-
 import nova.conf
+from nova.exporter import service
+from nova.virt.libvirt import driver as libvirt_driver
 
 CONF = nova.conf.CONF
 

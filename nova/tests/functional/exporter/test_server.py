@@ -1,6 +1,7 @@
 """The exporter's HTTP server on libvirt's test driver: paths, auth, the
 name filter, and clients that misbehave (idle, half a TLS handshake,
-hundreds at once, more than the process has file descriptors for)."""
+hundreds at once, more than the process has file descriptors for).
+"""
 
 import base64
 import os
@@ -15,13 +16,12 @@ import urllib.request
 import fixtures
 
 import nova.conf
-from nova.virt.libvirt import driver as libvirt_driver
-
 from nova.exporter import server
 from nova.exporter import service
 from nova.tests import doc_table
-from nova.tests.functional.exporter import base
 from nova.tests.fixtures import exporter as fakeexporter
+from nova.tests.functional.exporter import base
+from nova.virt.libvirt import driver as libvirt_driver
 
 CONF = nova.conf.CONF
 

@@ -1,5 +1,6 @@
 """The exporter service on libvirt's test driver: HTTP, TLS, reload,
-signals, and a console-script run."""
+signals, and a console-script run.
+"""
 
 import os
 import signal
@@ -10,14 +11,13 @@ import subprocess
 import fixtures
 
 from nova import exception
+import nova.conf
 from nova.exporter import service
-from nova.tests.functional.exporter import base
 from nova.tests import doc_table
 from nova.tests import prometheus
+from nova.tests.functional.exporter import base
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import host as libvirt_host
-
-import nova.conf
 
 CONF = nova.conf.CONF
 
@@ -125,7 +125,8 @@ class ServiceTest(base.ServiceTestCase):
 
     def _node(self, *balloons):
         """A private copy of the test driver's host: changes must not
-        leak into test:///default, which other tests read."""
+        leak into test:///default, which other tests read.
+        """
         node = os.path.join(self.tmp, 'node.xml')
         with open(node, 'w') as f:
             f.write('<node>' + ''.join(
@@ -183,7 +184,8 @@ class ServiceTest(base.ServiceTestCase):
 
 class ConsoleScriptTest(base.ServiceTestCase):
     """The real process: SIGHUP reloads, SIGTERM stops, errors are one
-    line."""
+    line.
+    """
 
     def test_sighup_and_sigterm(self):
         with open(self.conf_path, 'w') as f:

@@ -17,8 +17,8 @@ import tempfile
 import fixtures
 
 from nova import exception
-from nova.objects import instance as instance_obj
 from nova import test
+from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import testimage

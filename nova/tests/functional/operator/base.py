@@ -125,7 +125,8 @@ class PrivateLibvirtd:
         """Whether our libvirtd answers, asked by virsh in a process of its
         own: never by this one, which may run the embedded functional
         tests too (stestr may put both groups in one worker), and libvirt
-        then routes qemu:/// URIs to the embedded driver."""
+        then routes qemu:/// URIs to the embedded driver.
+        """
         try:
             result = subprocess.run(
                 ['virsh', '-c', cls.uri, 'version', '--daemon'],
@@ -172,7 +173,8 @@ class PrivateLibvirtd:
     @classmethod
     def remove_leftovers(cls) -> None:
         """Nothing to do: our daemon starts with no guest. Kept so that
-        callers need not know."""
+        callers need not know.
+        """
 
     @classmethod
     def _start(cls) -> subprocess.Popen:
@@ -191,7 +193,8 @@ class PrivateLibvirtd:
     @classmethod
     def _give_up(cls, proc: subprocess.Popen) -> None:
         """Stop ``proc`` (never leave a daemon behind) and fail with what
-        the daemon said."""
+        the daemon said.
+        """
         exited = proc.poll()
         _terminate(proc)
         cls._log.flush()
@@ -206,7 +209,8 @@ class PrivateLibvirtd:
     @classmethod
     def restart(cls) -> None:
         """Stop our libvirtd (guests keep running) and start it again, in
-        the same directories: it finds its guests."""
+        the same directories: it finds its guests.
+        """
         _terminate(cls._ours)
         cls._ours = cls._start()
 
@@ -362,7 +366,8 @@ class ExporterTestCase(OperatorTestCase):
                        port: int | None = None) -> str:
         """Start the console script on ``address`` (a free port unless
         ``port``); its URL once it serves (or at once, without
-        ``wait``)."""
+        ``wait``).
+        """
         port = port or free_port()
         conf = self.write_conf(f'exporter-{address}-{port}.conf',
                                f'[exporter]\nlisten_address = {address}\n'

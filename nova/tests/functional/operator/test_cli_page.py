@@ -25,7 +25,8 @@ PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 def examples(text: str) -> list[tuple[str, list[str]]]:
     """[(command line, the output lines the page shows)] of each ``$``
-    line of a console block, continuation lines joined."""
+    line of a console block, continuation lines joined.
+    """
     found = []
     lines = text.splitlines()
     i = 0

@@ -73,7 +73,8 @@ class ExporterProcessTest(base.ExporterTestCase):
                         took: float | None = None, owners: bool = True):
         """Every healthy guest ok with its figures, every stopped one
         unresponsive with its owner (where its XML was read before it
-        stopped), libvirt up."""
+        stopped), libvirt up.
+        """
         where = f'(scrape of {took:.2f}s)' if took is not None else ''
         self.assertIn('libvirt_up 1.0', text, where)
         for name in healthy:

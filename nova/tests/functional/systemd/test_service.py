@@ -100,7 +100,8 @@ class ServiceUnderSystemdTest(test.TestCase):
 
     def get(self, url: str, timeout: float = 20):
         """(HTTP status, body) of ``url``, asked by curl in the
-        container; status 0 when nothing answers."""
+        container; status 0 when nothing answers.
+        """
         result = self.host.run(['curl', '-s', '-m', str(timeout), '-o',
                                 '-', '-w', '\n%{http_code}', url],
                                timeout=timeout + 10)
@@ -109,7 +110,8 @@ class ServiceUnderSystemdTest(test.TestCase):
 
     def wait_active(self, what: str, restarts: str = '0') -> dict:
         """The unit's state once it runs; fails at once if it failed or
-        restarted more than ``restarts`` times."""
+        restarted more than ``restarts`` times.
+        """
         def active():
             state = self.show('ActiveState', 'SubState', 'MainPID',
                               'NRestarts', 'Result')
@@ -125,7 +127,8 @@ class ServiceUnderSystemdTest(test.TestCase):
 
     def _install(self):
         """install-service as an operator runs it, with the host's
-        network (pip) and Debian's python3; then the unit is enabled."""
+        network (pip) and Debian's python3; then the unit is enabled.
+        """
         result = self.host.run_once([INSTALL], timeout=900)
         self.assertEqual(0, result.returncode,
                          f'install-service failed: {result.stderr[-3000:]}'
@@ -145,7 +148,8 @@ class ServiceUnderSystemdTest(test.TestCase):
 
     def _copy_images(self):
         """The test guest's kernel and initramfs, where the container's
-        QEMU (user libvirt-qemu) can read them."""
+        QEMU (user libvirt-qemu) can read them.
+        """
         dest = f'{self.host.root}{IMAGES}'
         os.makedirs(dest, exist_ok=True)
         image = testimage.get_images(qemu_base.IMAGE_CACHE)['balloon']

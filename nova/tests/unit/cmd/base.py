@@ -5,8 +5,8 @@ import os
 
 import fixtures
 
-from nova.cmd import libvirt as cmd
 from nova import test
+from nova.cmd import libvirt as cmd
 
 
 class CommandTestCase(test.TestCase):

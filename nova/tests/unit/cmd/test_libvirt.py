@@ -1,19 +1,17 @@
 """Tests for the nova-libvirt command line."""
 
-import sys
 import json
 import os
+import sys
 
 import fixtures
 
-from nova.cmd import libvirt as cmd
 from nova import config as nova_config
 from nova import exception
+from nova.cmd import libvirt as cmd
 from nova.tests.unit.cmd import base
 from nova.virt.libvirt import config
 from nova.virt.libvirt import host as libvirt_host
-
-
 
 
 class BootImageTest(base.CommandTestCase):
@@ -237,7 +235,8 @@ def _balloon(period):
 
 class PeriodCommandsTest(base.CommandTestCase):
     """set-period and reconcile on libvirt's test driver, fed a host of
-    guests of every kind (a fresh copy per command)."""
+    guests of every kind (a fresh copy per command).
+    """
 
     GUESTS = {
         'run30': (30, ''),

@@ -4,8 +4,8 @@ import csv
 import io
 import json
 
-from nova.cmd import output
 from nova import test
+from nova.cmd import output
 from nova.virt.libvirt import memstats
 
 NOW = 1_800_000_000

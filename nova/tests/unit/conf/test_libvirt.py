@@ -6,11 +6,10 @@ import fixtures
 from oslo_config import cfg
 
 from nova import config
-from nova.conf import libvirt
 from nova import exception
 from nova import test
-
 import nova.conf
+from nova.conf import libvirt
 
 CONF = nova.conf.CONF
 

@@ -5,9 +5,9 @@ import os
 import fixtures
 from oslo_config import generator
 
+from nova import test
 from nova.conf import libvirt
 from nova.conf import opts
-from nova import test
 
 
 class ListOptsTest(test.TestCase):

@@ -9,9 +9,9 @@ from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.samples import Sample
 from prometheus_client.samples import Timestamp
 
+from nova import test
 from nova.exporter import encoding
 from nova.exporter import metrics
-from nova import test
 from nova.tests.fixtures import exporter as fakeexporter
 from nova.virt.libvirt import config
 

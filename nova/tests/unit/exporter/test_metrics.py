@@ -9,20 +9,15 @@ import fixtures
 import prometheus_client
 from prometheus_client import registry as prom_registry
 
-from nova.exporter import metrics
 from nova import test
-from nova.tests.fixtures.exporter import Fixed
-from nova.tests.fixtures.exporter import make_row
-from nova.tests.fixtures.exporter import RAW
+from nova.exporter import metrics
 from nova.tests import doc_table
 from nova.tests import prometheus
+from nova.tests.fixtures.exporter import RAW
+from nova.tests.fixtures.exporter import Fixed
+from nova.tests.fixtures.exporter import make_row
 from nova.virt.libvirt import config
 from nova.virt.libvirt import memstats
-
-
-
-
-
 
 
 def _samples(families):
@@ -204,7 +199,8 @@ class DocumentedRulesTest(test.TestCase):
 
 class FleetRulesTest(test.TestCase):
     """The fleet's scrape configuration and recording rules in the admin
-    guide, as promtool checks and tests them."""
+    guide, as promtool checks and tests them.
+    """
 
     ADMIN = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin')
 
@@ -257,7 +253,8 @@ class FleetRulesTest(test.TestCase):
 
 class FleetDashboardTest(test.TestCase):
     """The fleet dashboard's shape; its queries run against a real
-    Prometheus in nova/tests/functional/operator/test_fleet.py."""
+    Prometheus in nova/tests/functional/operator/test_fleet.py.
+    """
 
     def test_structure(self):
         path = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin',

@@ -5,8 +5,8 @@ import socket
 
 import fixtures
 
-from nova.exporter import notify
 from nova import test
+from nova.exporter import notify
 
 
 class NotifyTest(test.TestCase):

@@ -1,5 +1,6 @@
 """Prometheus' web configuration file: what is accepted, what is refused in
-one line, and how passwords are checked."""
+one line, and how passwords are checked.
+"""
 
 import os
 import ssl
@@ -7,14 +8,10 @@ import ssl
 import bcrypt
 import fixtures
 
-from nova.exporter import webconfig
 from nova import test
+from nova.exporter import webconfig
 from nova.tests.fixtures.exporter import bcrypt_hash
 from nova.tests.fixtures.exporter import make_cert
-
-
-
-
 
 
 class WebConfigTest(test.TestCase):

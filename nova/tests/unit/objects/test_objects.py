@@ -1,9 +1,9 @@
 """Tests for the instance and image descriptions."""
 
 from nova import exception
+from nova import test
 from nova.objects import image_meta
 from nova.objects import instance
-from nova import test
 
 
 class InstanceTest(test.TestCase):

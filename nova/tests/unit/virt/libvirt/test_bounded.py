@@ -1,6 +1,7 @@
 """Tests for nova.virt.libvirt.bounded: worker threads kept for the next
 calls, a stuck call never waited for past its bound (through a Host, which
-keeps the cap on stuck calls)."""
+keeps the cap on stuck calls).
+"""
 
 import threading
 import time

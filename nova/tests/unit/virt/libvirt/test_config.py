@@ -445,7 +445,8 @@ class SweepTest(test.TestCase):
 
 class _Quoted(config.LibvirtConfigObject):
     """A namespace with a quote, which the generated reader must take as
-    data (XML names cannot hold one; a namespace URI can)."""
+    data (XML names cannot hold one; a namespace URI can).
+    """
 
     root_name = 'thing'
     namespace = "urn:it's"

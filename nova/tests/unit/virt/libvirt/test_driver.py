@@ -9,9 +9,9 @@ from lxml import etree
 import testscenarios
 
 from nova import exception
+from nova import test
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
-from nova import test
 from nova.virt.libvirt import config
 from nova.virt.libvirt import driver
 
@@ -304,7 +304,8 @@ class MetadataStepTest(test.TestCase):
 class CeilometerDiscoveryTest(test.TestCase):
     """Read a generated domain as Ceilometer's libvirt_metadata discovery
     does (namespaced XPath into <metadata>, plus os/type/@arch): every
-    field it requires must come back. No dependency on Ceilometer."""
+    field it requires must come back. No dependency on Ceilometer.
+    """
 
     NS = {'nova': 'http://openstack.org/xmlns/libvirt/nova/1.1'}
 

@@ -1,12 +1,12 @@
 """Tests for nova.virt.libvirt.guest on libvirt's test driver (a node
 file of the test's own, so that no other test sees what one changes)
-and, where that driver cannot show a case, on a fake domain."""
+and, where that driver cannot show a case, on a fake domain.
+"""
 
 import os
 from unittest import mock
 
 import fixtures
-
 import libvirt
 
 from nova import exception

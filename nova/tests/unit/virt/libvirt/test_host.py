@@ -10,7 +10,6 @@ vain (WaitSpy), never by the wall clock.
 import os
 import threading
 
-
 import fixtures
 import libvirt
 

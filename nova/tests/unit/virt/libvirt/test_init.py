@@ -1,5 +1,6 @@
 """Nothing happens at import: no libvirt log routing (nor the directory
-it makes), no logger changed. The entry points do that."""
+it makes), no logger changed. The entry points do that.
+"""
 
 import os
 import subprocess

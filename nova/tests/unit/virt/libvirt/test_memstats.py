@@ -3,9 +3,9 @@
 import testscenarios
 
 from nova import test
-from nova.tests.fixtures.memstats import FakeHost
 from nova.tests.fixtures.memstats import FULL
 from nova.tests.fixtures.memstats import NOW
+from nova.tests.fixtures.memstats import FakeHost
 from nova.tests.fixtures.memstats import domain_xml
 from nova.tests.fixtures.memstats import make_record
 from nova.virt.libvirt import config as vconfig
@@ -428,7 +428,8 @@ class CollectorUnresponsiveTest(test.TestCase):
 class CollectorStartingTest(test.TestCase):
     """A guest seen starting is 'starting' for two periods, then
     'no-guest-driver' if it never reported; a guest already running when
-    the collector first looked is judged at once."""
+    the collector first looked is judged at once.
+    """
 
     PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
 

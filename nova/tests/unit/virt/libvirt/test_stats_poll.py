@@ -17,9 +17,9 @@ import libvirt
 from nova import exception
 from nova import test
 from nova.tests.fixtures import libvirt as fakelibvirt
-from nova.tests.fixtures.libvirt import FakeDomain
 from nova.tests.fixtures.libvirt import HEALTHY
 from nova.tests.fixtures.libvirt import SKIPPED
+from nova.tests.fixtures.libvirt import FakeDomain
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import stats_poll
 
@@ -31,7 +31,8 @@ FIRST_POLL = stats_poll.FIRST_WAIT + stats_poll.SINGLE_WAIT
 class BoundedPollTest(test.TestCase):
     """A frozen guest or daemon never holds a poll past its bound, nor
     costs a healthy guest its figures, and a guest libvirt holds only
-    briefly is not called hung."""
+    briefly is not called hung.
+    """
 
     def setUp(self):
         super().setUp()
@@ -106,7 +107,8 @@ class BoundedPollTest(test.TestCase):
 
     def _stick(self, host, conn, domains):
         """A call stuck on each of ``domains`` (stopped QEMUs), as the
-        first calls to reach them are."""
+        first calls to reach them are.
+        """
         for domain in domains:
             domain.freeze()
             self.assertRaises(

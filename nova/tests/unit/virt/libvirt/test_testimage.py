@@ -1,5 +1,6 @@
 """Tests for the test guest's initramfs (the kernel download is covered by
-the functional tests, which build and boot the real image)."""
+the functional tests, which build and boot the real image).
+"""
 
 import gzip
 import os
