@@ -1,9 +1,12 @@
-"""The ``nova-libvirt-exporter`` console script: load, log, serve.
+"""The ``nova-libvirt-exporter`` console script: load, log, assemble,
+serve.
 
 A bad configuration, or a port already taken, ends in one line on stderr
-and exit status 2 or 1. Serving is nova.exporter.service's job. Once it
-stopped serving the process exits at once: nothing waits for a libvirt
-call still stuck in a worker thread.
+and exit status 2 or 1. Here the configuration is read and the service
+assembled from its parts (``build``): the driver's collector and
+reconcile, the settings as plain values, and how to re-read them; serving
+is nova.exporter.service's job. Once it stopped serving the process exits
+at once: nothing waits for a libvirt call still stuck in a worker thread.
 """
 
 import logging as std_logging
@@ -16,7 +19,8 @@ from nova import config
 from nova import exception
 import nova.conf
 from nova.exporter import service
-from nova.virt.libvirt import driver
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import memstats
 
 CONF = nova.conf.CONF
 
@@ -27,6 +31,70 @@ http://[exporter] listen_address:listen_port/metrics (default
 127.0.0.1:9179; HTTPS and basic auth with [exporter] web_config_file).
 SIGHUP re-reads the configuration, SIGTERM stops. Documentation:
 doc/source/admin/exporter.rst in the source tree."""
+
+
+class _NoOsloChangeLines(std_logging.Filter):
+    """oslo.config logs each mutated option with its old value in the
+    files ("changed from [None]" for an option left at its default); the
+    service logs the values in effect instead, once.
+    """
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith('Option %(group)s')
+
+
+_NO_OSLO_CHANGE_LINES = _NoOsloChangeLines()
+
+
+def settings(conf) -> service.Settings:
+    """The service's settings from the loaded configuration."""
+    opts = conf.exporter
+    return service.Settings(
+        listen_address=opts.listen_address, listen_port=opts.listen_port,
+        client_timeout=opts.client_timeout,
+        web_config_file=opts.web_config_file,
+        tls_cert_file=opts.tls_cert_file, tls_key_file=opts.tls_key_file,
+        apply_stats_period=opts.apply_stats_period,
+        poll_timeout=conf.libvirt.mem_stats_poll_timeout)
+
+
+def _mutable_values(conf) -> dict:
+    """{(group, option): value} of every mutable option."""
+    return {(group, opt.dest): namespace[opt.dest]
+            for group, opt, namespace in config.nova_options(conf)
+            if opt.mutable}
+
+
+def rereader(conf):
+    """The service's reread(): check the files whole (a bad value keeps
+    the configuration running), then apply the mutable options.
+    """
+    def reread():
+        config.check_files(conf, service.PROG)
+        before = _mutable_values(conf)
+        conf.mutate_config_files()
+        after = _mutable_values(conf)
+        changed = [(group, name, after[(group, name)], before[(group, name)])
+                   for group, name in after
+                   if after[(group, name)] != before[(group, name)]]
+        return settings(conf), changed
+    return reread
+
+
+def build(conf, driver=None) -> service.ExporterService:
+    """The service for the loaded configuration: a collector of
+    ``driver``'s host (default: a new LibvirtDriver), its reconcile, the
+    settings and their reread.
+    """
+    oslo_cfg = std_logging.getLogger('oslo_config.cfg')
+    if _NO_OSLO_CHANGE_LINES not in oslo_cfg.filters:
+        oslo_cfg.addFilter(_NO_OSLO_CHANGE_LINES)
+    driver = driver or libvirt_driver.LibvirtDriver()
+    collector = memstats.MemoryStatsCollector(
+        driver.host, timeout=conf.libvirt.mem_stats_poll_timeout)
+    return service.ExporterService(
+        collector, driver.reconcile_memory_stats_period, settings(conf),
+        driver.host.uri, rereader(conf))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for warning in config.unknown_options(CONF):
         logging.getLogger(__name__).warning('%s', warning)
     try:
-        return service.run(service.ExporterService(driver.LibvirtDriver(),
-                                                   CONF))
+        return service.run(build(CONF))
     except exception.NovaException as e:
         print(f'{service.PROG}: error: {e}', file=sys.stderr)
         return 1

@@ -9,10 +9,15 @@ auth, from Prometheus' web configuration file) with a collector of our own:
 every scrape is served from one poll of one long-lived
 MemoryStatsCollector, turned into fresh metric families. Nothing is global:
 the collector and the server belong to one ExporterService.
+
+The service is given its parts by its entry point (nova.cmd.exporter): a
+collector, a reconcile function, the settings as plain values and a
+function that re-reads them. It must not import nova.conf or the driver,
+nor read the configuration itself.
 """
 
+import dataclasses
 import errno
-import logging as std_logging
 import signal
 import threading
 import time
@@ -20,41 +25,43 @@ import time
 from oslo_log import log as logging
 from prometheus_client import registry as prom_registry
 
-from nova import config
 from nova import exception
 from nova.exporter import metrics
 from nova.exporter import notify
 from nova.exporter import server
 from nova.exporter import webconfig
-from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 
 LOG = logging.getLogger(__name__)
 PROG = 'nova-libvirt-exporter'
 
 
-class _NoOsloChangeLines(std_logging.Filter):
-    """oslo.config logs each mutated option with its old value in the
-    files ("changed from [None]" for an option left at its default); the
-    service logs the values in effect instead, once.
-    """
-
-    def filter(self, record) -> bool:
-        return not str(record.msg).startswith('Option %(group)s')
-
-
-_NO_OSLO_CHANGE_LINES = _NoOsloChangeLines()
-
-
 class ExporterFailed(exception.NovaException):
     msg_fmt = '%(reason)s'
 
 
-class MemoryStatsExporter(prom_registry.Collector):
-    """A prometheus_client collector: one poll of libvirt per call, turned
-    into metric families. Scrapes that arrive while a poll runs share it:
-    that is the HTTP server's job (nova.exporter.server.MetricsApp); the
-    lock here only keeps two callers off the collector's cache at once.
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the service needs of its configuration, as plain values
+    ([exporter] options, and [libvirt] mem_stats_poll_timeout).
+    """
+
+    listen_address: str = '127.0.0.1'
+    listen_port: int = 9179
+    client_timeout: float = 10.0
+    web_config_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    apply_stats_period: bool = False
+    poll_timeout: float = 5.0
+
+
+class PrometheusCollector(prom_registry.Collector):
+    """The prometheus_client collector: one poll of libvirt per call (a
+    MemoryStatsCollector's), turned into metric families. Scrapes that
+    arrive while a poll runs share it: that is the HTTP server's job
+    (nova.exporter.server.MetricsApp); the lock here only keeps two
+    callers off the collector's cache at once.
     """
 
     def __init__(self, collector):
@@ -87,17 +94,25 @@ class MemoryStatsExporter(prom_registry.Collector):
 
 
 class ExporterService:
-    """The HTTP server and its collector, for one LibvirtDriver."""
+    """The HTTP server and its collector.
 
-    def __init__(self, driver, conf):
-        self.driver, self.conf = driver, conf
-        # Set up here, not at import: importing changes no logger.
-        oslo_cfg = std_logging.getLogger('oslo_config.cfg')
-        if _NO_OSLO_CHANGE_LINES not in oslo_cfg.filters:
-            oslo_cfg.addFilter(_NO_OSLO_CHANGE_LINES)
-        self.collector = memstats.MemoryStatsCollector(
-            driver.host, timeout=conf.libvirt.mem_stats_poll_timeout)
-        self.exporter = MemoryStatsExporter(self.collector)
+    ``collector``: a memstats.MemoryStatsCollector (collect(), forget(),
+    ``timeout``); ``reconcile(stopping)``: brings the guests to the
+    configured period, returning (period, outcomes); ``settings``: the
+    Settings; ``uri``: libvirt's, for the log; ``reread()``: re-reads the
+    configuration files, returning the new Settings and the mutable
+    options that changed as (group, option, value, was), or raising
+    InvalidConfig.
+    """
+
+    def __init__(self, collector, reconcile, settings: Settings,
+                 uri: str, reread=None):
+        self.collector = collector
+        self._reconcile_guests = reconcile
+        self.settings = settings
+        self.uri = uri
+        self._reread = reread
+        self.exporter = PrometheusCollector(self.collector)
         self._httpd: server.HTTPServer | None = None
         self._executor = None
         self._reconciling: threading.Thread | None = None
@@ -111,7 +126,7 @@ class ExporterService:
         """Who may read, and over what: [exporter] web_config_file, else
         the deprecated tls_cert_file/tls_key_file, else plain HTTP.
         """
-        opts = self.conf.exporter
+        opts = self.settings
         tls_files = (opts.tls_cert_file, opts.tls_key_file)
         if opts.web_config_file:
             if any(tls_files):
@@ -139,7 +154,7 @@ class ExporterService:
         return webconfig.WebConfig()
 
     def start(self) -> None:
-        opts = self.conf.exporter
+        opts = self.settings
         web = self._web_config()
         for warning in web.warnings:
             LOG.warning('[exporter] web_config_file: %s', warning)
@@ -166,7 +181,7 @@ class ExporterService:
         self._httpd.start()
         scheme = 'https' if web.tls else 'http'
         LOG.info('Serving %s://%s:%d/metrics for %s (%s)', scheme,
-                 opts.listen_address, self.port, self.driver.host.uri,
+                 opts.listen_address, self.port, self.uri,
                  web.summary())
         # It listens: systemd may count it started (Type=notify).
         notify.notify('READY=1', f'STATUS=Serving on {where}')
@@ -188,12 +203,6 @@ class ExporterService:
             self._auth_executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    def _mutable_values(self) -> dict:
-        """{(group, option): value} of every mutable option."""
-        return {(group, opt.dest): namespace[opt.dest]
-                for group, opt, namespace in config.nova_options(self.conf)
-                if opt.mutable}
-
     def reload(self) -> None:
         """Re-read the configuration files (SIGHUP); log what changed.
 
@@ -207,24 +216,22 @@ class ExporterService:
             notify.notify('READY=1')
 
     def _reload(self) -> None:
+        if self._reread is None:
+            return
         try:
-            config.check_files(self.conf, PROG)
+            self.settings, changed = self._reread()
         except exception.InvalidConfig as e:
             LOG.error('Configuration not reloaded, the previous one stays: '
                       '%s', e)
             return
-        before = self._mutable_values()
-        self.conf.mutate_config_files()
-        after = self._mutable_values()
-        changed = [key for key in after if after[key] != before[key]]
         web_changed = self._reload_web()
         if not changed and not web_changed:
             LOG.info('Configuration re-read; nothing changed.')
-        for group, name in changed:
+        for group, name, value, was in changed:
             LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
-                     name, after[(group, name)], before[(group, name)])
-        self.collector.timeout = self.conf.libvirt.mem_stats_poll_timeout
-        if self.conf.exporter.apply_stats_period:
+                     name, value, was)
+        self.collector.timeout = self.settings.poll_timeout
+        if self.settings.apply_stats_period:
             self.reconcile()
 
     def _reload_web(self) -> bool:
@@ -281,7 +288,7 @@ class ExporterService:
 
     def _reconcile(self) -> None:
         try:
-            period, outcomes = self.driver.reconcile_memory_stats_period(
+            period, outcomes = self._reconcile_guests(
                 stopping=self._stopping.is_set)
         except exception.NovaException as e:
             LOG.error('Could not reconcile statistics periods: %s', e)

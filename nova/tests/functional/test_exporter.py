@@ -9,13 +9,12 @@ import urllib.request
 import fixtures
 
 from nova import test
+from nova.cmd import exporter as exporter_cmd
 import nova.conf
-from nova.exporter import service
 from nova.tests import prometheus
 from nova.tests.fixtures import exporter as fakeexporter
 from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.libvirt import base
-from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
@@ -30,7 +29,7 @@ class ExporterTestCase(base.RealQemuTestCase):
 
     def start_exporter(self):
         self.flags(listen_port=0, group='exporter')
-        svc = service.ExporterService(self.driver, CONF)
+        svc = exporter_cmd.build(CONF, self.driver)
         svc.start()
         self.addCleanup(svc.stop)
         return svc
@@ -154,7 +153,7 @@ class PrometheusAccessTest(test.TestCase):
                     f'{fakeexporter.bcrypt_hash("s3cret")}\n')
         self.flags(connection_uri='test:///default', group='libvirt')
         self.flags(listen_port=0, web_config_file=web, group='exporter')
-        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        svc = exporter_cmd.build(CONF)
         svc.start()
         self.addCleanup(svc.stop)
 

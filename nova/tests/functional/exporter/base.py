@@ -15,6 +15,7 @@ import fixtures
 
 from nova import config
 from nova import test
+from nova.cmd import exporter as exporter_cmd
 import nova.conf
 from nova.exporter import service
 from nova.virt.libvirt import driver as libvirt_driver
@@ -38,7 +39,8 @@ class ServiceTestCase(test.TestCase):
 
     def start(self, extra=''):
         self.load(extra)
-        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        self.driver = libvirt_driver.LibvirtDriver()
+        svc = exporter_cmd.build(CONF, self.driver)
         svc.start()
         self.addCleanup(svc.stop)
         return svc

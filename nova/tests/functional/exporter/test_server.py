@@ -15,13 +15,13 @@ import urllib.request
 
 import fixtures
 
+from nova.cmd import exporter as exporter_cmd
 import nova.conf
 from nova.exporter import server
 from nova.exporter import service
 from nova.tests import doc_table
 from nova.tests.fixtures import exporter as fakeexporter
 from nova.tests.functional.exporter import base
-from nova.virt.libvirt import driver as libvirt_driver
 
 CONF = nova.conf.CONF
 
@@ -175,7 +175,7 @@ class ServerTest(base.ServiceTestCase):
         with open(path, 'w') as f:
             f.write('tls_server_config:\n  ciphers: [x]\n')
         self.load(f'web_config_file = {path}\n')
-        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        svc = exporter_cmd.build(CONF)
         e = self.assertRaises(service.ExporterFailed, svc.start)
         self.assertEqual(1, len(str(e).splitlines()))
         self.assertIn('[exporter] web_config_file', str(e))

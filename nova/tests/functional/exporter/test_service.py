@@ -11,12 +11,12 @@ import subprocess
 import fixtures
 
 from nova import exception
+from nova.cmd import exporter as exporter_cmd
 import nova.conf
 from nova.exporter import service
 from nova.tests import doc_table
 from nova.tests import prometheus
 from nova.tests.functional.exporter import base
-from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import host as libvirt_host
 
 CONF = nova.conf.CONF
@@ -75,7 +75,7 @@ class ServiceTest(base.ServiceTestCase):
         taken.listen()
         port = taken.getsockname()[1]
         self.load(f'listen_port = {port}\n')
-        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        svc = exporter_cmd.build(CONF)
         e = self.assertRaises(service.ExporterFailed, svc.start)
         self.assertIn(f'127.0.0.1:{port} is in use by another process',
                       str(e))
@@ -83,7 +83,7 @@ class ServiceTest(base.ServiceTestCase):
 
     def test_tls_needs_both_files(self):
         self.load(f'tls_cert_file = {self.conf_path}\n')
-        svc = service.ExporterService(libvirt_driver.LibvirtDriver(), CONF)
+        svc = exporter_cmd.build(CONF)
         e = self.assertRaises(service.ExporterFailed, svc.start)
         self.assertIn('set both [exporter] tls_cert_file and tls_key_file',
                       str(e))
@@ -150,7 +150,7 @@ class ServiceTest(base.ServiceTestCase):
         self.assertIn('Reconciled 2 guests to statistics period 7s: 1 '
                       'changed, 0 already right, 1 need recreation, 0 '
                       'failed.', logs.output)
-        guest = svc.driver.host.get_guest('g0')
+        guest = self.driver.host.get_guest('g0')
         self.assertIn("period='7'", guest.get_xml_desc())
 
     def test_metrics_show_the_period_reconcile_set(self):
@@ -179,7 +179,7 @@ class ServiceTest(base.ServiceTestCase):
         self.assertIn('Reconcile abandoned', logs.output)
         self.assertNotIn('period none -> 7s', logs.output)
         self.assertNotIn("period='7'",
-                         svc.driver.host.get_guest('g0').get_xml_desc())
+                         self.driver.host.get_guest('g0').get_xml_desc())
 
 
 class ConsoleScriptTest(base.ServiceTestCase):
