@@ -401,13 +401,21 @@ class Host:
             self._retired.append(conn)
 
     def _make_room(self) -> None:
-        """Set the connection aside for a new one when calls stuck on it
-        leave libvirtd fewer than two of its requests to serve (it would
-        queue every new call behind them), and close connections set
-        aside whose calls have all ended.
+        """Set a daemon's connection aside for a new one once a call is
+        stuck on it, and close connections set aside whose calls have all
+        ended.
+
+        Two reasons. libvirtd serves only CLIENT_REQUESTS calls of a
+        connection at once, and queues the rest behind stuck ones. And
+        libvirt's client, on a connection with calls stuck on stopped
+        QEMUs, now and then leaves a reply libvirtd has sent undelivered
+        until some other call comes (measured: an XMLDesc() libvirtd
+        answered at once, for which the caller waited until the stopped
+        QEMUs were resumed; another connection answered in 3 ms).
         """
         with self._lock:
-            if self._conn is not None and self.free_requests() < 2:
+            if (self._conn is not None and not self.embedded and
+                    self._stuck_calls(self._conn)):
                 # Name the guests found stuck; without any, the cause is
                 # not known yet (a QEMU, or the daemon: a poll then asks
                 # the daemon on a new connection, and says which).
@@ -556,15 +564,32 @@ class Host:
         whole read is bounded here.
         """
         found = {}
+        conn = self._conn
+        rebind = (conn is not None and not self.embedded and
+                  self._stuck_calls(conn))
+        if rebind:
+            # Not on a connection with stuck calls (see _make_room): the
+            # guests are found again on a new one, by UUID (a local read).
+            self._make_room()
+            deadline = time.monotonic() + timeout
+            conn = self.connect(timeout)
+            timeout = bounded.left(deadline)
 
         def read():
             for index, guest in enumerate(guests):
                 try:
+                    if rebind:
+                        guest = libvirt_guest.Guest(
+                            conn.lookupByUUIDString(guest.uuid))
                     found[index] = guest.get_xml_desc()
                 except exception.LibvirtCallFailed as e:
                     found[index] = e
+                except libvirt.libvirtError as e:  # gone since the poll
+                    found[index] = exception.LibvirtCallFailed(
+                        call='lookupByUUIDString()', name=guest.name,
+                        reason=e.get_error_message())
         try:
-            self.run_bounded('XMLDesc()', read, timeout, conn=self._conn)
+            self.run_bounded('XMLDesc()', read, timeout, conn=conn)
         except exception.HypervisorNotAnswering as e:
             late = e
         else:

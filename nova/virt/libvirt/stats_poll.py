@@ -63,6 +63,10 @@ FIRST_WAIT = 0.5
 SINGLE_WAIT = 0.6
 
 
+# Seconds a poll waits again for a call that reads one guest, when libvirt
+# says its guest's monitor is free or only briefly busy (libvirtd slow on
+# a loaded host, not a stopped QEMU), as long as its time allows.
+PATIENCE = 0.25
 # Calls a poll may make to read the guests of late bulk calls again;
 # past it the guests are grouped (a group stuck on a second stopped QEMU
 # is unanswered for that poll only).
@@ -229,6 +233,30 @@ class Poll:
     def __init__(self, host, conn, deadline: float, budget: float):
         self.host, self.conn = host, conn
         self.deadline, self.budget = deadline, budget
+        # A connection this poll opened once a call of its own was late:
+        # the calls that follow go there (see Host._make_room).
+        self.follow: _Spare | None = None
+
+    def _follow_up(self, domains: list) -> tuple:
+        """(the connection for calls that follow late ones, ``domains``
+        as its own): a connection this poll opened, if any (its own has
+        a call stuck on it now), else its own.
+        """
+        if self.follow is None:
+            return self.conn, domains
+        return self.follow.conn, self.follow.mine(domains)
+
+    def _busy(self, domains: list, timeout: float) -> list:
+        """monitor_busy of each of ``domains`` (controlInfo(), which needs
+        no job), asked on the follow-up connection within ``timeout``;
+        HypervisorNotAnswering if libvirt does not say in time.
+        """
+        conn, mine = self._follow_up(domains)
+        seconds = self.host.run_bounded(
+            'controlInfo()', functools.partial(_monitors_busy, mine),
+            timeout, conn=conn)
+        by_key = dict(zip(map(domain_key, mine), seconds))
+        return [by_key.get(domain_key(d)) for d in domains]
 
     def _bounded(self, what: str, fn):
         return self.host.run_bounded(what, fn, bounded.left(self.deadline),
@@ -317,37 +345,73 @@ class Poll:
                 calls.append((self.host._start(functools.partial(
                     self._stats, conn.mine(group), conn.conn), conn.conn),
                     group))
+        keep = ALIVE_OPEN_WAIT  # for _alive, on a new connection
         end = time.monotonic() + min(SINGLE_WAIT, bounded.kept_back(
-            self.deadline, ALIVE_OPEN_WAIT))
-        records = []
+            self.deadline, keep))
+        records, late = self._collect(calls, end)
+        answered = answered or bool(records)
+        # A call still out is held by its guest's stopped QEMU, or libvirtd
+        # is only slow (a loaded host): libvirt says which, by how long
+        # each guest's monitor has been busy. The slow are waited for.
+        while late and bounded.kept_back(self.deadline, keep) > PATIENCE:
+            slow = self._slow(late)
+            if not slow:
+                break
+            more, slow_late = self._collect(slow, time.monotonic() +
+                                            PATIENCE)
+            records += more
+            answered = answered or bool(more)
+            late = [c for c in late if c not in slow] + slow_late
+        records += [(domain, None) for _, group in late for domain in group]
+        if not answered and not self._alive():
+            raise self.host._not_answering('getAllDomainStats()',
+                                           self.budget)
+        return records
+
+    def _collect(self, calls: list, end: float) -> tuple[list, list]:
+        """(the records of the ``calls`` (call, group) answered by
+        ``end``, the (call, group) still out).
+        """
+        records, late = [], []
         for call, group in calls:
             if call is not None and self.host._waited(
                     call, end - time.monotonic()):
                 ours = {domain_key(d): d for d in group}
                 records += [(ours[domain_key(d)], r) for d, r in call.get()
                             if domain_key(d) in ours]
-                answered = True
             else:
-                records += [(domain, None) for domain in group]
-        if not answered and not self._alive():
-            raise self.host._not_answering('getAllDomainStats()',
-                                           self.budget)
-        return records
+                late.append((call, group))
+        return records, late
+
+    def _slow(self, late: list) -> list:
+        """Those of the ``late`` (call, group) whose guests' monitors are
+        all free or only briefly busy: libvirt is slow, not stuck on a
+        QEMU. None of them when libvirt does not say in time.
+        """
+        late = [(call, group) for call, group in late if call is not None]
+        domains = [d for _, group in late for d in group]
+        try:
+            busy = self._busy(domains, min(CONTROL_WAIT,
+                                           bounded.left(self.deadline)))
+        except exception.HypervisorNotAnswering:
+            return []
+        held = {domain_key(d) for d, seconds in zip(domains, busy)
+                if seconds is not None and seconds >= BRIEF_BUSY}
+        return [(call, group) for call, group in late
+                if not any(domain_key(d) in held for d in group)]
 
     def _connections(self, groups: list) -> list:
-        """[(_Spare or None, the groups it reads)]: this poll's connection
-        for as many groups as calls stuck on it leave room for (one kept
-        for the listing and the XML), new ones for the rest (set aside,
-        to be closed once no call is stuck on them). An embedded driver
-        has no such limit. None: a connection that did not open in time.
+        """[(_Spare or None, the groups it reads)]: new connections, four
+        groups each (set aside, to be closed once no call is stuck on
+        them). Never this poll's own: the places libvirtd serves of it are
+        kept for the controlInfo() and XML reads that follow, which calls
+        slow on a loaded host or stuck in their turn would hold up. An
+        embedded driver has no such limit: its own connection. None: a
+        connection that did not open in time.
         """
         if self.host.embedded:
             return [(_Spare(self.conn, None), groups)]
-        here = self.host.free_requests(self.conn) - 1
-        shares = [(_Spare(self.conn, None), groups[:max(0, here)])]
-        rest = groups[max(0, here):]
-        if not rest:
-            return shares
+        shares, rest = [], groups
         per = CLIENT_REQUESTS - 1
         wanted = [rest[i:i + per] for i in range(0, len(rest), per)]
         opening = [self.host._start(self._open_spare) for _ in wanted]
@@ -359,6 +423,8 @@ class Poll:
                 spare = call.get()
                 self.host.retire(spare.conn)
                 shares.append((spare, share))
+                if self.follow is None:
+                    self.follow = spare
             else:
                 shares.append((None, share))
         return shares
@@ -471,8 +537,9 @@ class Poll:
         if not indexes or bounded.left(self.deadline) < pause + 0.1:
             return indexes
         time.sleep(pause)
-        again = self.host._start(functools.partial(
-            self._stats, [records[i][0] for i in indexes]))
+        conn, mine = self._follow_up([records[i][0] for i in indexes])
+        again = self.host._start(functools.partial(self._stats, mine, conn),
+                                 conn)
         if not self.host._waited(again, min(1.0, bounded.left(self.deadline))):
             return indexes
         fresh = {domain_key(d): r for d, r in again.get()}
@@ -524,10 +591,8 @@ class Poll:
                 break
             domains = [records[i][0] for i in skipped]
             try:
-                seconds = self.host.run_bounded(
-                    'controlInfo()', functools.partial(
-                        _monitors_busy, domains),
-                    min(CONTROL_WAIT, bounded.left(self.deadline)))
+                seconds = self._busy(domains, min(
+                    CONTROL_WAIT, bounded.left(self.deadline)))
             except exception.HypervisorNotAnswering:
                 # libvirt did not say: busy, for this poll; not marked
                 # stuck on that alone (measured: under load, controlInfo()

@@ -130,10 +130,29 @@ class BoundedPollTest(test.TestCase):
         self.assertIsNotNone(records['f0'].monitor_busy)
         self.assertIsNotNone(records['f1'].monitor_busy)
         self.assertEqual(['f0'], host.stuck_guests)
-        self.assertEqual([], self.opened)  # four requests left here
+        # read again on a new connection: this one's places are kept
+        self.assertEqual(1, len(self.opened))
+        # a listing, 3 reads, the skipped guests read again
+        self.assertEqual(5, len(self.opened[0].calls))
         records = self._poll(host)
         self.assertEqual(['f0', 'f1'], host.stuck_guests)
         self.assertEqual(200000, records['h'].stats['available'])
+
+    def test_slow_guest_is_waited_for_a_stopped_one_is_not(self):
+        # A loaded host: libvirtd takes a second to reach a healthy guest,
+        # whose monitor stays free meanwhile. Its read of its own is late,
+        # but libvirt says it is not held by a QEMU: it is waited for,
+        # while the stopped guest's call is given up at once.
+        frozen, slow, healthy = (FakeDomain('f'), FakeDomain('s'),
+                                 FakeDomain('h'))
+        host, conn = self._host(frozen, slow, healthy, timeout=5.0)
+        frozen.freeze()
+        slow.delay = 1.0
+        records = self._poll(host, timeout=5.0)
+        self.assertEqual(200000, records['s'].stats['available'])
+        self.assertIsNone(records['s'].monitor_busy)
+        self.assertEqual(200000, records['h'].stats['available'])
+        self.assertIsNotNone(records['f'].monitor_busy)
 
     def test_every_chunk_stuck_healthy_guests_still_read(self):
         # Four chunks each stuck on a stopped QEMU take four of the five
@@ -156,9 +175,11 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(['m0', 'm1', 'm2', 'm3'], host.stuck_guests)
         self.assertEqual(2, len(self.opened))
         self.assertEqual(1, host.free_requests())
-        for fresh in self.opened:  # a listing, four reads each
-            self.assertEqual(4, sum(c[0] == 'domainListGetStats'
-                                    for c in fresh.calls))
+        # four reads on each; on the first, the calls that follow too
+        # (the skipped guests read again): none on the stuck connection
+        self.assertEqual([5, 4], [sum(c[0] == 'domainListGetStats'
+                                      for c in fresh.calls)
+                                  for fresh in self.opened])
         # The next poll: m4 found stuck too (its call has waited past
         # BRIEF_BUSY), the rest read at once.
         records = self._poll(host)
@@ -191,7 +212,7 @@ class BoundedPollTest(test.TestCase):
         self.assertTrue(conn.closed)
         self.assertEqual(1, len(opened))
 
-    def test_chunks_take_only_the_requests_stuck_calls_leave(self):
+    def test_a_connection_with_a_stuck_call_is_set_aside(self):
         # (stuck on guests gone since, so the poll reads only chunks)
         gone = [FakeDomain('gone-1'), FakeDomain('gone-2')]
         host, conn = self._host(*[FakeDomain(f'g{i}') for i in range(8)])
@@ -201,11 +222,20 @@ class BoundedPollTest(test.TestCase):
         self.assertEqual(3, host.free_requests())
         conn.calls.clear()
         records = self._poll(host)
-        # three left, one kept for the listing and the XML reads
-        self.assertEqual(2, sum(c[0] == 'domainListGetStats'
-                                for c in conn.calls))
+        # no call on it: a new connection, four chunks there (its fifth
+        # place kept for the listing and the XML reads)
+        self.assertEqual([], conn.calls)
+        self.assertEqual(1, len(self.opened))
+        self.assertEqual(4, sum(c[0] == 'domainListGetStats'
+                                for c in self.opened[0].calls))
         self.assertEqual(8, sum(r.stats.get('available') == 200000
                                 for r in records.values()))
+        self.assertFalse(conn.closed)  # closed once its calls end
+        for domain in gone:
+            domain.thaw()
+        self._settle(host)
+        self._poll(host)
+        self.assertTrue(conn.closed)
 
     def test_stuck_guest_is_not_waited_for_again_after_libvirt_gives_up(
             self):
