@@ -6,9 +6,6 @@ tests list the same cases.
 """
 
 import os
-import socket
-import subprocess
-import sys
 
 import fixtures
 
@@ -26,6 +23,9 @@ FUNCTIONAL = {
     'root-in-use': 'nova/tests/functional/libvirt/test_bounded_poll.py',
     'demo-sighup': 'nova/tests/functional/test_demo.py',
     'exporter-bad-reload': 'nova/tests/functional/exporter/test_service.py',
+    'exporter-log-file': 'nova/tests/functional/exporter/test_service.py',
+    'exporter-port-in-use':
+        'nova/tests/functional/exporter/test_service.py',
     'frozen-daemon-commands':
         'nova/tests/functional/operator/test_hangs.py',
 }
@@ -193,32 +193,6 @@ class BadInputTest(cmd_base.CommandTestCase):
 
 
 
-    def test_exporter_log_file(self):
-        conf = self._conf("[libvirt]\nconnection_uri = test:///default\n")
-        result = subprocess.run(
-            [sys.executable, '-m', 'nova.cmd.exporter', '--config-file',
-             conf, '--log-file', os.path.join(self.tmp, 'no', 'x.log')],
-            capture_output=True, text=True, timeout=60)
-        self._check('exporter-log-file',
-                    (result.returncode, result.stdout, result.stderr))
-
-    def test_exporter_port_in_use(self):
-        taken = socket.socket()
-        self.addCleanup(taken.close)
-        taken.bind(('127.0.0.1', 0))
-        taken.listen()
-        conf = self._conf('[libvirt]\nconnection_uri = test:///default\n'
-                          f'[exporter]\nlisten_port = '
-                          f'{taken.getsockname()[1]}\n')
-        result = subprocess.run(
-            [sys.executable, '-m', 'nova.cmd.exporter', '--config-file',
-             conf], capture_output=True, text=True, timeout=60)
-        err = result.stderr.splitlines()[-1] + '\n'
-        doc_table.check(self, 'exporter-port-in-use', result.returncode,
-                        err)
-        self.assertTrue(err.startswith('nova-libvirt-exporter: error: '))
-
-
 class LibvirtLogTest(cmd_base.CommandTestCase):
     """A non-root user, once root created /var/log/nova: libvirt must not
     be pointed at a log file it cannot open (libvirtmod fails to load).
@@ -301,5 +275,3 @@ class PageTest(cmd_base.CommandTestCase):
             with open(os.path.join(doc_table.ROOT, path)) as f:
                 self.assertTrue(f"'{case}'" in f.read(),
                                 f'{path} does not run case {case}')
-
-

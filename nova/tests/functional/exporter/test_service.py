@@ -7,6 +7,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 
 import fixtures
 
@@ -221,3 +222,44 @@ class ConsoleScriptTest(base.ServiceTestCase):
         out = self._wait_for(proc, 'listen_port')
         self.assertEqual(1, len(out.splitlines()), out)
         self.assertIn('[exporter] listen_port = 70000', out)
+
+
+class BadInputProcessTest(base.ServiceTestCase):
+    """The cases of doc/source/admin/bad-input.rst that run the exporter's
+    console script as a process.
+    """
+
+    def _file(self, body):
+        path = os.path.join(self.tmp, 'bad.conf')
+        with open(path, 'w') as f:
+            f.write(body)
+        return path
+
+    def test_exporter_log_file(self):
+        conf = self._file("[libvirt]\nconnection_uri = test:///default\n")
+        result = subprocess.run(
+            [sys.executable, '-m', 'nova.cmd.exporter', '--config-file',
+             conf, '--log-file', os.path.join(self.tmp, 'no', 'x.log')],
+            capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(0, result.returncode)
+        self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
+        self.assertTrue(result.stderr.startswith(
+            'nova-libvirt-exporter: error: '), result.stderr)
+        doc_table.check(self, 'exporter-log-file', result.returncode,
+                        result.stderr)
+
+    def test_exporter_port_in_use(self):
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        conf = self._file('[libvirt]\nconnection_uri = test:///default\n'
+                          f'[exporter]\nlisten_port = '
+                          f'{taken.getsockname()[1]}\n')
+        result = subprocess.run(
+            [sys.executable, '-m', 'nova.cmd.exporter', '--config-file',
+             conf], capture_output=True, text=True, timeout=60)
+        err = result.stderr.splitlines()[-1] + '\n'
+        doc_table.check(self, 'exporter-port-in-use', result.returncode,
+                        err)
+        self.assertTrue(err.startswith('nova-libvirt-exporter: error: '))
