@@ -10,21 +10,33 @@ import fixtures
 from nova.tests import doc_table
 from nova.tests.functional.libvirt import base
 
+PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                    *['..'] * 3, 'doc', 'source', 'cli', 'nova-libvirt.rst')
+# What the CLI page's Logs section says libvirt logs (warnings, errors).
+DOCUMENTED_LOG_LINES = ('tainted: high-privileges',
+                        '/dev/mem: No such file or directory',
+                        'No access manager registered',
+                        'At least one cgroup controller is required')
+
 
 class DemoCommandTest(base.RealQemuTestCase):
 
     def _start_demo(self, *args):
         # Its own state_path, so its own embedded root: only one process
-        # may hold the one the other functional tests use.
+        # may hold the one the other functional tests use. libvirt's log
+        # goes to a file of its own.
         state = self.useFixture(fixtures.TempDir(rootdir='/tmp')).path
         conf = os.path.join(state, 'nova.conf')
         with open(conf, 'w') as f:
             f.write(f'[DEFAULT]\nstate_path = {state}\n')
+        self.libvirt_log = os.path.join(state, 'libvirt.log')
         self.addCleanup(self._no_demo_guests_left)
         demo = subprocess.Popen(
             [sys.executable, '-m', 'nova.cmd.libvirt', '--config-file',
              conf, 'demo', *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ,
+                     LIBVIRT_LOG_OUTPUTS=f'3:file:{self.libvirt_log}'))
         self.addCleanup(self._stop, demo)
         return demo
 
@@ -62,6 +74,24 @@ class DemoCommandTest(base.RealQemuTestCase):
         self.assertIn('memstats-demo-off: balloon-disabled', out)
         self.assertIn('removed memstats-demo-on', err)
         self.assertIn('removed memstats-demo-off', err)
+        self._only_documented_libvirt_log_lines()
+
+    def _only_documented_libvirt_log_lines(self):
+        """Every warning and error libvirt logged is one the CLI page's
+        Logs section lists.
+        """
+        with open(os.path.join(PAGE)) as f:
+            logs = ' '.join(f.read().split('\nLogs\n', 1)[1].split())
+        for line in DOCUMENTED_LOG_LINES:
+            self.assertIn(line, logs)
+        with open(self.libvirt_log) as f:
+            lines = [line for line in f
+                     if ': warning : ' in line or ': error : ' in line]
+        self.assertTrue(lines)  # the log is where the test looks
+        for line in lines:
+            self.assertTrue(any(d in line for d in DOCUMENTED_LOG_LINES),
+                            f'libvirt logged a line the CLI page does not '
+                            f'list: {line}')
 
     def _no_demo_guests_left(self):
         left = {name: base.qemu_processes(name)

@@ -225,6 +225,23 @@ class Host:
                    f'{bounded.seconds_text(seconds)}: '
                    f'{_frozen_hint(self.uri)}.')
 
+    def daemon_not_answering(self, seconds: float
+                             ) -> exception.HypervisorNotAnswering:
+        """The error of a poll that libvirt answered nothing of, not even a
+        call that reaches no guest: libvirt itself is stuck, not a QEMU.
+        """
+        if self.embedded:
+            what = ('the embedded driver itself is stuck: check that the '
+                    'host is not overloaded')
+        else:
+            what = ('libvirtd itself is stuck: check that it runs and is '
+                    'not stopped (kill -CONT it)')
+        return exception.HypervisorNotAnswering(
+            uri=self.uri,
+            reason=f'libvirt did not answer getAllDomainStats() within '
+                   f'{bounded.seconds_text(seconds)}, nor a call that '
+                   f'reaches no guest: {what}.')
+
     def _start(self, fn, conn=None) -> bounded.Call:
         """Run ``fn`` (a call on ``conn``, if given) on a worker, unless
         too many calls are still stuck.

@@ -286,8 +286,7 @@ class Poll:
                     self.conn.listAllDomains, 0),
                 min(ALIVE_WAIT, bounded.left(self.deadline)), conn=self.conn)
         except exception.HypervisorNotAnswering:
-            raise self.host._not_answering('getAllDomainStats()',
-                                           self.budget) from None
+            raise self.host.daemon_not_answering(self.budget) from None
         return self._singles(domains, answered=False)
 
     def _chunked(self, domains) -> list:
@@ -364,8 +363,7 @@ class Poll:
             late = [c for c in late if c not in slow] + slow_late
         records += [(domain, None) for _, group in late for domain in group]
         if not answered and not self._alive():
-            raise self.host._not_answering('getAllDomainStats()',
-                                           self.budget)
+            raise self.host.daemon_not_answering(self.budget)
         return records
 
     def _collect(self, calls: list, end: float) -> tuple[list, list]:
