@@ -11,11 +11,15 @@ units, OpenMetrics-only samples, a name escaping that rewrites valid names)
 is left to prometheus_client, whose output is the reference: the unit tests
 compare the two byte for byte.
 
-``encoder_for(chosen)`` takes what ``exposition.choose_encoder`` chose and
-gives an encoder of the same output.
+``encode()`` is the one way a scrape's body is made: the families a
+name filter asks for, in the format an Accept header asks for (as
+prometheus_client's ``choose_encoder`` chooses it), gzip-compressed if
+asked. The fast path is chosen from the content type that choice gives
+(format, version, escaping: an HTTP contract), never from which function
+the library returned.
 """
 
-import functools
+import gzip
 import re
 
 from prometheus_client import exposition
@@ -113,27 +117,53 @@ class Families:
         return self._families
 
 
-def _fast(registry, openmetrics: bool, library) -> bytes:
-    families = list(registry.collect())
-    try:
-        return _encode(families, openmetrics)
-    except _NotCovered:
-        return library(Families(families))
-
-
-def encoder_for(chosen):
-    """A fast encoder with the output of ``chosen`` (an encoder from
-    exposition.choose_encoder), or ``chosen`` itself where the fast one
-    does not apply.
+def _fast_format(content_type: str) -> bool | None:
+    """True for OpenMetrics 1.0.0, False for the text format 0.0.4 or
+    1.0.0, each with an escaping that writes legacy names as they are;
+    None for anything else (the library writes it).
     """
-    func, keywords = chosen, {}
-    if isinstance(chosen, functools.partial):
-        func, keywords = chosen.func, chosen.keywords
-    escaping = keywords.get('escaping', om_exposition.UNDERSCORES)
-    if escaping not in _PLAIN_ESCAPINGS:
-        return chosen
-    if func is exposition.generate_latest:
-        return functools.partial(_fast, openmetrics=False, library=chosen)
-    if func is om_exposition.generate_latest:
-        return functools.partial(_fast, openmetrics=True, library=chosen)
-    return chosen
+    media, *params = (part.strip() for part in content_type.split(';'))
+    params = dict(p.split('=', 1) for p in params if '=' in p)
+    if params.get('escaping', om_exposition.UNDERSCORES) not in (
+            _PLAIN_ESCAPINGS):
+        return None
+    version = params.get('version')
+    if media == 'application/openmetrics-text' and version == '1.0.0':
+        return True
+    if media == 'text/plain' and version in ('0.0.4', '1.0.0'):
+        return False
+    return None
+
+
+def wanted(families: list, names) -> list:
+    """The families ``names`` (prometheus_client's ``name[]``) asks for,
+    by family or sample name (``x``, or ``x_total`` of a counter even
+    without samples).
+    """
+    names = set(names)
+    return [f for f in families if f.name in names or
+            f.type == 'counter' and f.name + '_total' in names or
+            any(s.name in names for s in f.samples)]
+
+
+def encode(families: list, accept: str, names=(), zipped: bool = False
+           ) -> tuple[bytes, str]:
+    """(body, content type) of ``families``: those ``names`` asks for
+    (all without it), in the format ``accept`` asks for, compressed with
+    gzip if ``zipped``.
+    """
+    library, content_type = exposition.choose_encoder(accept)
+    if names:
+        families = wanted(families, names)
+    openmetrics = _fast_format(content_type)
+    body = None
+    if openmetrics is not None:
+        try:
+            body = _encode(families, openmetrics)
+        except _NotCovered:
+            pass
+    if body is None:
+        body = library(Families(families))
+    # level 1: at 20 guests 0.13 ms for 2.9 KB, level 9 0.66 ms for 2.4 KB
+    return (gzip.compress(body, compresslevel=1) if zipped else body,
+            content_type)

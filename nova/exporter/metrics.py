@@ -74,14 +74,6 @@ def _state_samples(name: str, domain: str, current: str) -> tuple:
                         1 if s == current else 0, None) for s in _STATES)
 
 
-# Sample is a NamedTuple: built as the tuple it is, a sample skips its
-# Python-level __new__ (a quarter of the figures' cost at 11 a guest). The
-# fields after name, labels and value (timestamp, exemplar, and in newer
-# prometheus_client native_histogram) are all None here.
-_NEW_TUPLE = tuple.__new__
-_NO_MORE = (None,) * (len(Sample._fields) - 3)
-
-
 def families(rows, kept: dict | None = None) -> list:
     """The per-guest metric families of one poll's ``rows``.
 
@@ -149,8 +141,7 @@ def families(rows, kept: dict | None = None) -> list:
         for samples, sample_name, key, factor in figures:
             value = raw.get(key)
             if value is not None:
-                samples.append(_NEW_TUPLE(
-                    Sample, (sample_name, labels, value * factor) + _NO_MORE))
+                samples.append(Sample(sample_name, labels, value * factor))
         available, usable = raw.get('available'), raw.get('usable')
         if available and usable is not None:
             used_samples.append(Sample(

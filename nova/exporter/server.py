@@ -26,7 +26,6 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
-import gzip
 import logging
 import os
 import shutil
@@ -56,25 +55,6 @@ LANDING = b"""<!DOCTYPE html>
 <a href="metrics">/metrics</a>.</p>
 </body></html>
 """
-
-
-def _wanted(families: list, names) -> list:
-    """The families ``names`` (prometheus_client's ``name[]``) asks for,
-    by family or sample name (``x``, or ``x_total`` of a counter even
-    without samples).
-    """
-    wanted = set(names)
-    return [f for f in families if f.name in wanted or
-            f.type == 'counter' and f.name + '_total' in wanted or
-            any(s.name in wanted for s in f.samples)]
-
-
-def _encode(families: list, encoder, names: tuple, zipped: bool) -> bytes:
-    if names:
-        families = _wanted(families, names)
-    body = encoder(encoding.Families(families))
-    # level 1: at 20 guests 0.13 ms for 2.9 KB, level 9 0.66 ms for 2.4 KB
-    return gzip.compress(body, compresslevel=1) if zipped else body
 
 
 HEALTHY = b'Healthy.\n'
@@ -275,31 +255,30 @@ class MetricsApp:
         families = await self._poll()
         names = tuple(query.get('name[]', ()))
         accept = headers.get(b'accept', b'').decode('latin-1')
-        encoder, content_type = exposition.choose_encoder(accept)
-        encoder = encoding.encoder_for(encoder)
         zipped = 'gzip' in headers.get(b'accept-encoding', b'').decode(
             'latin-1')
-        body = await self._body(families, encoder, content_type, names,
-                                zipped)
+        body, content_type = await self._body(families, accept, names,
+                                              zipped)
         extra = [(b'content-type', content_type.encode())]
         if zipped:
             extra.append((b'content-encoding', b'gzip'))
         await self._respond(send, 200, body, head, extra)
 
-    async def _body(self, families, encoder, content_type: str,
-                    names: tuple, zipped: bool) -> bytes:
-        """The encoded body of ``families``, made once per poll for each
-        format, name filter and compression: fifty scrapes sharing a poll
-        cost one encoding, not fifty.
+    async def _body(self, families, accept: str, names: tuple,
+                    zipped: bool) -> tuple[bytes, str]:
+        """(body, content type) of ``families`` (encoding.encode), made
+        once per poll for each format, name filter and compression: fifty
+        scrapes sharing a poll cost one encoding, not fifty.
         """
         if self._encoded_for is not families:
             self._encoded_for, self._encoded = families, {}
-        key = (content_type, names, zipped)
+        # (the content type: Accept headers that ask for one format)
+        key = (exposition.choose_encoder(accept)[1], names, zipped)
         body = self._encoded.get(key)
         if body is None:
             body = self._encoded[key] = asyncio.get_running_loop(
-            ).run_in_executor(self._executor, _encode, families, encoder,
-                              names, zipped)
+            ).run_in_executor(self._executor, encoding.encode, families,
+                              accept, names, zipped)
         return await self._unless_stopping(asyncio.shield(body))
 
     async def _respond(self, send, status: int, body: bytes, head: bool,

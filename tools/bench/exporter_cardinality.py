@@ -36,6 +36,9 @@ from nova.exporter import metrics  # noqa: E402
 from nova.virt.libvirt import host as libvirt_host  # noqa: E402
 from nova.virt.libvirt import memstats  # noqa: E402
 
+# What Prometheus servers ask for first.
+OPENMETRICS = 'application/openmetrics-text;version=1.0.0'
+
 DOMAIN_XML = """<domain type='test'>
   <name>card-{index}</name>
   <memory unit='KiB'>262144</memory>
@@ -97,17 +100,14 @@ def bench(n: int, repeat: int = 10) -> dict:
                            if k.startswith('libvirt_domain_')) / n
         host_series = sum(v for k, v in per_family.items()
                           if not k.startswith('libvirt_domain_'))
-        registry = encoding.Families(found)
-        om = encoding.encoder_for(_openmetrics())(registry)
-        text = encoding.encoder_for(_text())(registry)
+        om, _ = encoding.encode(found, OPENMETRICS)
+        text, _ = encoding.encode(found, '')
         zipped = gzip.compress(om, compresslevel=1)
-        om_encoder = encoding.encoder_for(_openmetrics())
 
         def scrape():
             families = metrics.families(poll(), kept) + \
                 metrics.host_families(True, 0.01)
-            gzip.compress(om_encoder(encoding.Families(families)),
-                          compresslevel=1)
+            encoding.encode(families, OPENMETRICS, zipped=True)
         return {
             'n': n, 'guest_series': guest_series, 'host_series': host_series,
             'per_family': per_family, 'openmetrics': len(om),
@@ -122,14 +122,8 @@ def bench(n: int, repeat: int = 10) -> dict:
         host.close()
 
 
-def _openmetrics():
-    from prometheus_client.openmetrics import exposition
-    return exposition.generate_latest
 
 
-def _text():
-    from prometheus_client import exposition
-    return exposition.generate_latest
 
 
 def main() -> None:

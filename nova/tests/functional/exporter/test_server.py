@@ -17,7 +17,7 @@ import fixtures
 
 from nova.cmd import exporter as exporter_cmd
 import nova.conf
-from nova.exporter import server
+from nova.exporter import encoding
 from nova.exporter import service
 from nova.tests import doc_table
 from nova.tests.fixtures import exporter as fakeexporter
@@ -142,12 +142,12 @@ class ServerTest(base.ServiceTestCase):
         self.useFixture(fixtures.MockPatchObject(svc.collector, 'collect',
                                                  slow_poll))
         encodings = []
-        real_encode = server._encode
+        real_encode = encoding.encode
 
         def counted_encode(*args):
             encodings.append(1)
             return real_encode(*args)
-        self.useFixture(fixtures.MockPatchObject(server, '_encode',
+        self.useFixture(fixtures.MockPatchObject(encoding, 'encode',
                                                  counted_encode))
         results = []
 

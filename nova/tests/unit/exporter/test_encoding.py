@@ -1,11 +1,11 @@
 """Tests for nova.exporter.encoding: the same bytes as prometheus_client."""
 
-import functools
+import gzip
 import math
 
+import fixtures
 from prometheus_client import core
 from prometheus_client import exposition
-from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.samples import Sample
 from prometheus_client.samples import Timestamp
 
@@ -51,19 +51,37 @@ def _poll_families():
 
 class EncodingTest(test.TestCase):
 
-    def _same(self, families, accept):
-        chosen, _ = exposition.choose_encoder(accept)
-        fast = encoding.encoder_for(chosen)
-        self.assertEqual(chosen(_registry(families)),
-                         fast(_registry(families)), accept)
-        return fast
+    def setUp(self):
+        super().setUp()
+        # Which bodies the fast path wrote (the rest: the library).
+        self.fast = []
+        real = encoding._encode
 
-    def test_a_poll_the_same_in_every_format(self):
+        def spy(families, openmetrics):
+            body = real(families, openmetrics)
+            self.fast.append(body)
+            return body
+        self.useFixture(fixtures.MockPatchObject(encoding, '_encode', spy))
+
+    def _same(self, families, accept, names=()):
+        """encode() gives the library's bytes and content type; whether
+        its fast path wrote them.
+        """
+        chosen, content_type = exposition.choose_encoder(accept)
+        expected = chosen(_registry(
+            encoding.wanted(families, names) if names else families))
+        self.fast.clear()
+        body, got = encoding.encode(families, accept, names)
+        self.assertEqual(expected, body, accept)
+        self.assertEqual(content_type, got, accept)
+        return bool(self.fast)
+
+    def test_a_poll_the_same_in_every_format_by_the_fast_path(self):
+        # Fails if prometheus_client's choice (its content types) or its
+        # output changed under the fast path.
         families = _poll_families()
         for accept in ACCEPTS:
-            fast = self._same(families, accept)
-            self.assertIsInstance(fast, functools.partial, accept)
-            self.assertIs(encoding._fast, fast.func)
+            self.assertTrue(self._same(families, accept), accept)
 
     def test_special_values(self):
         gauge = core.GaugeMetricFamily('g', 'help \\ "x"\ny',
@@ -102,11 +120,22 @@ class EncodingTest(test.TestCase):
                 self._same([family], accept)
 
     def test_escapings_that_rewrite_names_keep_the_library(self):
+        families = _poll_families()
         for escaping in ('dots', 'values'):
-            chosen, _ = exposition.choose_encoder(
-                f'application/openmetrics-text;version=1.0.0;'
-                f'escaping={escaping}')
-            self.assertIs(chosen, encoding.encoder_for(chosen))
-        plain = functools.partial(om_exposition.generate_latest,
-                                  escaping=om_exposition.UNDERSCORES)
-        self.assertIsNot(plain, encoding.encoder_for(plain))
+            self.assertFalse(self._same(
+                families, 'application/openmetrics-text;version=1.0.0;'
+                          f'escaping={escaping}'), escaping)
+        # a future format version: the library's
+        self.assertIsNone(encoding._fast_format(
+            'application/openmetrics-text; version=2.0.0; charset=utf-8'))
+
+    def test_name_filter_and_gzip(self):
+        families = _poll_families()
+        names = ('libvirt_up', 'libvirt_domain_memory_stats_rss_bytes')
+        for accept in ACCEPTS:
+            self.assertTrue(self._same(families, accept, names))
+        body, _ = encoding.encode(families, '', names, zipped=True)
+        plain, _ = encoding.encode(families, '', names)
+        self.assertEqual(plain, gzip.decompress(body))
+        self.assertIn(b'libvirt_up ', plain)
+        self.assertNotIn(b'available_bytes', plain)
