@@ -177,12 +177,20 @@ def _requested_files(argv: list[str], default_config_files,
 
 
 def _known_names(conf: cfg.ConfigOpts) -> dict[str, set[str]]:
-    """Registered option names by group ('DEFAULT' included)."""
+    """Registered option names by group ('DEFAULT' included): the groups
+    are nova.conf's (list_opts()); every other name ``conf`` iterates is a
+    DEFAULT option (ours, oslo.log's, oslo.config's own). Only public
+    calls: iterating a ConfigOpts and a group gives names, reading none of
+    the values (a bad one must not fail here).
+    """
+    from nova.conf import opts
+
+    groups = {getattr(g, 'name', g) for g, _ in opts.list_opts()}
+    groups.discard('DEFAULT')
     names: dict[str, set[str]] = {'DEFAULT': set()}
     for name in conf:
-        attr = getattr(conf, name, None) if name in conf._groups else None
-        if isinstance(attr, cfg.ConfigOpts.GroupAttr):
-            names[name] = set(attr)
+        if name in groups:
+            names[name] = set(conf[name])
         else:
             names['DEFAULT'].add(name)
     return names
