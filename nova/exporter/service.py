@@ -148,9 +148,11 @@ class ExporterService:
             try:
                 return webconfig.from_cert_files(*tls_files)
             except (OSError, ValueError) as e:  # ssl.SSLError included
-                raise ExporterFailed(reason=f'cannot use [exporter] '
-                                            f'tls_cert_file and '
-                                            f'tls_key_file: {e}.') from None
+                raise ExporterFailed(reason=(
+                    f'cannot use [exporter] tls_cert_file and tls_key_file '
+                    f'({getattr(e, "strerror", None) or e}): set them to a '
+                    'PEM certificate and its key that this user may '
+                    'read.')) from None
         return webconfig.WebConfig()
 
     def start(self) -> None:
@@ -162,12 +164,7 @@ class ExporterService:
         try:
             sock = server.listen(opts.listen_address, opts.listen_port)
         except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                reason = (f'{where} is in use by another process: stop it '
-                          'or set [exporter] listen_port')
-            else:
-                reason = f'cannot listen on {where}: {e.strerror or e}'
-            raise ExporterFailed(reason=reason + '.') from None
+            raise ExporterFailed(reason=_listen_error(where, e)) from None
         self._executor = server.executor()
         self._auth_executor = server.auth_executor()
         app = server.MetricsApp(self.exporter.collect, web, self._executor,
@@ -318,6 +315,23 @@ class ExporterService:
         LOG.info('Reconciled %d guests to statistics period %ss: %s.',
                  len(outcomes), period,
                  ', '.join(f'{n} {what}' for what, n in counts.items()))
+
+
+def _listen_error(where: str, e: OSError) -> str:
+    """Why the exporter cannot listen on ``where``, and what to do."""
+    if e.errno == errno.EADDRINUSE:
+        return (f'{where} is in use by another process: stop it or set '
+                '[exporter] listen_port.')
+    if e.errno == errno.EADDRNOTAVAIL:
+        return (f'cannot listen on {where}: no interface of this host has '
+                'that address: set [exporter] listen_address to one of '
+                'its addresses (or 0.0.0.0 for all).')
+    if e.errno == errno.EACCES:
+        return (f'cannot listen on {where}: a port below 1024 needs root '
+                '(or CAP_NET_BIND_SERVICE): set [exporter] listen_port to '
+                '1024 or above.')
+    return (f'cannot listen on {where}: {e.strerror or e}: check [exporter] '
+            'listen_address and listen_port.')
 
 
 def run(service: ExporterService) -> int:

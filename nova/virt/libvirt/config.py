@@ -45,8 +45,15 @@ class XMLSyntaxError(exception.LibvirtConfigParseError,
     and lxml's own, which code written for Nova catches.
     """
 
+    msg_fmt = 'Cannot parse %(where)s: it is not well-formed (%(reason)s).'
+
     def __init__(self, **kwargs):
         exception.LibvirtConfigParseError.__init__(self, **kwargs)
+        # lxml's SyntaxError prints its ``msg``: ours, one line
+        self.msg = self.args[0]
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 def parse_xml(xmlstr: str | bytes):
@@ -59,8 +66,8 @@ def parse_xml(xmlstr: str | bytes):
     try:
         root = etree.fromstring(xmlstr, _SAFE_PARSER)
     except etree.XMLSyntaxError as e:
-        raise XMLSyntaxError(where='XML', value=str(e),
-                             expected='well-formed XML') from None
+        # lxml's sentence as it is, not quoted
+        raise XMLSyntaxError(where='XML', reason=str(e)) from None
     except ValueError as e:  # e.g. a str with an encoding declaration
         raise exception.LibvirtConfigParseError(
             where='XML', value=str(e), expected='XML lxml can read') from None

@@ -175,7 +175,9 @@ def classify(active: bool, balloon, stats: dict, now: float,
         return UNRESPONSIVE, (
             f"Guest's QEMU monitor {busy}, so libvirt skipped its figures: "
             'its QEMU process is stopped or hung (or a migration holds '
-            'it); other guests are unaffected.')
+            'it); resume it if it was stopped (kill -CONT its QEMU '
+            'process), else check its QEMU log; other guests are '
+            'unaffected.')
     if balloon is None or balloon.model == 'none':
         what = 'has no memory balloon' if balloon is None else \
             'has its memory balloon disabled (model none)'

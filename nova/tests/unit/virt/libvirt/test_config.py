@@ -143,6 +143,11 @@ class NovaSurfaceTest(test.TestCase):
                                   config.LibvirtConfigGuest().parse_str, xml)
             self.assertIsInstance(e, exception.LibvirtConfigParseError)
             self.assertEqual(1, len(str(e).splitlines()))
+            # lxml's sentence kept, unquoted; lxml's own attribute too
+            self.assertTrue(str(e).startswith(
+                'Cannot parse XML: it is not well-formed ('), str(e))
+            self.assertNotIn("'", str(e).split('(', 1)[1][:1])
+            self.assertEqual(str(e), e.msg)
 
     def test_unresolved_entity_is_refused(self):
         xml = ('<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
