@@ -422,15 +422,13 @@ class MemoryStatsCollector:
             key = (record.name, record.domain_id)
             update = record.stats.get('last_update') or 0
             entry = old.get(key)
-            if record.monitor_busy is not None:
-                # Unresponsive: its state needs no XML, and reading it
-                # could wait on the same stuck QEMU. What was last read of
-                # it (its owner, its period) stays.
-                if entry is None:
-                    rows.append(self._unknown_row(record, now))
-                else:
-                    known[key] = entry
-                    rows.append(row(record, entry, now))
+            if record.monitor_busy is not None and entry is not None:
+                # Unresponsive: what was last read of its XML (its owner,
+                # its period) stays. Never read (a new process), it is
+                # read below: libvirt answers XMLDesc() without the QEMU
+                # monitor (measured: 1 ms for a stopped QEMU's guest).
+                known[key] = entry
+                rows.append(row(record, entry, now))
                 continue
             if entry is None or record.active and period_may_have_changed(
                     entry.period, entry.seen, update, entry.read_at, now):
@@ -443,7 +441,10 @@ class MemoryStatsCollector:
             facts = self._read_facts(stale, deadline, now)
             # (the rows' ages stay those at the read of the figures)
             for (record, _, _), entry in zip(stale, facts):
-                if isinstance(entry, Exception):
+                if isinstance(entry, Exception) and (
+                        record.monitor_busy is not None):
+                    rows.append(self._unknown_row(record, now))
+                elif isinstance(entry, Exception):
                     rows.append(self._error_row(record, entry))
                 else:
                     known[(record.name, record.domain_id)] = entry

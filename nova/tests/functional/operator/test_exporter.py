@@ -70,10 +70,9 @@ class ExporterProcessTest(base.ExporterTestCase):
         return results
 
     def assert_truthful(self, text: str, stopped: list, healthy: list,
-                        took: float | None = None, owners: bool = True):
+                        took: float | None = None):
         """Every healthy guest ok with its figures, every stopped one
-        unresponsive with its owner (where its XML was read before it
-        stopped), libvirt up.
+        unresponsive with its owner, libvirt up.
         """
         where = f'(scrape of {took:.2f}s)' if took is not None else ''
         self.assertIn('libvirt_up 1.0', text, where)
@@ -83,10 +82,9 @@ class ExporterProcessTest(base.ExporterTestCase):
                 f'available_bytes{{domain="{name}"}} '), where)
         for name in stopped:
             self.assertIn(STATE.format(name, 'unresponsive'), text, where)
-            if owners:
-                self.assertRegex(text, r'libvirt_domain_openstack_info'
-                                 r'\{domain="' + name +
-                                 '".*project_name="ops"', where)
+            self.assertRegex(text, r'libvirt_domain_openstack_info'
+                             r'\{domain="' + name +
+                             '".*project_name="ops"', where)
 
     def assert_memstats_truthful(self, stopped: list, healthy: list):
         """The same of a fresh ``nova-libvirt memstats`` process."""
@@ -102,6 +100,9 @@ class ExporterProcessTest(base.ExporterTestCase):
         for name in healthy:
             self.assertIsNotNone(rows[name]['memory_available_mb'],
                                  rows[name])
+        for name in stopped:  # owners and periods, read in this process
+            self.assertEqual('ops', rows[name]['project'], rows[name])
+            self.assertEqual(2, rows[name]['period'], rows[name])
 
     def test_no_healthy_guest_disappears_beside_stopped_qemus(self):
         # Eight guests, read in four chunks (g0 g4, g1 g5, g2 g6, g3 g7 in
@@ -138,8 +139,8 @@ class ExporterProcessTest(base.ExporterTestCase):
         start = time.monotonic()
         text = self.scrape(fresh)
         times.append(time.monotonic() - start)
-        # (it never read the stopped guests' XML: no owner for them)
-        self.assert_truthful(text, stopped, healthy, times[-1], owners=False)
+        # its first: the stopped guests' owners too (their XML is read)
+        self.assert_truthful(text, stopped, healthy, times[-1])
         # The first poll to meet a stopped QEMU waits for it at most
         # FIRST_WAIT + SINGLE_WAIT (1.1 s); the bound here is loose for a
         # loaded machine, the measured times are in the docs.

@@ -398,9 +398,21 @@ class CollectorUnresponsiveTest(test.TestCase):
         self.assertNotIn('virtio_balloon', rows[0].reason)
         self.assertEqual(256.0, rows[0].memory_actual_mb)
         self.assertIsNone(rows[0].memory_usage_mb)
-        # its XML is not read: that could wait on the same stuck QEMU
-        self.assertEqual(0, frozen.guest.xml_reads)
-        self.assertEqual(1, ok.guest.xml_reads)
+        # its XML is read (libvirt answers it without the QEMU monitor),
+        # so a collector that never saw it before it froze knows its owner
+        self.assertEqual(1, frozen.guest.xml_reads)
+        self.assertEqual(2, rows[0].period)
+
+    def test_unresponsive_guest_whose_xml_cannot_be_read(self):
+        frozen = make_record('frozen', '<memballoon model="virtio"><stats '
+                                       'period="2"/></memballoon>',
+                             {'actual': 262144})
+        frozen.monitor_busy = 12.5
+        frozen.guest.fail = 'Domain not found'
+        rows = memstats.MemoryStatsCollector(
+            FakeHost([frozen]), clock=lambda: NOW).collect()
+        self.assertEqual('unresponsive', rows[0].stats_state)
+        self.assertIsNone(rows[0].period)
 
 
     def test_unresponsive_guest_keeps_what_was_read_of_it(self):
