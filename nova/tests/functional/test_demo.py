@@ -30,6 +30,7 @@ class DemoCommandTest(base.RealQemuTestCase):
         with open(conf, 'w') as f:
             f.write(f'[DEFAULT]\nstate_path = {state}\n')
         self.libvirt_log = os.path.join(state, 'libvirt.log')
+        self.demo_state = state
         self.addCleanup(self._no_demo_guests_left)
         demo = subprocess.Popen(
             [sys.executable, '-m', 'nova.cmd.libvirt', '--config-file',
@@ -94,7 +95,7 @@ class DemoCommandTest(base.RealQemuTestCase):
                             f'list: {line}')
 
     def _no_demo_guests_left(self):
-        left = {name: base.qemu_processes(name)
+        left = {name: base.qemu_processes(name, self.demo_state)
                 for name in ('memstats-demo-on', 'memstats-demo-off')}
         for pids in left.values():
             for pid in pids:  # last resort: the demo could not clean up

@@ -2,13 +2,14 @@
 at most so long, and leave it to finish alone if it overruns.
 
 A call into libvirt can block on a stopped QEMU or a stopped daemon, and a
-call stuck inside a C library cannot be cancelled. ``Call`` runs one on a
-kept worker thread (``Workers``); the caller waits at most its timeout.
-Which calls overran, and the cap on them (MAX_PENDING_CALLS), are kept by
-their owner (host.Host). This module knows nothing of libvirt and must
-not import it, nor nova.conf.
+call stuck inside a C library cannot be cancelled. ``Call`` (a
+concurrent.futures.Future) runs one on a kept worker thread
+(``Workers``); the caller waits at most its timeout. ``Calls`` counts the
+calls that overran, each against its connection, and caps them
+(MAX_PENDING_CALLS). This module knows nothing of libvirt and must not
+import it, nor nova.conf.
 """
-
+import concurrent.futures
 import queue
 import threading
 import time
@@ -64,41 +65,94 @@ class Workers:
                 self._idle += 1
             # Idle before the caller hears of it: its next call must find
             # this thread free, not start another.
-            call.done.set()
+            call.publish()
 
 
 WORKERS = Workers()
 
 
-class Call:
-    """One libvirt call, run by a worker thread; ``conn`` is the
-    connection it uses, where it counts against what libvirtd serves.
+class Call(concurrent.futures.Future):
+    """One call, run by a worker thread: a Future (done(), result()),
+    with when it ``started`` and the connection (``conn``) it uses, where
+    it counts against what libvirtd serves of it. Start it through a
+    ``Calls``, which keeps the cap on stuck calls.
     """
 
     def __init__(self, fn, conn=None):
+        super().__init__()
         self._fn = fn
+        self._outcome = None
         self.conn = conn
         self.started = time.monotonic()
-        self.result = self.error = None
-        self.done = threading.Event()
+        self.set_running_or_notify_cancel()
         WORKERS.run(self)
 
     def run(self) -> None:
-        """Make the call; the worker then sets ``done``."""
+        """Make the call; the worker then publishes its outcome."""
         try:
-            self.result = self._fn()
+            self._outcome = (True, self._fn())
         except BaseException as e:  # handed to the waiting caller
-            self.error = e
+            self._outcome = (False, e)
         finally:
             self._fn = None
 
-    def wait(self, timeout: float) -> bool:
-        return self.done.wait(max(0.0, timeout))
+    def publish(self) -> None:
+        ok, value = self._outcome
+        self._outcome = None
+        if ok:
+            self.set_result(value)
+        else:
+            self.set_exception(value)
 
-    def get(self):
-        if self.error is not None:
-            raise self.error
-        return self.result
+    def wait(self, timeout: float) -> bool:
+        """Whether it is done within ``timeout`` seconds."""
+        try:
+            self.exception(max(0.0, timeout))
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
+
+class Calls:
+    """The calls of one owner (a Host): started on the shared workers, at
+    most MAX_PENDING_CALLS of them left running past their caller's wait
+    (then no new one starts: ``too_many(count, age)`` says why), each
+    counted against its connection while it runs. Every call of the owner
+    goes through here, the probes of stuck guests included.
+    """
+
+    def __init__(self, too_many):
+        self._too_many = too_many
+        self._pending: list[Call] = []
+        self._lock = threading.Lock()
+
+    def start(self, fn, conn=None) -> Call:
+        """Run ``fn`` (a call on ``conn``, if given) on a worker, unless
+        too many calls are still stuck.
+        """
+        with self._lock:
+            self._pending = [c for c in self._pending if not c.done()]
+            if len(self._pending) >= MAX_PENDING_CALLS:
+                age = time.monotonic() - min(c.started
+                                             for c in self._pending)
+                raise self._too_many(len(self._pending), age)
+            return Call(fn, conn)
+
+    def waited(self, call: Call, timeout: float) -> bool:
+        """Whether ``call`` answered within ``timeout``; if not, it is
+        left to finish (or not) on its own, and counted.
+        """
+        if call.wait(timeout):
+            return True
+        with self._lock:
+            if call not in self._pending:
+                self._pending.append(call)
+        return False
+
+    def pending(self) -> list[Call]:
+        """The calls that overran their wait and are still running."""
+        with self._lock:
+            return [c for c in self._pending if not c.done()]
 
 
 def left(deadline: float) -> float:

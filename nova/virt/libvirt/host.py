@@ -209,8 +209,7 @@ class Host:
         self._opening: bounded.Call | None = None
         self._lock = threading.Lock()
         # Calls that overran their caller's wait and still run in libvirt.
-        self._pending: list[bounded.Call] = []
-        self._pending_lock = threading.Lock()
+        self._calls = bounded.Calls(self._too_many)
         # (name, domain id) -> stats_poll.Stuck: guests kept out of the
         # bulk call.
         self._stuck: dict[tuple[str, int], stats_poll.Stuck] = {}
@@ -242,33 +241,25 @@ class Host:
                    f'{bounded.seconds_text(seconds)}, nor a call that '
                    f'reaches no guest: {what}.')
 
+    def _too_many(self, count: int, age: float
+                  ) -> exception.HypervisorNotAnswering:
+        return exception.HypervisorNotAnswering(
+            uri=self.uri,
+            reason=f'libvirt has not answered {count} earlier calls, the '
+                   f'oldest for {age:.0f}s, so no new one is made until it '
+                   f'does: {_frozen_hint(self.uri)}.')
+
     def _start(self, fn, conn=None) -> bounded.Call:
         """Run ``fn`` (a call on ``conn``, if given) on a worker, unless
-        too many calls are still stuck.
+        too many calls are still stuck (bounded.Calls).
         """
-        with self._pending_lock:
-            self._pending = [c for c in self._pending if not c.done.is_set()]
-            if len(self._pending) >= bounded.MAX_PENDING_CALLS:
-                age = time.monotonic() - min(c.started
-                                             for c in self._pending)
-                raise exception.HypervisorNotAnswering(
-                    uri=self.uri,
-                    reason=f'libvirt has not answered {len(self._pending)} '
-                           f'earlier calls, the oldest for {age:.0f}s, so '
-                           'no new one is made until it does: '
-                           f'{_frozen_hint(self.uri)}.')
-            return bounded.Call(fn, conn)
+        return self._calls.start(fn, conn)
 
     def _waited(self, call: bounded.Call, timeout: float) -> bool:
         """Whether ``call`` answered within ``timeout``; if not, it is
         left to finish (or not) on its own, and counted.
         """
-        if call.wait(timeout):
-            return True
-        with self._pending_lock:
-            if call not in self._pending:
-                self._pending.append(call)
-        return False
+        return self._calls.waited(call, timeout)
 
     def run_bounded(self, what: str, fn, timeout: float,
                     budget: float | None = None, conn=None):
@@ -280,7 +271,7 @@ class Host:
         """
         call = self._start(fn, conn)
         if self._waited(call, timeout):
-            return call.get()
+            return call.result()
         raise self._not_answering(what, budget or timeout)
 
     def _run_guest_call(self, what: str, name: str, fn, slow: bool):
@@ -294,8 +285,7 @@ class Host:
     @property
     def pending_calls(self) -> int:
         """Calls that overran their wait and have not returned yet."""
-        with self._pending_lock:
-            return sum(not c.done.is_set() for c in self._pending)
+        return len(self._calls.pending())
 
     # -- the connection
 
@@ -322,7 +312,7 @@ class Host:
                 call = self._opening = self._start(self._open_and_keep)
         if not self._waited(call, timeout):
             raise self._not_answering('open()', budget or timeout)
-        return call.get()
+        return call.result()
 
     def _open_and_keep(self) -> 'libvirt.virConnect':
         try:
@@ -392,10 +382,9 @@ class Host:
         """Calls on ``conn`` that libvirt has not answered though their
         caller gave up (probes of stuck guests included).
         """
-        with self._pending_lock:
-            calls = [c for c in self._pending if not c.done.is_set()]
+        calls = self._calls.pending()
         calls += [e.probe for e in list(self._stuck.values())
-                  if e.probe is not None and not e.probe.done.is_set()]
+                  if e.probe is not None and not e.probe.done()]
         return sum(c.conn is conn for c in calls)
 
     def free_requests(self, conn=None) -> int:

@@ -279,7 +279,7 @@ class Poll:
             self.conn.getAllDomainStats, self.KINDS, self.NOWAIT),
             self.conn)
         if self.host._waited(first, self._first_wait()):
-            return first.get()
+            return first.result()
         try:
             domains = self.host.run_bounded(
                 'listAllDomains()', functools.partial(
@@ -315,7 +315,7 @@ class Poll:
         records, late = [], []
         for call, chunk in zip(calls, chunks):
             if self.host._waited(call, end - time.monotonic()):
-                records += call.get()
+                records += call.result()
             else:
                 late += chunk
         return records + self._singles(late, answered=bool(records))
@@ -375,7 +375,7 @@ class Poll:
             if call is not None and self.host._waited(
                     call, end - time.monotonic()):
                 ours = {domain_key(d): d for d in group}
-                records += [(ours[domain_key(d)], r) for d, r in call.get()
+                records += [(ours[domain_key(d)], r) for d, r in call.result()
                             if domain_key(d) in ours]
             else:
                 late.append((call, group))
@@ -418,7 +418,7 @@ class Poll:
         end = time.monotonic() + wait
         for call, share in zip(opening, wanted):
             if self.host._waited(call, end - time.monotonic()):
-                spare = call.get()
+                spare = call.result()
                 self.host.retire(spare.conn)
                 shares.append((spare, share))
                 if self.follow is None:
@@ -503,7 +503,7 @@ class Poll:
             entry = self.host._stuck.get(key)
             if entry is None:
                 continue
-            if entry.probe is not None and not entry.probe.done.is_set():
+            if entry.probe is not None and not entry.probe.done():
                 probes[key] = (domain, None)
                 continue
             try:
@@ -522,7 +522,7 @@ class Poll:
         for domain, probe in probes.values():
             if probe is not None and probe.wait(
                     min(PROBE_WAIT, bounded.left(self.deadline))):
-                records += probe.get()
+                records += probe.result()
             else:
                 records.append((domain, {}))
         return records
@@ -540,7 +540,7 @@ class Poll:
                                  conn)
         if not self.host._waited(again, min(1.0, bounded.left(self.deadline))):
             return indexes
-        fresh = {domain_key(d): r for d, r in again.get()}
+        fresh = {domain_key(d): r for d, r in again.result()}
         still = []
         for i in indexes:
             record = fresh.get(domain_key(records[i][0]))

@@ -73,8 +73,13 @@ class _Shared:
             shutil.rmtree(cls.state_path, ignore_errors=True)
 
 
-def qemu_processes(name: str) -> list[int]:
-    """Pids of live QEMU processes running the guest ``name``."""
+def qemu_processes(name: str, scope: str) -> list[int]:
+    """Pids of live QEMU processes running the guest ``name`` whose
+    command line names ``scope`` (a directory of the test's own: its
+    embedded root, or where it copied the image), so that a test never
+    finds, let alone stops, a QEMU another run or the host started under
+    the same name.
+    """
     pids = []
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
@@ -84,7 +89,8 @@ def qemu_processes(name: str) -> list[int]:
             continue  # gone meanwhile
         if argv and b'qemu-system' in argv[0] and any(
                 arg.startswith(f'guest={name},'.encode()) or
-                arg == f'guest={name}'.encode() for arg in argv):
+                arg == f'guest={name}'.encode() for arg in argv) and (
+                scope.encode() in b'\0'.join(argv)):
             pids.append(int(pid))
     return pids
 
@@ -125,12 +131,12 @@ class RealQemuTestCase(test.TestCase):
             self.driver.destroy(name)
         except exception.InstanceNotFound:
             pass
-        self.assertEqual([], qemu_processes(name),
+        self.assertEqual([], qemu_processes(name, self.state_path),
                          f'QEMU still runs guest {name} after destroy')
 
     def freeze(self, name: str) -> int:
         """SIGSTOP the guest's QEMU; the clean-up always thaws it."""
-        pids = qemu_processes(name)
+        pids = qemu_processes(name, self.state_path)
         self.assertEqual(1, len(pids), f'QEMU processes of {name}')
         pid = pids[0]
         # Registered after boot's delete clean-up, so it runs before it

@@ -1,5 +1,6 @@
 """Memory statistics of real guests on real QEMU (virt_type qemu)."""
 
+import functools
 import os
 import time
 
@@ -88,9 +89,11 @@ class LifecycleTest(base.RealQemuTestCase):
     def test_no_qemu_left_after_destroy(self):
         guest = self.boot('ft-leak-check', period=2)
         self.assertTrue(guest.is_active())
-        self.assertEqual(1, len(base.qemu_processes('ft-leak-check')))
+        qemus = functools.partial(base.qemu_processes, 'ft-leak-check',
+                                  self.state_path)
+        self.assertEqual(1, len(qemus()))
         self.driver.destroy('ft-leak-check')
-        self.assertEqual([], base.qemu_processes('ft-leak-check'))
+        self.assertEqual([], qemus())
         self.assertRaises(exception.InstanceNotFound,
                           self.driver.host.get_guest, 'ft-leak-check')
 

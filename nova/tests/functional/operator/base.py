@@ -340,7 +340,7 @@ mem_stats_poll_timeout = 5
         result = self.nova_libvirt('destroy', name, check=False)
         if result.returncode and 'No guest named' not in result.stderr:
             self.fail(f'destroy {name}: {result.stderr}')
-        self.assertEqual([], qemu_base.qemu_processes(name),
+        self.assertEqual([], qemu_base.qemu_processes(name, self.work),
                          f'QEMU still runs guest {name} after destroy')
 
     def memstats(self, *names) -> dict:
@@ -351,7 +351,7 @@ mem_stats_poll_timeout = 5
 
     def freeze(self, name: str) -> int:
         """SIGSTOP the guest's QEMU; the clean-up always thaws it."""
-        pids = qemu_base.qemu_processes(name)
+        pids = qemu_base.qemu_processes(name, self.work)
         self.assertEqual(1, len(pids), f'QEMU processes of {name}')
         self.addCleanup(qemu_base.RealQemuTestCase.thaw, pids[0])
         os.kill(pids[0], signal.SIGSTOP)

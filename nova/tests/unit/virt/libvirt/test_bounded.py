@@ -3,6 +3,7 @@ calls, a stuck call never waited for past its bound (through a Host, which
 keeps the cap on stuck calls).
 """
 
+import concurrent.futures
 import threading
 import time
 
@@ -79,3 +80,41 @@ class WorkersTest(test.TestCase):
         self.assertEqual(1.0, bounded.kept_back(102.0, 5))  # half at most
         self.assertEqual('5s', bounded.seconds_text(5.0))
         self.assertEqual('0.2s', bounded.seconds_text(0.2))
+
+
+class CallsTest(test.TestCase):
+
+    def test_a_call_is_a_future(self):
+        calls = bounded.Calls(lambda count, age: AssertionError())
+        call = calls.start(lambda: 7)
+        self.assertIsInstance(call, concurrent.futures.Future)
+        self.assertTrue(calls.waited(call, 10))
+        self.assertEqual(7, call.result())
+
+        def fail():
+            raise ValueError('no')
+        call = calls.start(fail)
+        self.assertTrue(calls.waited(call, 10))
+        self.assertRaises(ValueError, call.result)
+
+    def test_stuck_calls_are_counted_and_capped(self):
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.bounded.MAX_PENDING_CALLS', 2))
+        release = threading.Event()
+        self.addCleanup(release.set)
+        refused = []
+
+        def too_many(count, age):
+            refused.append(count)
+            return RuntimeError(f'{count} stuck')
+        calls = bounded.Calls(too_many)
+        stuck = [calls.start(release.wait, conn='c1') for _ in range(2)]
+        for call in stuck:
+            self.assertFalse(calls.waited(call, 0))
+        self.assertEqual(['c1', 'c1'], [c.conn for c in calls.pending()])
+        self.assertRaises(RuntimeError, calls.start, lambda: 1)
+        self.assertEqual([2], refused)
+        release.set()
+        self.wait_for('the stuck calls to end', lambda: not calls.pending(),
+                      10, 0.01)
+        self.assertEqual(1, calls.start(lambda: 1).result(10))
