@@ -216,13 +216,17 @@ class Host:
 
     # -- bounded calls
 
-    def _not_answering(self, what: str, seconds: float
+    def _not_answering(self, what: str, seconds: float, why: str = '',
+                       hint: str | None = None
                        ) -> exception.HypervisorNotAnswering:
+        """libvirt did not answer ``what`` within ``seconds`` (``why``:
+        what else it did not answer); what to check (``hint``).
+        """
         return exception.HypervisorNotAnswering(
             uri=self.uri,
             reason=f'libvirt did not answer {what} within '
-                   f'{bounded.seconds_text(seconds)}: '
-                   f'{_frozen_hint(self.uri)}.')
+                   f'{bounded.seconds_text(seconds)}{why}: '
+                   f'{hint or _frozen_hint(self.uri)}.')
 
     def daemon_not_answering(self, seconds: float
                              ) -> exception.HypervisorNotAnswering:
@@ -230,16 +234,15 @@ class Host:
         call that reaches no guest: libvirt itself is stuck, not a QEMU.
         """
         if self.embedded:
-            what = ('the embedded driver itself is stuck: check that the '
-                    'host is not overloaded')
+            stuck, hint = ('the embedded driver',
+                           'check that the host is not overloaded')
         else:
-            what = ('libvirtd itself is stuck: check that it runs and is '
-                    'not stopped (kill -CONT it)')
-        return exception.HypervisorNotAnswering(
-            uri=self.uri,
-            reason=f'libvirt did not answer getAllDomainStats() within '
-                   f'{bounded.seconds_text(seconds)}, nor a call that '
-                   f'reaches no guest: {what}.')
+            stuck, hint = ('libvirtd', 'check that it runs and is not '
+                                       'stopped (kill -CONT it)')
+        return self._not_answering(
+            'getAllDomainStats()', seconds,
+            f', nor a call that reaches no guest, so {stuck} itself is '
+            'stuck', hint)
 
     def _too_many(self, count: int, age: float
                   ) -> exception.HypervisorNotAnswering:
