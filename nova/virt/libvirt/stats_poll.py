@@ -409,9 +409,9 @@ class Poll:
         """
         if self.host.embedded:
             return [(_Spare(self.conn, None), groups)]
-        shares, rest = [], groups
+        shares = []
         per = CLIENT_REQUESTS - 1
-        wanted = [rest[i:i + per] for i in range(0, len(rest), per)]
+        wanted = [groups[i:i + per] for i in range(0, len(groups), per)]
         opening = [self.host._start(self._open_spare) for _ in wanted]
         wait = min(ALIVE_OPEN_WAIT, bounded.kept_back(self.deadline,
                                                SINGLE_WAIT))
@@ -436,24 +436,26 @@ class Poll:
             libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
 
     def _alive(self) -> bool:
-        """Whether libvirtd answers a call that reaches no guest: on this
-        connection, or when calls stuck on it take all that libvirtd
-        serves of it at once, on a new one.
+        """Whether libvirtd answers a call that reaches no guest: on the
+        follow-up connection (_follow_up), unless a call is stuck on it
+        too (see Host._make_room), then on a new one. An embedded driver
+        has no daemon to queue or lose replies: its own connection.
         """
-        if self.host.free_requests(self.conn) > 0:
-            ask, wait = self.conn.getLibVersion, ALIVE_WAIT
+        conn, _ = self._follow_up([])
+        if self.host.embedded or not self.host._stuck_calls(conn):
+            ask, wait = conn.getLibVersion, ALIVE_WAIT
         else:
-            wait = ALIVE_OPEN_WAIT
+            conn, wait = None, ALIVE_OPEN_WAIT
 
             def ask():
-                conn = self.host._open()
+                fresh = self.host._open()
                 try:
-                    return conn.getLibVersion()
+                    return fresh.getLibVersion()
                 finally:
-                    conn.close()
+                    fresh.close()
         try:
             self.host.run_bounded('getLibVersion()', ask, min(
-                wait, bounded.left(self.deadline)))
+                wait, bounded.left(self.deadline)), conn=conn)
             return True
         except (exception.NovaException, libvirt.libvirtError):
             return False
