@@ -17,6 +17,7 @@ from oslo_log import log as logging
 
 from nova import config
 from nova import exception
+from nova import version
 import nova.conf
 from nova.exporter import service
 from nova.virt.libvirt import driver as libvirt_driver
@@ -94,7 +95,7 @@ def build(conf, driver=None) -> service.ExporterService:
         driver.host, timeout=conf.libvirt.mem_stats_poll_timeout)
     return service.ExporterService(
         collector, driver.reconcile_memory_stats_period, settings(conf),
-        driver.host.uri, rereader(conf))
+        driver.host.uri, rereader(conf), version.version_string())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,13 @@
-"""systemd's service notifications: readiness, reload, stop, watchdog.
+"""systemd's service protocol: notifications (readiness, reload, stop,
+watchdog) and socket activation.
 
 The protocol (sd_notify(3)) is one datagram to the AF_UNIX socket named by
 ``$NOTIFY_SOCKET``; the watchdog's interval is ``$WATCHDOG_USEC``, meant
-for the process ``$WATCHDOG_PID`` when set. Outside systemd (no
-``$NOTIFY_SOCKET``) every call does nothing. Nothing here knows HTTP or
-libvirt.
+for the process ``$WATCHDOG_PID`` when set. Socket activation
+(sd_listen_fds(3)) passes listening sockets from file descriptor 3 on,
+``$LISTEN_FDS`` of them, for the process ``$LISTEN_PID``. Outside systemd
+(no ``$NOTIFY_SOCKET``, no ``$LISTEN_FDS``) every call does nothing.
+Nothing here knows HTTP or libvirt.
 """
 
 import os
@@ -40,3 +43,25 @@ def watchdog_interval() -> float | None:
     if pid and pid != str(os.getpid()):
         return None
     return int(usec) / 2e6
+
+
+# The first file descriptor systemd passes (sd_listen_fds(3)).
+LISTEN_FDS_START = 3
+
+
+def listen_sockets() -> list:
+    """The listening sockets systemd passed to this process (socket
+    activation: ``$LISTEN_FDS`` for ``$LISTEN_PID``), or []. Each is taken
+    once: the variables are removed, so no child inherits them.
+    """
+    count = os.environ.get('LISTEN_FDS', '')
+    pid = os.environ.get('LISTEN_PID', '')
+    if not count.isdigit() or pid != str(os.getpid()):
+        return []
+    for name in ('LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'):
+        os.environ.pop(name, None)
+    found = []
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + int(count)):
+        os.set_inheritable(fd, False)
+        found.append(socket.socket(fileno=fd))
+    return found

@@ -4,11 +4,14 @@ An OpenStack-style service: oslo.config (``--config-file``,
 ``--config-dir``), oslo.log (``--log-file``, ``--debug``,
 ``--use-journal``), SIGTERM and SIGINT stop it, SIGHUP re-reads the
 configuration files (options declared ``mutable``) and logs what changed.
-nova.exporter.server serves HTTP (and HTTPS, client certificates and basic
-auth, from Prometheus' web configuration file) with a collector of our own:
-every scrape is served from one poll of one long-lived
-MemoryStatsCollector, turned into fresh metric families. Nothing is global:
-the collector and the server belong to one ExporterService.
+Here the parts are put together, as the exporter toolkit layers them: the
+HTTP server (nova.exporter.web.server: connections, TLS), the toolkit's
+handler around the app (nova.exporter.web.handler: rate limit, headers,
+basic auth), the app (nova.exporter.app: routes, encoding), and the web
+configuration in force (nova.exporter.web.watch). Every scrape is served
+from one poll of one long-lived MemoryStatsCollector, turned into fresh
+metric families. Nothing is global: the collector and the server belong to
+one ExporterService.
 
 The service is given its parts by its entry point (nova.cmd.exporter): a
 collector, a reconcile function, the settings as plain values and a
@@ -16,6 +19,7 @@ function that re-reads them. It must not import nova.conf or the driver,
 nor read the configuration itself.
 """
 
+import concurrent.futures
 import dataclasses
 import errno
 import signal
@@ -26,14 +30,25 @@ from oslo_log import log as logging
 from prometheus_client import registry as prom_registry
 
 from nova import exception
+from nova.exporter import app
 from nova.exporter import metrics
 from nova.exporter import notify
-from nova.exporter import server
-from nova.exporter import webconfig
+from nova.exporter.web import config as web_config
+from nova.exporter.web import handler as web_handler
+from nova.exporter.web import server as web_server
+from nova.exporter.web import tls as web_tls
+from nova.exporter.web import watch
 from nova.virt.libvirt import stats_period
 
 LOG = logging.getLogger(__name__)
 PROG = 'nova-libvirt-exporter'
+DESCRIPTION = ("Memory-balloon statistics of this host's libvirt guests, "
+               'with their statistics period and why any figure is '
+               'missing, for Prometheus.')
+LINKS = [('/metrics', 'Metrics'), ('/-/healthy', 'Health')]
+# bcrypt's cost: each step doubles a check's CPU time (cost 10: about 60 ms
+# here). Above this, a start logs what a check costs.
+SLOW_COST = 12
 
 
 class ExporterFailed(exception.NovaException):
@@ -59,8 +74,8 @@ class Settings:
 class PrometheusCollector(prom_registry.Collector):
     """The prometheus_client collector: one poll of libvirt per call (a
     MemoryStatsCollector's), turned into metric families. Scrapes that
-    arrive while a poll runs share it: that is the HTTP server's job
-    (nova.exporter.server.MetricsApp); the lock here only keeps two
+    arrive while a poll runs share it: that is the app's job
+    (nova.exporter.app.MetricsApp); the lock here only keeps two
     callers off the collector's cache at once.
     """
 
@@ -106,14 +121,17 @@ class ExporterService:
     """
 
     def __init__(self, collector, reconcile, settings: Settings,
-                 uri: str, reread=None):
+                 uri: str, reread=None, version: str = ''):
         self.collector = collector
         self._reconcile_guests = reconcile
         self.settings = settings
         self.uri = uri
         self._reread = reread
+        self.version = version
         self.exporter = PrometheusCollector(self.collector)
-        self._httpd: server.HTTPServer | None = None
+        self._httpd: web_server.HTTPServer | None = None
+        self._web: watch.Current | None = None
+        self._app: app.MetricsApp | None = None
         self._executor = None
         self._reconciling: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -122,9 +140,14 @@ class ExporterService:
     def port(self) -> int:
         return self._httpd.port
 
-    def _web_config(self) -> webconfig.WebConfig:
-        """Who may read, and over what: [exporter] web_config_file, else
-        the deprecated tls_cert_file/tls_key_file, else plain HTTP.
+    @property
+    def httpd(self) -> 'web_server.HTTPServer | None':
+        return self._httpd
+
+    def _load_web(self) -> tuple:
+        """(WebConfig, ServerTLS or None): [exporter] web_config_file,
+        else the deprecated tls_cert_file/tls_key_file, else plain HTTP.
+        WebConfigError or ExporterFailed in one line.
         """
         opts = self.settings
         tls_files = (opts.tls_cert_file, opts.tls_key_file)
@@ -136,50 +159,72 @@ class ExporterService:
                            'move the certificate into the web '
                            'configuration file.')
             try:
-                return webconfig.load(opts.web_config_file)
-            except webconfig.WebConfigError as e:
+                config = web_config.load(opts.web_config_file)
+                tls = None if config.tls is None else \
+                    web_tls.ServerTLS.build(config.tls,
+                                            opts.web_config_file)
+            except web_config.WebConfigError as e:
                 raise ExporterFailed(reason=f'[exporter] web_config_file '
                                             f'{e}') from None
+            return config, tls
         if bool(opts.tls_cert_file) != bool(opts.tls_key_file):
             raise ExporterFailed(
                 reason='set both [exporter] tls_cert_file and tls_key_file '
                        'for HTTPS, or neither for HTTP.')
         if opts.tls_cert_file:
             try:
-                return webconfig.from_cert_files(*tls_files)
-            except (OSError, ValueError) as e:  # ssl.SSLError included
+                return web_tls.from_cert_files(*tls_files)
+            except (OSError, web_config.WebConfigError) as e:
                 raise ExporterFailed(reason=(
                     f'cannot use [exporter] tls_cert_file and tls_key_file '
                     f'({getattr(e, "strerror", None) or e}): set them to a '
                     'PEM certificate and its key that this user may '
                     'read.')) from None
-        return webconfig.WebConfig()
+        return web_config.WebConfig(), None
+
+    def _sockets(self) -> list:
+        """The listening sockets: systemd's (socket activation), else one
+        of our own on [exporter] listen_address and listen_port.
+        """
+        opts = self.settings
+        given = notify.listen_sockets()
+        if given:
+            return given
+        where = f'{opts.listen_address}:{opts.listen_port}'
+        try:
+            return [web_server.listen(opts.listen_address,
+                                      opts.listen_port)]
+        except OSError as e:
+            raise ExporterFailed(reason=_listen_error(where, e)) from None
 
     def start(self) -> None:
         opts = self.settings
-        web = self._web_config()
+        self._web = watch.Current(self._load_web)
+        web = self._web.config
         for warning in web.warnings:
             LOG.warning('[exporter] web_config_file: %s', warning)
-        where = f'{opts.listen_address}:{opts.listen_port}'
-        try:
-            sock = server.listen(opts.listen_address, opts.listen_port)
-        except OSError as e:
-            raise ExporterFailed(reason=_listen_error(where, e)) from None
-        self._executor = server.executor()
-        self._auth_executor = server.auth_executor()
-        app = server.MetricsApp(self.exporter.collect, web, self._executor,
-                                self._auth_executor)
+        _warn_costs(web)
+        sockets = self._sockets()
+        self._executor = executor()
+        self._auth_executor = auth_executor()
+        self._app = app.MetricsApp(
+            self.exporter.collect, self._executor,
+            app.landing_page(PROG, DESCRIPTION, self.version, LINKS))
+        gate = web_handler.WebHandler(
+            self._app, lambda: self._web.config,
+            web_handler.Passwords(self._auth_executor))
         # systemd's watchdog is pinged from the HTTP event loop: it is
         # restarted when that loop stops answering.
-        self._httpd = server.HTTPServer(
-            app, sock, opts.client_timeout,
+        self._httpd = web_server.HTTPServer(
+            gate, sockets, opts.client_timeout,
+            tls=self._web.for_connection,
             heartbeat=lambda: notify.notify('WATCHDOG=1'),
             heartbeat_interval=notify.watchdog_interval())
         self._httpd.start()
         scheme = 'https' if web.tls else 'http'
-        LOG.info('Serving %s://%s:%d/metrics for %s (%s)', scheme,
-                 opts.listen_address, self.port, self.uri,
-                 web.summary())
+        where = ', '.join(_address(s) for s in sockets)
+        LOG.info('Serving %s://%s/metrics for %s (%s; HTTP/1.1)', scheme,
+                 where, self.uri, web.summary())
         # It listens: systemd may count it started (Type=notify).
         notify.notify('READY=1', f'STATUS=Serving on {where}')
         if opts.apply_stats_period:
@@ -192,6 +237,7 @@ class ExporterService:
         notify.notify('STOPPING=1')
         self._stopping.set()
         if self._httpd is not None:
+            self._httpd.loop.call_soon_threadsafe(self._app.stopping)
             self._httpd.stop()
             self._httpd = None
         if self._executor is not None:
@@ -232,33 +278,15 @@ class ExporterService:
             self.reconcile()
 
     def _reload_web(self) -> bool:
-        """Read the web configuration again: new connections and requests
-        use it (open TLS connections keep theirs). A file that became
-        invalid or vanished keeps the last good one, with a warning.
-        Whether what applies changed.
+        """Read the web configuration again (nova.exporter.web.watch):
+        new connections and requests use it. Whether what applies changed.
         """
         if self._httpd is None:
             return False
-        running = self._httpd.app.web
-        try:
-            web = self._web_config()
-        except ExporterFailed as e:
-            LOG.warning('Web configuration not reloaded, the last good one '
-                        'stays; the next start will fail: %s', e)
-            return False
-        if web.tls != running.tls:
-            LOG.warning('The web configuration now asks for %s: switching '
-                        'between HTTP and HTTPS needs a restart; the last '
-                        'configuration stays until then.',
-                        'HTTPS' if web.tls else 'plain HTTP')
-            return False
-        if web.fingerprint == running.fingerprint:
-            return False
-        for warning in web.warnings:
-            LOG.warning('[exporter] web_config_file: %s', warning)
-        self._httpd.app.web = web
-        LOG.info('Web configuration changed: %s.', web.summary())
-        return True
+        changed = self._web.reload()
+        if changed:
+            _warn_costs(self._web.config)
+        return changed
 
     def reconcile(self) -> None:
         """Bring the guests to the configured period in the background,
@@ -334,9 +362,49 @@ def _listen_error(where: str, e: OSError) -> str:
             'listen_address and listen_port.')
 
 
+def _address(sock) -> str:
+    host, port = sock.getsockname()[:2]
+    return f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
+
+
+def _warn_costs(web) -> None:
+    """One line per user whose hash is slow to check, with what a check
+    costs: it is accepted, as the toolkit accepts it.
+    """
+    for cost in sorted(set(web.costs.values())):
+        if cost > SLOW_COST:
+            LOG.warning('[exporter] web_config_file: a user\'s bcrypt hash '
+                        'has cost %d: each check of a password not yet '
+                        'verified takes about %s of CPU (cost 10: 0.06 s); '
+                        'verified credentials are answered from memory. '
+                        '"htpasswd -nBC 10 USER" makes a cheaper one.',
+                        cost, _seconds(0.06 * 2 ** (cost - 10)))
+
+
+def _seconds(value: float) -> str:
+    return f'{value:.0f} s' if value >= 10 else f'{value:.1f} s'
+
+
+def executor() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads for polls and encoding: a few, reused."""
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=4, thread_name_prefix='scrape')
+
+
+def auth_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The one thread for bcrypt checks: a flood of them holds one CPU
+    at most, never the polls' threads.
+    """
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix='auth')
+
+
 def run(service: ExporterService) -> int:
-    """Serve until SIGTERM or SIGINT; SIGHUP reloads."""
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads, on a thread of its
+    own, so that however long reading takes it never delays a stop.
+    """
     stop, hup = threading.Event(), threading.Event()
+    reloading = None
 
     def on_stop(signum, frame):
         LOG.info('%s received: stopping.', signal.Signals(signum).name)
@@ -351,10 +419,13 @@ def run(service: ExporterService) -> int:
     try:
         service.start()
         while not stop.is_set():
-            if hup.wait(0.2):
+            if hup.wait(0.2) and (reloading is None or
+                                  not reloading.is_alive()):
                 hup.clear()
                 LOG.info('SIGHUP received: re-reading the configuration.')
-                service.reload()
+                reloading = threading.Thread(target=service.reload,
+                                             name='reload', daemon=True)
+                reloading.start()
     finally:
         service.stop()
         for signum, handler in previous.items():

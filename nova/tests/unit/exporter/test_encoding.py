@@ -71,9 +71,10 @@ class EncodingTest(test.TestCase):
         expected = chosen(_registry(
             encoding.wanted(families, names) if names else families))
         self.fast.clear()
-        body, got = encoding.encode(families, accept, names)
+        fmt = encoding.negotiate(accept)
+        body = encoding.encode(families, fmt, names)
         self.assertEqual(expected, body, accept)
-        self.assertEqual(content_type, got, accept)
+        self.assertEqual(content_type, fmt.content_type, accept)
         return bool(self.fast)
 
     def test_a_poll_the_same_in_every_format_by_the_fast_path(self):
@@ -134,8 +135,26 @@ class EncodingTest(test.TestCase):
         names = ('libvirt_up', 'libvirt_domain_memory_stats_rss_bytes')
         for accept in ACCEPTS:
             self.assertTrue(self._same(families, accept, names))
-        body, _ = encoding.encode(families, '', names, zipped=True)
-        plain, _ = encoding.encode(families, '', names)
+        body = encoding.encode(families, encoding.negotiate('', 'gzip'),
+                               names)
+        plain = encoding.encode(families, encoding.negotiate(''), names)
         self.assertEqual(plain, gzip.decompress(body))
         self.assertIn(b'libvirt_up ', plain)
         self.assertNotIn(b'available_bytes', plain)
+
+
+class NegotiateTest(test.TestCase):
+
+    def test_gzip_by_q_values(self):
+        for header, wanted in (('gzip', True), ('deflate, gzip;q=0.5', True),
+                               ('gzip;q=0', False), ('*', True),
+                               ('*;q=0', False), ('br', False), ('', False),
+                               ('GZIP', True), ('gzip;q=x', False),
+                               ('notgzip', False)):
+            self.assertEqual(wanted, encoding.gzip_wanted(header), header)
+
+    def test_equal_requests_equal_formats(self):
+        a = encoding.negotiate('text/plain;version=0.0.4', 'gzip')
+        b = encoding.negotiate('text/plain;version=0.0.4', 'gzip, br')
+        self.assertEqual(a, b)
+        self.assertNotEqual(a, encoding.negotiate('text/plain', ''))

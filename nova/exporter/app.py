@@ -1,0 +1,137 @@
+"""The exporter's application: what each path answers.
+
+``/metrics`` (GET, or HEAD): one poll's metric families, encoded as the
+request negotiated (nova.exporter.encoding), ``?name[]=`` keeping the named
+families; ``/``: a landing page; ``/-/healthy``: a liveness answer that
+never polls libvirt; 404 elsewhere, 405 for other methods.
+
+A poll runs on a worker thread; scrapes that arrive while it runs share its
+figures, and scrapes of one poll share each encoded body. Once the server
+is stopping, a scrape still waiting is answered 503 at once. Who may ask
+is decided before a request gets here (nova.exporter.web.handler); how it
+arrived is nova.exporter.web.server's business. Nothing here talks to
+libvirt or reads nova.conf.
+"""
+
+import asyncio
+import html
+import urllib.parse
+
+from nova.exporter import encoding
+from nova.exporter.web import handler as web_handler
+
+HEALTHY = b'Healthy.\n'
+
+
+class _Stopping(Exception):
+    """The server stops: a request still waiting is answered 503."""
+
+
+class MetricsApp:
+    """Routes a Request to its Response. ``poll()`` gives metric families
+    (blocking: run on ``executor``); ``landing`` is the landing page's
+    HTML.
+    """
+
+    def __init__(self, poll, executor, landing: bytes):
+        self._poll_fn = poll
+        self._executor = executor
+        self._landing = landing
+        self._current: asyncio.Future | None = None
+        # The encoded bodies of the latest poll's families, by (format,
+        # name filter): scrapes that share a poll share these.
+        self._encoded_for = None
+        self._encoded: dict = {}
+        self._stopping: asyncio.Event | None = None
+
+    def stopping(self) -> None:
+        """Answer 503 to requests still waiting (call on the loop)."""
+        self._stop_event().set()
+
+    def _stop_event(self) -> asyncio.Event:
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        return self._stopping
+
+    async def _unless_stopping(self, future):
+        """``future``'s result, or _Stopping once the server stops."""
+        stop = asyncio.ensure_future(self._stop_event().wait())
+        try:
+            done, _ = await asyncio.wait(
+                {future, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if future not in done:
+            raise _Stopping()
+        return future.result()
+
+    async def __call__(self, request) -> web_handler.Response:
+        if request.method not in ('GET', 'HEAD'):
+            return web_handler.text(405, b'Use GET.\n',
+                                    [(b'allow', b'GET, HEAD')])
+        if request.path == web_handler.HEALTHY_PATH:
+            return web_handler.text(200, HEALTHY)
+        if request.path == '/':
+            return web_handler.Response(200, self._landing, [
+                (b'content-type', b'text/html; charset=utf-8')])
+        if request.path != '/metrics':
+            return web_handler.text(404, b'Not found: see /metrics.\n')
+        try:
+            return await self._metrics(request)
+        except _Stopping:
+            return web_handler.text(503, b'Stopping.\n')
+
+    async def _metrics(self, request) -> web_handler.Response:
+        query = urllib.parse.parse_qs(request.query)
+        names = tuple(query.get('name[]', ()))
+        fmt = encoding.negotiate(
+            (request.header(b'accept') or b'').decode('latin-1'),
+            (request.header(b'accept-encoding') or b'').decode('latin-1'))
+        families = await self._poll()
+        body = await self._body(families, fmt, names)
+        headers = [(b'content-type', fmt.content_type.encode())]
+        if fmt.zipped:
+            headers.append((b'content-encoding', b'gzip'))
+        return web_handler.Response(200, body, headers)
+
+    async def _poll(self):
+        """This poll's families: the one running, or a new one."""
+        if self._current is None or self._current.done():
+            loop = asyncio.get_running_loop()
+            self._current = loop.run_in_executor(self._executor,
+                                                 self._poll_fn)
+        return await self._unless_stopping(asyncio.shield(self._current))
+
+    async def _body(self, families, fmt, names: tuple) -> bytes:
+        """``families`` encoded, once per poll for each format and name
+        filter: fifty scrapes sharing a poll cost one encoding.
+        """
+        if self._encoded_for is not families:
+            self._encoded_for, self._encoded = families, {}
+        body = self._encoded.get((fmt, names))
+        if body is None:
+            body = self._encoded[(fmt, names)] = asyncio.get_running_loop(
+            ).run_in_executor(self._executor, encoding.encode, families,
+                              fmt, names)
+        return await self._unless_stopping(asyncio.shield(body))
+
+
+def landing_page(name: str, description: str, version: str,
+                 links: list[tuple[str, str]]) -> bytes:
+    """The landing page, with what the toolkit's LandingConfig shows: the
+    name, a description, the version and links.
+    """
+    items = ''.join(f'<li><a href="{html.escape(href.lstrip("/"))}">'
+                    f'{html.escape(text)}</a></li>\n'
+                    for href, text in links)
+    return (f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="UTF-8">
+<title>{html.escape(name)}</title></head>
+<body>
+<h1>{html.escape(name)}</h1>
+<p>{html.escape(description)}</p>
+<p>Version: {html.escape(version)}</p>
+<ul>
+{items}</ul>
+</body></html>
+""").encode()
