@@ -50,9 +50,12 @@ other exporters read: ``tls_server_config`` (``cert_file``, ``key_file``,
 ``client_ca_file``, ``client_auth_type``: ``NoClientCert``,
 ``VerifyClientCertIfGiven`` or ``RequireAndVerifyClientCert``,
 ``min_version``, ``max_version``) and ``basic_auth_users`` (user name to
-bcrypt hash). Relative paths are relative to the file. Read at start; an
-unknown or unusable setting stops the exporter in one line. Unset (the
-default): plain HTTP, open to whoever can connect.
+bcrypt hash). Relative paths are relative to the file. Read at start, where
+an unknown or unusable setting stops the exporter in one line, and again
+for new connections whenever it (or a file it names) changed, as the
+toolkit does; a file that became unusable keeps the last good one, with a
+warning. The exporter serves HTTP/1.1 only. Unset (the default): plain
+HTTP, open to whoever can connect.
 
 Related options:
 
