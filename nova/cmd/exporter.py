@@ -3,9 +3,9 @@ serve.
 
 A bad configuration, or a port already taken, ends in one line on stderr
 and exit status 2 or 1. Here the configuration is read and the service
-assembled from its parts (``build``): the driver's collector and
-reconcile, the settings as plain values, and how to re-read them; serving
-is nova.exporter.service's job. Once it stopped serving the process exits
+assembled from its parts (``build``): the collector of a read-only
+driver, the settings as plain values, and how to re-read them; serving is
+nova.exporter.service's job. Once it stopped serving the process exits
 at once: nothing waits for a libvirt call still stuck in a worker thread.
 """
 
@@ -22,6 +22,7 @@ import nova.conf
 from nova.exporter import service
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
+from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
 
@@ -84,18 +85,27 @@ def rereader(conf):
 
 def build(conf, driver=None) -> service.ExporterService:
     """The service for the loaded configuration: a collector of
-    ``driver``'s host (default: a new LibvirtDriver), its reconcile, the
-    settings and their reread.
+    ``driver``'s host (default: a new read-only LibvirtDriver; no setting
+    makes it write), the settings and their reread.
     """
     oslo_cfg = std_logging.getLogger('oslo_config.cfg')
     if _NO_OSLO_CHANGE_LINES not in oslo_cfg.filters:
         oslo_cfg.addFilter(_NO_OSLO_CHANGE_LINES)
-    driver = driver or libvirt_driver.LibvirtDriver()
+    driver = driver or libvirt_driver.LibvirtDriver(read_only=True)
+    if not driver.read_only:
+        raise ValueError('the exporter only reads: give it a read-only '
+                         'LibvirtDriver')
+
+    def wanted(metadata) -> int:
+        # read at each poll: a reload's new value applies at once
+        return stats_period.wanted_period(
+            conf.libvirt.mem_stats_period_seconds, metadata)
     collector = memstats.MemoryStatsCollector(
-        driver.host, timeout=conf.libvirt.mem_stats_poll_timeout)
+        driver.host, timeout=conf.libvirt.mem_stats_poll_timeout,
+        wanted=wanted)
     return service.ExporterService(
-        collector, driver.reconcile_memory_stats_period, settings(conf),
-        driver.host.uri, rereader(conf), version.version_string())
+        collector, settings(conf), driver.host.uri, rereader(conf),
+        version.version_string())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,7 +121,9 @@ def _absolute(path):
 
 def do_guest_xml(args) -> int:
     instance, image_meta = instance_from_args(args)
-    guest = driver.LibvirtDriver().get_guest_config(instance, image_meta)
+    # Nothing is asked of libvirt; were it, read-only would do.
+    guest = driver.LibvirtDriver(read_only=True).get_guest_config(
+        instance, image_meta)
     sys.stdout.write(guest.to_xml())
     return 0
 
@@ -255,7 +257,8 @@ def do_destroy(args) -> int:
 
 
 def do_memstats(args) -> int:
-    drv = driver.LibvirtDriver()
+    # Read-only: a monitoring user outside group libvirt may run it.
+    drv = driver.LibvirtDriver(read_only=True)
     collector = memstats.MemoryStatsCollector(
         drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
     rows = collector.collect(args.names or None)

@@ -103,15 +103,18 @@ Related options:
                 default=False,
                 mutable=True,
                 deprecated_name='reconcile_period',
+                # Not deprecated_for_removal: oslo.config would say it in a
+                # line of its own beside the exporter's, which says what
+                # replaces it.
                 help="""
-Apply ``[libvirt] mem_stats_period_seconds`` to the guests at start and on
-SIGHUP.
+Deprecated, no longer changes anything: the exporter reads only.
 
-When true, the exporter brings every guest to the configured statistics
-period, as ``nova-libvirt reconcile`` does, when it starts and whenever it
-re-reads its configuration (SIGHUP), and logs what changed. Guests booted
-with statistics disabled are logged as needing recreation. When false (the
-default), the exporter only reads.
+It used to bring every guest to ``[libvirt] mem_stats_period_seconds`` at
+start and on SIGHUP. The exporter's libvirt connection is now read-only,
+and ``nova-libvirt reconcile`` runs as ``nova-libvirt-reconcile.service``,
+started by ``nova-libvirt-reconcile.path`` when the configuration changes
+and by ``nova-libvirt-reconcile.timer`` (``tools/install-service`` enables
+both). When true, the exporter says so in one line at start.
 
 Related options:
 

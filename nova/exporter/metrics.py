@@ -101,6 +101,11 @@ def families(rows, kept: dict | None = None) -> list:
     period = _gauge(PREFIX + 'period_seconds',
                     "The guest's memory statistics period, in seconds "
                     '(absent: the balloon has none or is disabled).')
+    wanted = _gauge(PREFIX + 'wanted_period_seconds',
+                    'The statistics period the guest should have, in '
+                    'seconds (0: none), from nova-libvirt\'s rule; a running '
+                    'guest whose period differs has drifted (absent: not '
+                    'running, or a balloon that cannot take one).')
     state = core.StateSetMetricFamily(
         PREFIX + 'state',
         "Why a guest has or lacks fresh figures (nova-libvirt's "
@@ -135,6 +140,9 @@ def families(rows, kept: dict | None = None) -> list:
         if row.period is not None:
             period_samples.append(Sample(period_name, labels, row.period,
                                          None))
+        if row.wanted_period is not None:
+            wanted.samples.append(Sample(wanted.name, labels,
+                                         row.wanted_period, None))
         raw = row.raw
         if not raw:
             continue
@@ -155,7 +163,7 @@ def families(rows, kept: dict | None = None) -> list:
         kept.update(current_states)
     return ([family for family, _ in byte_families] +
             [family for family, _ in counter_families] +
-            [used, updated, period, state, info])
+            [used, updated, period, wanted, state, info])
 
 
 def host_families(up: bool, duration: float) -> list:

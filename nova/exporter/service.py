@@ -14,9 +14,11 @@ metric families. Nothing is global: the collector and the server belong to
 one ExporterService.
 
 The service is given its parts by its entry point (nova.cmd.exporter): a
-collector, a reconcile function, the settings as plain values and a
-function that re-reads them. It must not import nova.conf or the driver,
-nor read the configuration itself.
+collector of a read-only libvirt connection, the settings as plain values
+and a function that re-reads them. It only reads: changing guests' periods
+is nova-libvirt-reconcile's job (a short-lived unit of its own, with the
+write access the exporter never has). It must not import nova.conf or the
+driver, nor read the configuration itself.
 """
 
 import concurrent.futures
@@ -38,7 +40,6 @@ from nova.exporter.web import handler as web_handler
 from nova.exporter.web import server as web_server
 from nova.exporter.web import tls as web_tls
 from nova.exporter.web import watch
-from nova.virt.libvirt import stats_period
 
 LOG = logging.getLogger(__name__)
 PROG = 'nova-libvirt-exporter'
@@ -112,18 +113,15 @@ class ExporterService:
     """The HTTP server and its collector.
 
     ``collector``: a memstats.MemoryStatsCollector (collect(), forget(),
-    ``timeout``); ``reconcile(stopping)``: brings the guests to the
-    configured period, returning (period, outcomes); ``settings``: the
-    Settings; ``uri``: libvirt's, for the log; ``reread()``: re-reads the
-    configuration files, returning the new Settings and the mutable
-    options that changed as (group, option, value, was), or raising
-    InvalidConfig.
+    ``timeout``); ``settings``: the Settings; ``uri``: libvirt's, for the
+    log; ``reread()``: re-reads the configuration files, returning the new
+    Settings and the mutable options that changed as (group, option,
+    value, was), or raising InvalidConfig.
     """
 
-    def __init__(self, collector, reconcile, settings: Settings,
-                 uri: str, reread=None, version: str = ''):
+    def __init__(self, collector, settings: Settings, uri: str,
+                 reread=None, version: str = ''):
         self.collector = collector
-        self._reconcile_guests = reconcile
         self.settings = settings
         self.uri = uri
         self._reread = reread
@@ -133,8 +131,6 @@ class ExporterService:
         self._web: watch.Current | None = None
         self._app: app.MetricsApp | None = None
         self._executor = None
-        self._reconciling: threading.Thread | None = None
-        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -187,10 +183,20 @@ class ExporterService:
         of our own on [exporter] listen_address and listen_port.
         """
         opts = self.settings
+        where = f'{opts.listen_address}:{opts.listen_port}'
         given = notify.listen_sockets()
         if given:
+            held = [_address(sock) for sock in given]
+            LOG.info('Listening on the socket systemd holds (socket '
+                     'activation): %s.', ', '.join(held))
+            configured = _address_of(opts.listen_address, opts.listen_port)
+            if configured not in held:
+                LOG.warning('[exporter] listen_address and listen_port say '
+                            '%s, but systemd holds %s for the exporter '
+                            '(nova-libvirt-exporter.socket), which is '
+                            'served: run tools/install-service again to '
+                            'move the socket.', configured, ', '.join(held))
             return given
-        where = f'{opts.listen_address}:{opts.listen_port}'
         try:
             return [web_server.listen(opts.listen_address,
                                       opts.listen_port)]
@@ -227,15 +233,13 @@ class ExporterService:
                  where, self.uri, web.summary())
         # It listens: systemd may count it started (Type=notify).
         notify.notify('READY=1', f'STATUS=Serving on {where}')
-        if opts.apply_stats_period:
-            self.reconcile()
+        _warn_apply(opts)
 
     def stop(self) -> None:
         """Stop serving within about two seconds, whatever clients or
-        libvirt do; a running reconcile changes no further guest.
+        libvirt do.
         """
         notify.notify('STOPPING=1')
-        self._stopping.set()
         if self._httpd is not None:
             self._httpd.loop.call_soon_threadsafe(self._app.stopping)
             self._httpd.stop()
@@ -274,8 +278,7 @@ class ExporterService:
             LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
                      name, value, was)
         self.collector.timeout = self.settings.poll_timeout
-        if self.settings.apply_stats_period:
-            self.reconcile()
+        _warn_apply(self.settings)
 
     def _reload_web(self) -> bool:
         """Read the web configuration again (nova.exporter.web.watch):
@@ -287,62 +290,6 @@ class ExporterService:
         if changed:
             _warn_costs(self._web.config)
         return changed
-
-    def reconcile(self) -> None:
-        """Bring the guests to the configured period in the background,
-        logging each change; a reconcile still running is not started
-        twice, and one interrupted by stop() changes no further guest.
-        """
-        if self._reconciling is not None and self._reconciling.is_alive():
-            LOG.warning('A reconcile is still running; not starting '
-                        'another.')
-            return
-        self._reconciling = threading.Thread(
-            target=self._reconcile, name='reconcile', daemon=True)
-        self._reconciling.start()
-
-    def wait_for_reconcile(self, timeout: float) -> bool:
-        """Whether no reconcile runs (any that ran ended) within
-        ``timeout`` seconds.
-        """
-        thread = self._reconciling
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
-    def _reconcile(self) -> None:
-        try:
-            period, outcomes = self._reconcile_guests(
-                stopping=self._stopping.is_set)
-        except exception.NovaException as e:
-            LOG.error('Could not reconcile statistics periods: %s', e)
-            return
-        counts = dict.fromkeys(('changed', 'already right',
-                                'need recreation', 'failed'), 0)
-        for outcome in outcomes:
-            action = None if outcome.change is None else \
-                outcome.change.action
-            if action is None:
-                counts['failed'] += 1
-                LOG.error('%s', outcome.line)
-            elif action == stats_period.CHANGE:
-                counts['changed'] += 1
-                LOG.info('%s', outcome.line)
-            elif action == stats_period.CANNOT:
-                counts['need recreation'] += 1
-                LOG.warning('%s', outcome.line)
-            else:
-                counts['already right'] += 1
-        # Read the guests' XML again: their periods are not what the
-        # collector cached.
-        self.collector.forget()
-        if self._stopping.is_set():
-            LOG.info('Reconcile abandoned: the exporter is stopping.')
-            return
-        LOG.info('Reconciled %d guests to statistics period %ss: %s.',
-                 len(outcomes), period,
-                 ', '.join(f'{n} {what}' for what, n in counts.items()))
 
 
 def _listen_error(where: str, e: OSError) -> str:
@@ -362,8 +309,20 @@ def _listen_error(where: str, e: OSError) -> str:
             'listen_address and listen_port.')
 
 
+def _warn_apply(settings: Settings) -> None:
+    if settings.apply_stats_period:
+        LOG.warning('[exporter] apply_stats_period is true, but the exporter '
+                    'only reads now: nova-libvirt-reconcile.path and .timer '
+                    '(tools/install-service enables them) bring the guests '
+                    'to their period; remove the option.')
+
+
 def _address(sock) -> str:
     host, port = sock.getsockname()[:2]
+    return _address_of(host, port)
+
+
+def _address_of(host: str, port: int) -> str:
     return f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
 
 

@@ -15,6 +15,7 @@ from nova.tests import prometheus
 from nova.tests.fixtures import exporter as fakeexporter
 from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.libvirt import base
+from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
@@ -29,7 +30,10 @@ class ExporterTestCase(base.RealQemuTestCase):
 
     def start_exporter(self):
         self.flags(listen_port=0, group='exporter')
-        svc = exporter_cmd.build(CONF, self.driver)
+        # a read-only connection of its own to the tests' embedded driver
+        reader = libvirt_driver.LibvirtDriver(read_only=True)
+        self.addCleanup(lambda: reader.host.close())
+        svc = exporter_cmd.build(CONF, reader)
         svc.start()
         self.addCleanup(svc.stop)
         return svc

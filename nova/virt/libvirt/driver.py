@@ -206,10 +206,15 @@ def _instance_dir(uuid: str) -> str:
 
 
 class LibvirtDriver:
-    """Builds guests and runs them through a Host."""
+    """Builds guests and runs them through a Host. ``read_only``: the Host
+    opens libvirt read-only (VIR_CONNECT_RO), for callers that only read:
+    any write is then refused by libvirt itself.
+    """
 
-    def __init__(self, host: libvirt_host.Host | None = None):
+    def __init__(self, host: libvirt_host.Host | None = None,
+                 read_only: bool = False):
         self._host = host
+        self.read_only = read_only
 
     @property
     def host(self) -> libvirt_host.Host:
@@ -220,7 +225,8 @@ class LibvirtDriver:
                                    CONF.libvirt.connection_uri,
                                    CONF.state_path),
                 stats_workers=CONF.libvirt.mem_stats_poll_workers,
-                timeout=CONF.libvirt.mem_stats_poll_timeout)
+                timeout=CONF.libvirt.mem_stats_poll_timeout,
+                read_only=self.read_only)
         return self._host
 
     def spawn(self, instance: instance_obj.Instance,
@@ -266,6 +272,9 @@ class LibvirtDriver:
             guests = {g.name: g for g in self.host.list_guests()}
             names = sorted(guests)
         else:
+            # A connection that cannot be opened (or not for writing) is
+            # one error for the command, not one per guest.
+            self.host.connect()
             guests = {}
         outcomes = []
         for name in names:

@@ -156,7 +156,7 @@ def _holder(root: str) -> str:
     return f' (pid {pid}: {command})'
 
 
-def _hint(uri: str, message: str = '') -> str:
+def _hint(uri: str, message: str = '', read_only: bool = False) -> str:
     root = embed_root_of(uri)
     if root is not None:
         if 'pid file' in message or 'driver.pid' in message:
@@ -171,10 +171,22 @@ def _hint(uri: str, message: str = '') -> str:
         return ('this process has opened an embedded QEMU driver '
                 '(qemu:///embed), which then takes every qemu:/// URI: '
                 'use one connection URI per process')
+    if not read_only and _refused(message):
+        return ('this command changes guests, so it needs read-write '
+                'access: run it as root or as a member of group libvirt '
+                '(memstats and guest-xml only read: any user may run '
+                'them)')
     if uri.startswith('qemu:///system') or uri.startswith('lxc:'):
         return ('start libvirtd (package libvirt-daemon-system) and check '
                 'that this user may use its socket')
     return 'check [libvirt] connection_uri'
+
+
+def _refused(message: str) -> bool:
+    """Whether libvirt's message says this user may not open it so."""
+    return any(words in message for words in (
+        'Permission denied', 'authentication unavailable',
+        'authentication failed', 'access denied', 'polkit'))
 
 
 def _frozen_hint(uri: str) -> str:
@@ -194,8 +206,12 @@ class Host:
     """
 
     def __init__(self, uri: str, stats_workers: int = 1,
-                 timeout: float = DEFAULT_POLL_TIMEOUT):
+                 timeout: float = DEFAULT_POLL_TIMEOUT,
+                 read_only: bool = False):
         self.uri = uri
+        #: Open with libvirt's VIR_CONNECT_RO (qemu:///system: its
+        #: read-only socket): every call that changes something is refused.
+        self.read_only = read_only
         #: Parallel calls a statistics poll may split into (1: one call;
         #: 0: chosen from the number of guests, see stats_poll.auto_workers).
         self.stats_workers = stats_workers
@@ -354,12 +370,14 @@ class Host:
                     reason=f'cannot prepare {root}: {e.strerror}.') from None
         _start_event_loop()
         try:
-            conn = libvirt.open(self.uri)
+            conn = (libvirt.openReadOnly(self.uri) if self.read_only else
+                    libvirt.open(self.uri))
         except libvirt.libvirtError as e:
             message = e.get_error_message()
             raise exception.HypervisorUnavailable(
                 uri=self.uri,
-                reason=f'{message}; {_hint(self.uri, message)}.'
+                reason=f'{message}; '
+                       f'{_hint(self.uri, message, self.read_only)}.'
             ) from None
         if root is not None:
             _wait_reconnected(conn)

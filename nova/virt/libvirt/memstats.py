@@ -103,6 +103,9 @@ class GuestMemoryStats:
     display_name: str | None = None
     project: str | None = None
     period: int | None = None
+    #: The period it should have (stats_period.wanted_period), for a
+    #: running guest whose balloon can take one; None where not asked.
+    wanted_period: int | None = None
     raw: dict = dataclasses.field(default_factory=dict, repr=False)
     #: The guest's LibvirtConfigGuestMetaNovaInstance, or None.
     metadata: object = dataclasses.field(default=None, repr=False)
@@ -124,9 +127,9 @@ class GuestMemoryStats:
 
 #: The keys of as_dict(), JSON and CSV, in order.
 FIELDS = ('name', 'uuid', 'stats_state', 'reason', 'display_name',
-          'project', 'period', 'memory_usage_mb', 'memory_resident_mb',
-          'memory_actual_mb', 'memory_available_mb', 'swap_in_mb',
-          'swap_out_mb', 'last_update')
+          'project', 'period', 'wanted_period', 'memory_usage_mb',
+          'memory_resident_mb', 'memory_actual_mb', 'memory_available_mb',
+          'swap_in_mb', 'swap_out_mb', 'last_update')
 
 
 def _ago(seconds: float) -> str:
@@ -303,9 +306,11 @@ class MemoryStatsCollector:
     """
 
     def __init__(self, host, clock: Callable[[], float] = time.time,
-                 timeout: float = 5.0):
+                 timeout: float = 5.0, wanted=None):
         self._host = host
         self._clock = clock
+        #: metadata -> the period a guest should have (None: not told)
+        self._wanted = wanted
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
         # (name, domain id) -> _CachedFacts, for the domains of the last
@@ -372,19 +377,24 @@ class MemoryStatsCollector:
             found.append(known)
         return found
 
-    @staticmethod
-    def _row(record, known: '_CachedFacts', now: float) -> GuestMemoryStats:
+    def _row(self, record, known: '_CachedFacts', now: float
+             ) -> GuestMemoryStats:
         """The row of a guest whose XML facts are ``known``; a guest that
         is not running keeps its owner and its defined period, but has no
-        figures.
+        figures. A running guest whose balloon can take a period is told
+        the period it should have.
         """
         state, reason = classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,
             known.started_at)
+        wanted = None
+        if self._wanted is not None and record.active and \
+                known.balloon is not None and known.balloon.model != 'none':
+            wanted = self._wanted(known.metadata)
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
-            known.project, known.period,
+            known.project, known.period, wanted,
             record.stats if record.active else {}, known.metadata)
 
     @staticmethod

@@ -45,6 +45,14 @@ class PeriodChange:
     message: str = ''
 
 
+def wanted_period(host_period: int, metadata=None) -> int:
+    """The statistics period a guest should have (0: none): ``[libvirt]
+    mem_stats_period_seconds``, 0 or below meaning none. ``metadata`` is
+    the guest's LibvirtConfigGuestMetaNovaInstance, or None.
+    """
+    return max(0, host_period)
+
+
 def _period(balloon) -> int:
     """The period a balloon has: libvirt writes no <stats> for 0."""
     return balloon.period or 0

@@ -39,7 +39,7 @@ class ServiceTestCase(test.TestCase):
 
     def start(self, extra=''):
         self.load(extra)
-        self.driver = libvirt_driver.LibvirtDriver()
+        self.driver = libvirt_driver.LibvirtDriver(read_only=True)
         svc = exporter_cmd.build(CONF, self.driver)
         svc.start()
         self.addCleanup(svc.stop)

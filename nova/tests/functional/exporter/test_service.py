@@ -18,6 +18,7 @@ from nova.exporter import service
 from nova.tests import doc_table
 from nova.tests import prometheus
 from nova.tests.functional.exporter import base
+from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import host as libvirt_host
 
 CONF = nova.conf.CONF
@@ -137,50 +138,54 @@ class ServiceTest(base.ServiceTestCase):
                 for i, balloon in enumerate(balloons)) + '</node>')
         return node
 
-    def test_reconcile_at_start_when_asked(self):
-        node = self._node("<memballoon model='virtio'/>",
-                          "<memballoon model='none'/>")
+    def test_apply_stats_period_is_said_and_changes_nothing(self):
+        node = self._node("<memballoon model='virtio'/>")
         logs = self.useFixture(fixtures.FakeLogger())
         svc = self.start('apply_stats_period = true\n[libvirt]\n'
                          'mem_stats_period_seconds = 7\n'
                          f'connection_uri = test://{node}\n')
-        self.assertTrue(svc.wait_for_reconcile(10))
-        self.assertIn('g0: period none -> 7s', logs.output)
-        self.assertIn('g1: cannot change', logs.output)
-        # the summary says what happened, not that all were reconciled
-        self.assertIn('Reconciled 2 guests to statistics period 7s: 1 '
-                      'changed, 0 already right, 1 need recreation, 0 '
-                      'failed.', logs.output)
-        guest = self.driver.host.get_guest('g0')
-        self.assertIn("period='7'", guest.get_xml_desc())
+        self.assertIn('libvirt_up 1.0', self.scrape(svc))
+        said = [line for line in logs.output.splitlines()
+                if 'apply_stats_period' in line]
+        self.assertEqual(1, len(said), logs.output)
+        self.assertIn('the exporter only reads now: '
+                      'nova-libvirt-reconcile.path and .timer', said[0])
+        self.assertNotIn("period='7'",
+                         self.driver.host.get_guest('g0').get_xml_desc())
 
-    def test_metrics_show_the_period_reconcile_set(self):
+    def test_the_connection_is_read_only_whatever_the_configuration(self):
+        node = self._node("<memballoon model='virtio'/>")
+        svc = self.start('apply_stats_period = true\n[libvirt]\n'
+                         f'connection_uri = test://{node}\n')
+        self.assertIn('libvirt_up 1.0', self.scrape(svc))
+        host = self.driver.host
+        self.assertTrue(host.read_only)
+        e = self.assertRaises(
+            exception.LibvirtCallFailed,
+            host.get_guest('g0').set_memory_stats_period, 7, live=False,
+            config=True)
+        self.assertIn('read only access prevents', str(e))
+        self.assertRaises(ValueError, exporter_cmd.build, CONF,
+                          libvirt_driver.LibvirtDriver())
+
+    def test_wanted_period_follows_the_option_and_shows_drift(self):
         node = self._node("<memballoon model='virtio'><stats period='10'/>"
                           "</memballoon>")
         svc = self.start(f'[libvirt]\nconnection_uri = test://{node}\n'
                          'mem_stats_period_seconds = 10\n')
-        line = 'libvirt_domain_memory_stats_period_seconds{domain="g0"} '
-        self.assertIn(line + '10.0', self.scrape(svc))
+        has = 'libvirt_domain_memory_stats_period_seconds{domain="g0"} '
+        wants = ('libvirt_domain_memory_stats_wanted_period_seconds'
+                 '{domain="g0"} ')
+        text = self.scrape(svc)
+        self.assertIn(has + '10.0', text)
+        self.assertIn(wants + '10.0', text)
         with open(self.conf_path, 'a') as f:
-            # the option's old name, still read
-            f.write('[exporter]\nreconcile_period = true\n'
-                    '[libvirt]\nmem_stats_period_seconds = 5\n')
+            f.write('[libvirt]\nmem_stats_period_seconds = 5\n')
         svc.reload()
-        self.assertTrue(svc.wait_for_reconcile(10))
-        self.assertIn(line + '5.0', self.scrape(svc))
-
-    def test_stop_abandons_a_running_reconcile(self):
-        node = self._node(*["<memballoon model='virtio'/>"] * 3)
-        logs = self.useFixture(fixtures.FakeLogger())
-        svc = self.start(f'[libvirt]\nconnection_uri = test://{node}\n'
-                         'mem_stats_period_seconds = 7\n')
-        svc.stop()  # before the reconcile starts: it must change nothing
-        svc.reconcile()
-        self.assertTrue(svc.wait_for_reconcile(10))
-        self.assertIn('Reconcile abandoned', logs.output)
-        self.assertNotIn('period none -> 7s', logs.output)
-        self.assertNotIn("period='7'",
-                         self.driver.host.get_guest('g0').get_xml_desc())
+        # the exporter changed nothing: the writer's job is visible as drift
+        text = self.scrape(svc)
+        self.assertIn(has + '10.0', text)
+        self.assertIn(wants + '5.0', text)
 
 
 class ConsoleScriptTest(base.ServiceTestCase):

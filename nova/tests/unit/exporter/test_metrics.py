@@ -79,6 +79,20 @@ class FamiliesTest(test.TestCase):
         self.assertEqual(1, got[(p + 'state', 'g', 'ok')])
         self.assertEqual(0, got[(p + 'state', 'g', 'stale')])
 
+    def test_wanted_period_beside_the_period(self):
+        drifted = make_row('drifted', 'ok', RAW, period=2)
+        drifted.wanted_period = 10
+        none = make_row('none-wanted', 'ok', RAW, period=2)
+        none.wanted_period = 0
+        got = _samples(metrics.families([drifted, none,
+                                         make_row('untold', 'ok', RAW)]))
+        p = metrics.PREFIX
+        self.assertEqual(10, got[(p + 'wanted_period_seconds', 'drifted',
+                                  None)])
+        self.assertEqual(0, got[(p + 'wanted_period_seconds', 'none-wanted',
+                                 None)])
+        self.assertNotIn((p + 'wanted_period_seconds', 'untold', None), got)
+
     def test_every_state_is_a_state_set_member(self):
         rows = [make_row(f'g-{s}', s) for s in memstats.STATES]
         got = _samples(metrics.families(rows))
@@ -168,7 +182,7 @@ class DocumentedRulesTest(test.TestCase):
         rules = os.path.join(admin, 'exporter-alerts.yml')
         rc, out = prometheus.promtool('check', 'rules', rules)
         self.assertEqual(0, rc, out)
-        self.assertIn('SUCCESS: 5 rules found', out)
+        self.assertIn('SUCCESS: 6 rules found', out)
         rc, out = prometheus.promtool(
             'check', 'config', os.path.join(admin, 'exporter-scrape.yml'))
         self.assertEqual(0, rc, out)
@@ -193,7 +207,7 @@ class DocumentedRulesTest(test.TestCase):
             text = f.read()
         for alert in ('LibvirtDown', 'GuestMemoryStatsStale',
                       'GuestWithoutStatsPeriod', 'GuestUnresponsive',
-                      'GuestReportsNoFigures'):
+                      'GuestReportsNoFigures', 'GuestStatsPeriodDrift'):
             self.assertIn(f'alertname: {alert}', text)
 
 

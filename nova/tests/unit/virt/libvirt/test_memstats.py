@@ -159,7 +159,7 @@ class FiguresTest(test.TestCase):
     def test_empty(self):
         self.assertEqual(set(memstats.FIELDS) - {
             'name', 'uuid', 'stats_state', 'reason', 'period',
-            'display_name', 'project'},
+            'wanted_period', 'display_name', 'project'},
             set(memstats.figures({})))
         self.assertTrue(all(v is None
                             for v in memstats.figures({}).values()))
@@ -247,11 +247,27 @@ class CollectorTest(test.TestCase):
         self.assertEqual('stale', row.stats_state)
         self.assertIn('13s ago', row.reason)
 
+    def test_wanted_period_only_where_a_balloon_can_take_one(self):
+        asked = []
+
+        def wanted(metadata):
+            asked.append(metadata)
+            return 7
+        collector = memstats.MemoryStatsCollector(
+            self.host, clock=lambda: NOW, wanted=wanted)
+        rows = {r.name: r for r in collector.collect()}
+        self.assertEqual({'b-ok': 7, 'a-off': None, 'c-down': None,
+                          'd-gone': None, 'e-err': None},
+                         {n: r.wanted_period for n, r in rows.items()})
+        self.assertEqual(1, len(asked))
+        # without the rule, nobody is told
+        self.assertIsNone(self.collector.collect(['b-ok'])[0].wanted_period)
+
     def test_as_dict_has_the_json_keys(self):
         row = self.collector.collect(['b-ok'])[0]
         self.assertEqual(
             ['name', 'uuid', 'stats_state', 'reason', 'display_name',
-             'project', 'period',
+             'project', 'period', 'wanted_period',
              'memory_usage_mb', 'memory_resident_mb', 'memory_actual_mb',
              'memory_available_mb', 'swap_in_mb', 'swap_out_mb',
              'last_update'], list(row.as_dict()))
