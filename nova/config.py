@@ -8,12 +8,18 @@ Before oslo.config reads a file, the file is checked (a regular, readable,
 UTF-8 file of sane size), so a directory, ``/dev/zero`` or a binary file is
 refused in one line rather than a traceback or a memory blow-up. Options
 oslo.config would silently ignore (misspelt, or in the wrong section) are
-listed by ``unknown_options`` so that commands can warn.
+listed by ``unknown_options`` so that commands can warn; those of Nova's
+own nova.conf (nova/conf/nova-options.txt, written by tools/nova-options)
+are ignored quietly, so an operator can point nova-libvirt at the compute
+node's nova.conf.
 """
 
 import argparse
 import difflib
+import functools
 import glob
+import importlib.resources
+import logging
 import os
 import stat
 
@@ -196,6 +202,22 @@ def _known_names(conf: cfg.ConfigOpts) -> dict[str, set[str]]:
     return names
 
 
+LOG = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=None)
+def upstream_options() -> dict[str, frozenset]:
+    """{group: option names} of a Nova compute node's nova.conf."""
+    found: dict[str, set] = {}
+    text = importlib.resources.files('nova.conf').joinpath(
+        'nova-options.txt').read_text()
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            group, name = line.split()
+            found.setdefault(group, set()).add(name)
+    return {group: frozenset(names) for group, names in found.items()}
+
+
 def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
     """One warning per option or section in the files that nothing reads.
 
@@ -203,9 +225,14 @@ def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
     wrong section would quietly keep its default.
     """
     known = _known_names(conf)
+    nova = upstream_options()
     warnings = []
     for path, sections in _parsed_files(conf):
         for section, options in sections.items():
+            if section not in known and section in nova:
+                LOG.debug('[%s] in %s is a section of Nova\'s: ignored.',
+                          section, path)
+                continue
             if section not in known:
                 close = difflib.get_close_matches(section, known, 1)
                 hint = f'; did you mean [{close[0]}]?' if close else '.'
@@ -215,6 +242,10 @@ def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
                 continue
             for name in options:
                 if name in known[section]:
+                    continue
+                if name in nova.get(section, ()):
+                    LOG.debug('[%s] %s in %s is an option of Nova\'s: '
+                              'ignored.', section, name, path)
                     continue
                 home = [g for g, opts in known.items() if name in opts]
                 if home:
@@ -260,11 +291,20 @@ def parse_args(argv: list[str], default_config_files=None,
     conf = conf or nova.conf.CONF
     for path in _requested_files(argv, default_config_files, prog):
         check_config_file(path)
+    from nova import version
     try:
         conf(argv, project='nova', prog=prog, description=description,
-             usage=usage, default_config_files=default_config_files)
-    except (cfg.ConfigFilesNotFoundError, cfg.ConfigFileParseError,
-            cfg.ConfigDirNotFoundError) as e:
+             usage=usage, default_config_files=default_config_files,
+             version=version.version_string())
+    except cfg.ConfigFilesNotFoundError as e:
+        missing = ', '.join(shorten(p) for p in e.config_files)
+        raise exception.InvalidConfig(
+            reason=f'{missing} does not exist: give the path of an existing '
+                   'file, write one from etc/nova/nova-libvirt.conf.sample '
+                   '(every option, commented out), or let '
+                   'tools/install-service write /etc/nova/nova.conf.'
+        ) from None
+    except (cfg.ConfigFileParseError, cfg.ConfigDirNotFoundError) as e:
         raise exception.InvalidConfig(reason=f'{e}.') from None
     check_values(conf)
     return conf

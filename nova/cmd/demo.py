@@ -1,15 +1,17 @@
 """``nova-libvirt demo``: the feature, shown on two real guests.
 
-On the configured connection (the embedded QEMU driver out of the box) it
-builds the test image if needed, boots one guest with the configured period
-and one with statistics disabled, shows each domain's memballoon as libvirt
-stored it, polls their statistics for a few periods with progress on
-stderr, prints what each reports, and removes both guests, also on Ctrl-C,
-SIGTERM, SIGHUP (a closed terminal or SSH session) or error. Results go to
-stdout, progress to stderr.
+On the configured connection (out of the box an embedded QEMU driver of
+its own, never the host's libvirtd unless ``[libvirt] connection_uri``
+names it) it builds the test image if needed, boots one guest with the
+configured period and one with statistics disabled, shows each domain's
+memballoon as libvirt stored it, polls their statistics for a few periods
+with progress on stderr, prints what each reports, and removes both
+guests, also on Ctrl-C, SIGTERM, SIGHUP (a closed terminal or SSH session)
+or error. Results go to stdout, progress to stderr.
 """
 
 import copy
+import os
 import signal
 import sys
 import time
@@ -24,6 +26,7 @@ from nova.conf import libvirt as libvirt_conf
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
@@ -118,6 +121,18 @@ def _watch(collector, period: int, periods: int) -> tuple[list, int]:
     return rows, len(updates)
 
 
+def _demo_host() -> libvirt_host.Host:
+    """The configured connection, else an embedded root of the demo's own:
+    never the host's libvirtd unless [libvirt] connection_uri names it, so
+    that the demo's guests are never the host's.
+    """
+    uri = CONF.libvirt.connection_uri or libvirt_host.embed_uri(
+        os.path.join(CONF.state_path, 'libvirt', 'qemu-embed'))
+    return libvirt_host.Host(
+        uri, stats_workers=CONF.libvirt.mem_stats_poll_workers,
+        timeout=CONF.libvirt.mem_stats_poll_timeout)
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -131,7 +146,7 @@ def run(args) -> int:
             reason=f'The statistics period is {period}, which disables '
                    'statistics for both demo guests: pass --period N '
                    '(N > 0).')
-    drv = libvirt_driver.LibvirtDriver()
+    drv = libvirt_driver.LibvirtDriver(host=_demo_host())
     say(f'virt_type {args.virt_type}'
         + (' (software emulation; --virt-type kvm for hardware '
            'acceleration)' if args.virt_type == 'qemu' else ''))

@@ -103,8 +103,9 @@ def build(conf, driver=None) -> service.ExporterService:
     collector = memstats.MemoryStatsCollector(
         driver.host, timeout=conf.libvirt.mem_stats_poll_timeout,
         wanted=wanted)
+    uri, why = driver.connection
     return service.ExporterService(
-        collector, settings(conf), driver.host.uri, rereader(conf),
+        collector, settings(conf), f'{uri} ({why})', rereader(conf),
         version.version_string())
 
 

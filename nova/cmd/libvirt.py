@@ -179,6 +179,18 @@ def _check_readable_by_qemu(drv, image_meta) -> None:
                 'use the embedded driver.'))
 
 
+def _guests(count: int) -> str:
+    return f'{count} guest' + ('' if count == 1 else 's')
+
+
+def where(drv) -> str:
+    """Which libvirt a command used, and why that one: its last line says
+    it (an error names the URI already, in its one line).
+    """
+    uri, why = drv.connection
+    return f'{uri} ({why})'
+
+
 def do_boot(args) -> int:
     if args.virt_type is not None:
         CONF.set_override('virt_type', args.virt_type, 'libvirt')
@@ -194,7 +206,7 @@ def do_boot(args) -> int:
         collector.collect([instance.name])
     guest = drv.spawn(instance, image_meta)
     print(guest.uuid)
-    print(f'{PROG}: guest {guest.name} runs on {drv.host.uri}; it outlives '
+    print(f'{PROG}: guest {guest.name} runs on {where(drv)}; it outlives '
           f'this command: "{command("destroy", guest.name)}" stops it.',
           file=sys.stderr)
     if collector is None:
@@ -252,7 +264,11 @@ def _wait_for_report(collector, name: str, seconds: int,
 
 
 def do_destroy(args) -> int:
-    driver.LibvirtDriver().destroy(args.instance_name)
+    drv = driver.LibvirtDriver()
+    name = args.instance_name
+    drv.destroy(name)
+    print(f'{PROG}: guest {name} stopped and removed from {where(drv)}.',
+          file=sys.stderr)
     return 0
 
 
@@ -262,8 +278,20 @@ def do_memstats(args) -> int:
     collector = memstats.MemoryStatsCollector(
         drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
     rows = collector.collect(args.names or None)
-    sys.stdout.write(output.format_memstats(rows, args.format))
-    return 0
+    if not rows:
+        print(f'No guests on {where(drv)}.')
+        for hint in driver.guests_elsewhere(drv.host.uri, CONF.state_path):
+            print(f'{PROG}: {hint}', file=sys.stderr)
+        return 0
+    sys.stdout.write(output.format_memstats(rows, args.format,
+                                            wide=args.wide))
+    print(f'{PROG}: memstats read {_guests(len(rows))} on {where(drv)}.',
+          file=sys.stderr)
+    missing = [row for row in rows if row.stats_state == memstats.ERROR
+               and row.uuid is None]
+    for row in missing:
+        print(f'{PROG}: error: {row.reason}', file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _summary(outcomes, dry_run: bool, words: dict) -> str:
@@ -281,20 +309,23 @@ def do_set_period(args) -> int:
     if not args.names and not args.all:
         raise UsageError(reason='give the guests to change (NAME ...) or '
                                 '--all')
-    outcomes = driver.LibvirtDriver().set_memory_stats_period(
+    drv = driver.LibvirtDriver()
+    outcomes = drv.set_memory_stats_period(
         args.seconds, args.names or None, dry_run=args.dry_run)
     for outcome in outcomes:
         print(outcome.line)
     print('set-period: ' + _summary(outcomes, args.dry_run, {
         stats_period.CHANGE: 'changed', stats_period.KEEP: 'unchanged',
         stats_period.CANNOT: 'cannot change', 'failed': 'failed'}))
+    print(f'{PROG}: set-period on {where(drv)}.', file=sys.stderr)
     ok = all(o.change is not None and o.change.action != stats_period.CANNOT
              for o in outcomes)
     return 0 if ok else 1
 
 
 def do_reconcile(args) -> int:
-    period, outcomes = driver.LibvirtDriver().reconcile_memory_stats_period(
+    drv = driver.LibvirtDriver()
+    period, outcomes = drv.reconcile_memory_stats_period(
         dry_run=args.dry_run)
     print(f'reconcile: bringing every guest to period {period}s ([libvirt] '
           'mem_stats_period_seconds)' if period else
@@ -305,6 +336,7 @@ def do_reconcile(args) -> int:
     print('reconcile: ' + _summary(outcomes, args.dry_run, {
         stats_period.CHANGE: 'changed', stats_period.KEEP: 'already right',
         stats_period.CANNOT: 'need recreation', 'failed': 'failed'}))
+    print(f'{PROG}: reconcile on {where(drv)}.', file=sys.stderr)
     return 1 if any(o.change is None for o in outcomes) else 0
 
 
@@ -345,6 +377,9 @@ def _add_memstats_args(parser):
     parser.add_argument('--format', choices=output.FORMATS,
                         default='table',
                         help='Output format (default: %(default)s).')
+    parser.add_argument('--wide', action='store_true',
+                        help='A table of one line a guest, a column a '
+                             'figure (wider than 100 columns).')
 
 
 #: Subcommands: name -> (handler, help, adds its own arguments)

@@ -74,10 +74,15 @@ Related options:
 Overrides the default libvirt URI of the chosen virtualization type.
 
 If set, nova-libvirt connects to this URI and ``virt_type`` is only used to
-build the guests' XML. If unset, ``kvm`` and ``qemu`` use an embedded QEMU
-driver, ``qemu:///embed?root=$state_path/libvirt/qemu-embed``, which runs in
-the nova-libvirt process and needs no libvirt daemon; ``lxc`` uses
-``lxc:///system``.
+build the guests' XML. If unset, as Nova and ``virsh`` do, ``kvm`` and
+``qemu`` use the host's libvirtd (``qemu:///system``) where its socket
+exists (``/run/libvirt/libvirt-sock``, or ``virtqemud-sock``), and
+otherwise an embedded QEMU driver,
+``qemu:///embed?root=$state_path/libvirt/qemu-embed``, which runs in the
+nova-libvirt process and needs no libvirt daemon; ``lxc`` uses
+``lxc:///system``. Every command says, on its last line, which connection
+it used and why; ``nova-libvirt demo`` uses an embedded root of its own
+unless this is set.
 
 Possible values:
 

@@ -146,6 +146,41 @@ class BadInputTest(cmd_base.CommandTestCase):
         doc_table.check(self, 'unknown-section', rc, err)
         self.assertEqual(1, len(err.splitlines()), err)
 
+    def test_a_compute_nodes_nova_conf_is_read_quietly(self):
+        # Nova 34's own options, and those of the libraries it configures,
+        # are Nova's business: no warning; ours and a misspelt one still
+        # count.
+        rc, out, err = self._guest_xml(
+            '--disk', self.kernel, conf_body="""
+[DEFAULT]
+transport_url = rabbit://nova:secret@controller:5672/
+my_ip = 10.0.0.31
+debug = true
+[api]
+auth_strategy = keystone
+[keystone_authtoken]
+www_authenticate_uri = http://controller:5000/
+memcached_servers = controller:11211
+auth_type = password
+[placement]
+region_name = RegionOne
+[libvirt]
+virt_type = qemu
+images_type = rbd
+cpu_mode = host-passthrough
+mem_stats_period_seconds = 5
+mem_stats_period_second = 6
+[oslo_concurrency]
+lock_path = /var/lib/nova/tmp
+[vnc]
+enabled = true
+""")
+        self.assertEqual(0, rc, err)
+        self.assertIn('<stats period="5"/>', out)
+        self.assertEqual(1, len(err.splitlines()), err)
+        self.assertIn('[libvirt] mem_stats_period_second in ', err)
+        self.assertIn('did you mean mem_stats_period_seconds?', err)
+
     def test_known_options_give_no_warning(self):
         rc, out, err = self._guest_xml(
             '--disk', self.kernel,

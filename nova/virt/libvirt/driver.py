@@ -10,6 +10,7 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 import os
 import platform
 import shutil
+import stat
 import time
 
 from nova import exception
@@ -172,19 +173,85 @@ def kvm_usable() -> bool:
     return os.access('/dev/kvm', os.R_OK | os.W_OK)
 
 
-def get_connection_uri(virt_type: str, connection_uri: str,
-                       state_path: str) -> str:
-    """The URI to use: the configured one, else the virt type's default.
+# The sockets of the host's libvirt daemon for QEMU: the monolithic
+# libvirtd's, or the modular virtqemud's.
+LIBVIRTD_SOCKETS = ('/run/libvirt/libvirt-sock',
+                    '/run/libvirt/virtqemud-sock')
 
-    QEMU guests default to an embedded driver under ``state_path``, which
-    runs in this process and needs no libvirt daemon.
+
+def libvirtd_socket(sockets=LIBVIRTD_SOCKETS) -> str | None:
+    """The host's libvirtd socket, where one exists, else None."""
+    for path in sockets:
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def choose_connection(virt_type: str, connection_uri: str,
+                      state_path: str, socket: str | None = None
+                      ) -> tuple[str, str]:
+    """(URI, why it is that one): the configured URI, else the virt
+    type's default, as Nova and virsh choose it: for QEMU guests the
+    host's libvirtd where its socket (``socket``) exists, else an embedded
+    driver under ``state_path``, which runs in this process and needs no
+    daemon.
+
+    ====================  =================  =========================
+    connection_uri        libvirtd socket    URI
+    ====================  =================  =========================
+    set                   any                connection_uri
+    empty, virt_type lxc  any                lxc:///system
+    empty                 exists             qemu:///system
+    empty                 none               qemu:///embed?root=
+                                             $state_path/libvirt/
+                                             qemu-embed
+    ====================  =================  =========================
     """
     if connection_uri:
-        return connection_uri
+        return connection_uri, '[libvirt] connection_uri'
     if virt_type == 'lxc':
-        return 'lxc:///system'
+        return 'lxc:///system', '[libvirt] virt_type is lxc'
+    if socket is not None:
+        return 'qemu:///system', (
+            f"the host's libvirtd: [libvirt] connection_uri is empty and "
+            f'{socket} exists')
     return libvirt_host.embed_uri(
-        os.path.join(state_path, 'libvirt', 'qemu-embed'))
+        os.path.join(state_path, 'libvirt', 'qemu-embed')), (
+        'the embedded QEMU driver: [libvirt] connection_uri is empty and '
+        'no libvirtd socket exists')
+
+
+def guests_elsewhere(uri: str, state_path: str) -> list[str]:
+    """Where else guests are, when ``uri`` has none, and how to reach
+    them: the host's libvirtd (asked read-only) beside an embedded driver,
+    or the embedded root under ``state_path`` beside a libvirtd.
+    """
+    hints = []
+    if libvirt_host.embed_root_of(uri) is not None:
+        socket = libvirtd_socket()
+        count = socket and libvirt_host.system_guest_count()
+        if count:
+            hints.append(f"the host's libvirtd (qemu:///system) has {count} "
+                         'guests: leave [libvirt] connection_uri empty, or '
+                         'set it to qemu:///system, to read them.')
+        return hints
+    root = os.path.join(state_path, 'libvirt', 'qemu-embed')
+    count = libvirt_host.embedded_guest_count(root)
+    if count:
+        hints.append(f'the embedded root {root} holds {count} guests: set '
+                     '[libvirt] connection_uri = '
+                     f'{libvirt_host.embed_uri(root)} to read them.')
+    return hints
+
+
+def get_connection_uri(virt_type: str, connection_uri: str,
+                       state_path: str) -> str:
+    """The URI to use (choose_connection's, for this host)."""
+    return choose_connection(virt_type, connection_uri, state_path,
+                             libvirtd_socket())[0]
 
 
 def _guest_facts(name: str, guest: libvirt_guest.Guest
@@ -215,15 +282,26 @@ class LibvirtDriver:
                  read_only: bool = False):
         self._host = host
         self.read_only = read_only
+        self._connection = None
+
+    @property
+    def connection(self) -> tuple[str, str]:
+        """(URI, why it is that one) of the configured connection."""
+        if self._connection is None:
+            if self._host is not None:
+                self._connection = (self._host.uri, 'given')
+            else:
+                self._connection = choose_connection(
+                    CONF.libvirt.virt_type, CONF.libvirt.connection_uri,
+                    CONF.state_path, libvirtd_socket())
+        return self._connection
 
     @property
     def host(self) -> libvirt_host.Host:
         """The Host, for the configured URI unless one was given."""
         if self._host is None:
             self._host = libvirt_host.Host(
-                get_connection_uri(CONF.libvirt.virt_type,
-                                   CONF.libvirt.connection_uri,
-                                   CONF.state_path),
+                self.connection[0],
                 stats_workers=CONF.libvirt.mem_stats_poll_workers,
                 timeout=CONF.libvirt.mem_stats_poll_timeout,
                 read_only=self.read_only)

@@ -18,6 +18,7 @@ the next calls (``bounded.Workers``).
 
 import functools
 import os
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -116,6 +117,34 @@ def embed_root_of(uri: str) -> str | None:
 
 def embed_uri(root: str) -> str:
     return f'{EMBED_PREFIX}?root={root}'
+
+
+def embedded_guest_count(root: str) -> int:
+    """Guests defined under an embedded root, from its files (without
+    opening it: a process may open only one QEMU driver).
+    """
+    try:
+        return sum(1 for name in os.listdir(os.path.join(root, 'etc', 'qemu'))
+                   if name.endswith('.xml'))
+    except OSError:
+        return 0
+
+
+def system_guest_count(timeout: float = 5.0) -> int | None:
+    """Guests of the host's libvirtd (qemu:///system), asked read-only by
+    ``virsh`` in a process of its own (this one may have opened an
+    embedded driver, which then takes every qemu:/// URI); None when it
+    cannot tell.
+    """
+    try:
+        result = subprocess.run(
+            ['virsh', '-r', '-c', 'qemu:///system', 'list', '--all',
+             '--name'], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode:
+        return None
+    return len([line for line in result.stdout.splitlines() if line])
 
 
 def prepare_embed_root(root: str) -> None:

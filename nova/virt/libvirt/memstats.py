@@ -119,17 +119,39 @@ class GuestMemoryStats:
     last_update = _figure('last_update')
 
     def as_dict(self) -> dict:
-        """FIELDS and their values, the MiB figures derived once."""
-        derived = figures(self.raw)
-        return {name: derived[name] if name in derived else
-                getattr(self, name) for name in FIELDS}
+        """FIELDS and their values: every figure libvirt gave, by the
+        names SHOWN gives them (sizes in MiB), None where absent.
+        """
+        found = {name: getattr(self, name) for name in FIELDS[:8]}
+        raw = self.raw
+        for name, key in SHOWN:
+            if key is None:
+                found[name] = figures(raw)['memory_usage_mb']
+            elif name.endswith('_mib'):
+                found[name] = _mib(raw.get(key))
+            else:
+                found[name] = raw.get(key)
+        found['last_update'] = raw.get('last_update') or None
+        return found
 
+
+#: What nova-libvirt shows of libvirt's figures (JSON, CSV, the table's
+#: headings in capitals): (name, virDomainMemoryStats key); a ``_mib``
+#: name is the KiB figure in MiB. used_mib is telemetry's memory usage,
+#: available - usable (else - unused), as Ceilometer meters it.
+SHOWN = (('used_mib', None), ('usable_mib', 'usable'),
+         ('available_mib', 'available'), ('unused_mib', 'unused'),
+         ('actual_mib', 'actual'), ('maximum_mib', 'maximum'),
+         ('disk_caches_mib', 'disk_caches'), ('rss_mib', 'rss'),
+         ('swap_in_mib', 'swap_in'), ('swap_out_mib', 'swap_out'),
+         ('major_fault', 'major_fault'), ('minor_fault', 'minor_fault'),
+         ('hugetlb_pgalloc', 'hugetlb_pgalloc'),
+         ('hugetlb_pgfail', 'hugetlb_pgfail'))
 
 #: The keys of as_dict(), JSON and CSV, in order.
 FIELDS = ('name', 'uuid', 'stats_state', 'reason', 'display_name',
-          'project', 'period', 'wanted_period', 'memory_usage_mb',
-          'memory_resident_mb', 'memory_actual_mb', 'memory_available_mb',
-          'swap_in_mb', 'swap_out_mb', 'last_update')
+          'project', 'period', 'wanted_period',
+          *(name for name, _ in SHOWN), 'last_update')
 
 
 def _ago(seconds: float) -> str:

@@ -44,6 +44,14 @@ def host_cannot_run_qemu() -> str | None:
     return None
 
 
+def embed_uri(state_path: str) -> str:
+    """The embedded driver's URI under ``state_path``, as nova-libvirt
+    makes it when no libvirtd runs.
+    """
+    return libvirt_host.embed_uri(os.path.join(state_path, 'libvirt',
+                                               'qemu-embed'))
+
+
 class _Shared:
     """What all functional tests of one process share."""
 
@@ -59,8 +67,7 @@ class _Shared:
             # a socket path may not exceed 107 bytes.
             cls.state_path = tempfile.mkdtemp(prefix='nlv-ft-', dir='/tmp')
             atexit.register(cls.close)
-            cls.host = libvirt_host.Host(libvirt_driver.get_connection_uri(
-                'qemu', '', cls.state_path))
+            cls.host = libvirt_host.Host(embed_uri(cls.state_path))
             cls.host.connect()
             cls.images = testimage.get_images(IMAGE_CACHE)
         return cls
@@ -109,7 +116,11 @@ class RealQemuTestCase(test.TestCase):
         self.images = shared.images
         self.flags(state_path=self.state_path,
                    instances_path=os.path.join(self.state_path, 'instances'))
-        self.flags(virt_type='qemu', connection_uri='', group='libvirt')
+        #: the shared embedded root's URI, said outright: an empty
+        #: connection_uri means the host's libvirtd where one runs
+        self.embed_uri = embed_uri(self.state_path)
+        self.flags(virt_type='qemu', connection_uri=self.embed_uri,
+                   group='libvirt')
         self.driver = libvirt_driver.LibvirtDriver(host=shared.host)
 
     def boot(self, name: str, period: int, variant: str = 'balloon'):

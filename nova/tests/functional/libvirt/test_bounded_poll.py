@@ -63,7 +63,8 @@ class EmbeddedRootInUseTest(base.RealQemuTestCase):
         self.addCleanup(os.unlink, conf)
         with open(conf, 'w') as f:
             f.write(f'[DEFAULT]\nstate_path = {self.state_path}\n'
-                    '[libvirt]\nvirt_type = qemu\n')
+                    '[libvirt]\nvirt_type = qemu\n'
+                    f'connection_uri = {self.embed_uri}\n')
         # This process holds the root (the shared Host is open).
         result = subprocess.run(
             [sys.executable, '-m', 'nova.cmd.libvirt', '--config-file',

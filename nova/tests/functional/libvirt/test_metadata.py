@@ -22,6 +22,7 @@ class MetadataTest(base.RealQemuTestCase):
             f.write(f'[DEFAULT]\nstate_path = {self.state_path}\n'
                     f'instances_path = {self.state_path}/instances\n'
                     '[libvirt]\nvirt_type = qemu\n'
+                    f'connection_uri = {self.embed_uri}\n'
                     'mem_stats_period_seconds = 2\n')
         out, err = io.StringIO(), io.StringIO()
         with fixtures.MonkeyPatch('sys.stdout', out), \

@@ -259,7 +259,10 @@ class OperatorTestCase(test.TestCase):
             PrivateLibvirtd.ensure()
             self.connection_uri = PrivateLibvirtd.uri
         else:
-            self.connection_uri = ''
+            # Said outright: empty would mean the host's libvirtd where
+            # one runs, which the suite never touches.
+            self.connection_uri = libvirt_host.embed_uri(
+                f'{self.work}/state/libvirt/qemu-embed')
         self.conf = self.write_conf('main.conf', f"""
 [DEFAULT]
 state_path = {self.work}/state
@@ -270,8 +273,7 @@ connection_uri = {self.connection_uri}
 mem_stats_period_seconds = 2
 mem_stats_poll_timeout = 5
 """)
-        self.virsh_uri = self.connection_uri or libvirt_host.embed_uri(
-            f'{self.work}/state/libvirt/qemu-embed')
+        self.virsh_uri = self.connection_uri
 
     def _images(self) -> dict:
         """The test image, copied where the daemon's QEMU may read it."""

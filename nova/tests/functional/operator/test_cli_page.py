@@ -17,6 +17,7 @@ import shlex
 import subprocess
 
 from nova.tests.functional.operator import base
+from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import testimage
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -72,7 +73,10 @@ class CliPageTest(base.OperatorTestCase):
                    OS_DEFAULT__STATE_PATH=f'{self.work}/state',
                    OS_DEFAULT__INSTANCES_PATH=f'{self.work}/instances',
                    OS_LIBVIRT__VIRT_TYPE='qemu',
-                   OS_LIBVIRT__CONNECTION_URI='')
+                   # never the host's libvirtd, which the examples
+                   # would use where one runs
+                   OS_LIBVIRT__CONNECTION_URI=libvirt_host.embed_uri(
+                       f'{self.work}/state/libvirt/qemu-embed'))
         boot = self.run_as_written(
             'nova-libvirt boot web1 --kernel vmlinuz --initrd initrd.gz '
             f'--cmdline {shlex.quote(testimage.CMDLINE)} --wait 90',

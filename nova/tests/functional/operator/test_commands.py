@@ -51,7 +51,7 @@ class GuestAcrossProcessesTest(base.OperatorTestCase):
             row = self._state(name)
             self.assertEqual('paused', row['stats_state'], row['reason'])
             self.assertRegex(row['reason'], r'last report \d+s ago')
-            self.assertIsNotNone(row['memory_usage_mb'])
+            self.assertIsNotNone(row['used_mib'])
             self.virsh('resume', name)
             self._wait_state(name, 'ok', 20)
 
@@ -75,6 +75,6 @@ class GuestAcrossProcessesTest(base.OperatorTestCase):
             self.assertEqual('not-running', row['stats_state'])
             self.assertEqual(('ops', name), (row['project'],
                                              row['display_name']))
-            self.assertIsNone(row['memory_actual_mb'])
+            self.assertIsNone(row['actual_mib'])
             # ... and its defined period
             self.assertEqual(2, row['period'])

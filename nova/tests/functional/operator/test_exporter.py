@@ -98,7 +98,7 @@ class ExporterProcessTest(base.ExporterTestCase):
                           if n in stopped + healthy},
                          f'{took:.2f}s: {rows}')
         for name in healthy:
-            self.assertIsNotNone(rows[name]['memory_available_mb'],
+            self.assertIsNotNone(rows[name]['available_mib'],
                                  rows[name])
         for name in stopped:  # owners and periods, read in this process
             self.assertEqual('ops', rows[name]['project'], rows[name])

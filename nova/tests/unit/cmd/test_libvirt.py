@@ -169,7 +169,10 @@ class TestDriverCommandsTest(base.CommandTestCase):
 
         rc, out, err = self.run_cmd(*self._conf(), 'memstats', '--format',
                                     'json', 'cli-guest', 'nope')
-        self.assertEqual(0, rc, err)
+        # a named guest that is not there fails the command, as virsh
+        self.assertEqual(1, rc, err)
+        self.assertIn('nova-libvirt: error: No guest named nope on '
+                      'test:///default', err)
         rows = json.loads(out)
         self.assertEqual(['cli-guest', 'nope'], [r['name'] for r in rows])
         self.assertEqual(uuid, rows[0]['uuid'])
@@ -180,6 +183,9 @@ class TestDriverCommandsTest(base.CommandTestCase):
         self.assertEqual(0, rc, err)
         self.assertIn('cli-guest', out)
         self.assertIn('NAME', out.splitlines()[0])
+        # it says which libvirt it read, and why that one
+        self.assertIn('nova-libvirt: memstats read 2 guests on '
+                      'test:///default ([libvirt] connection_uri).', err)
 
         rc, out, err = self.run_cmd(*self._conf(), 'destroy', 'cli-guest')
         self.assertEqual(0, rc, err)
@@ -262,7 +268,8 @@ class PeriodCommandsTest(base.CommandTestCase):
         rc, out, err = self.run_cmd(*self._conf(), 'set-period', '2',
                                     '--all')
         self.assertEqual(1, rc, err)  # the disabled guest cannot change
-        self.assertEqual('', err)
+        self.assertRegex(err, r'^nova-libvirt: set-period on test://\S+ '
+                              r'\(\[libvirt\] connection_uri\)\.\n$')
         lines = self._lines(out)
         self.assertIn('period 30s -> 2s, live and in the persistent '
                       'definition', lines['run30'])

@@ -30,7 +30,8 @@ class OutputTest(test.TestCase):
         data = json.loads(output.format_memstats(_rows(), 'json'))
         self.assertEqual(2, len(data))
         self.assertEqual(list(memstats.FIELDS), list(data[0]))
-        self.assertEqual(24.03, data[0]['memory_usage_mb'])
+        self.assertEqual(24.03, data[0]['used_mib'])
+        self.assertEqual(192.9, data[0]['rss_mib'])
         self.assertEqual(NOW - 3, data[0]['last_update'])
         self.assertIsNone(data[1]['last_update'])
         self.assertIsNone(data[1]['period'])
@@ -39,7 +40,8 @@ class OutputTest(test.TestCase):
         rows = list(csv.DictReader(io.StringIO(
             output.format_memstats(_rows(), 'csv'))))
         self.assertEqual(['web1', 'db1'], [r['name'] for r in rows])
-        self.assertEqual('', rows[1]['memory_usage_mb'])
+        self.assertEqual('', rows[1]['used_mib'])
+        self.assertEqual('200.5', rows[1]['rss_mib'])
         self.assertEqual('balloon-disabled', rows[1]['stats_state'])
 
     def test_table(self):
@@ -48,10 +50,40 @@ class OutputTest(test.TestCase):
         self.assertTrue(lines[0].startswith('NAME'))
         self.assertIn('UPDATED', lines[0])
         self.assertIn('3s ago', lines[1])
-        self.assertEqual('    Reported 3s ago; period 10s.', lines[2])
-        self.assertIn('balloon-disabled', lines[3])
-        self.assertIn(' - ', lines[3])
-        self.assertEqual('    Guest has no balloon.', lines[4])
+        self.assertEqual('    actual_mib 256.0, swap_in_mib 0.0, '
+                         'swap_out_mib 0.0', lines[2])
+        self.assertEqual('    Reported 3s ago; period 10s.', lines[3])
+        self.assertIn('balloon-disabled', lines[4])
+        self.assertIn(' - ', lines[4])
+        self.assertEqual('    Guest has no balloon.', lines[5])
 
-    def test_table_empty(self):
-        self.assertEqual('No guests.\n', output.format_table([]))
+    def test_every_figure_libvirt_gave_within_100_columns(self):
+        row = memstats.GuestMemoryStats(
+            'instance-0000001a', 'u-3', 'no-guest-driver', 'Guest never '
+            'reported: load virtio_balloon (Linux) or install the virtio '
+            'balloon driver (Windows); a guest that just booted reports '
+            'within one period.', display_name='Web 1', project='web',
+            period=10, wanted_period=5,
+            raw={'actual': 262144, 'maximum': 262144, 'unused': 150000,
+                 'disk_caches': 2216, 'rss': 197530, 'swap_in': 1,
+                 'swap_out': 2, 'major_fault': 3, 'minor_fault': 700,
+                 'hugetlb_pgalloc': 4, 'hugetlb_pgfail': 5,
+                 'last_update': NOW - 3})
+        text = output.format_table([row], now=NOW)
+        self.assertLessEqual(max(len(line) for line in text.splitlines()),
+                             100, text)
+        flat = ' '.join(text.split())
+        for name, key in memstats.SHOWN:
+            if key in row.raw:
+                self.assertIn(name.upper() if name in (
+                    'rss_mib',) else name, flat)
+        self.assertIn('wanted period 5s', flat)
+        self.assertIn('instance Web 1, project web', flat)
+        # wide: a column a figure, the same names
+        wide = output.format_table([row], now=NOW, wide=True)
+        header = wide.splitlines()[0].split()
+        for name, _ in memstats.SHOWN:
+            self.assertIn(name.upper(), header)
+        self.assertEqual(
+            [name for name, _ in memstats.SHOWN],
+            [f for f in memstats.FIELDS if f in dict(memstats.SHOWN)])

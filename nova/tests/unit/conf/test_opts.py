@@ -35,3 +35,8 @@ class ListOptsTest(test.TestCase):
         self.assertIn('#mem_stats_period_seconds = 10', sample)
         self.assertIn('# Maximum value: %d' % libvirt.INT_MAX, sample)
         self.assertIn('disables memory usage statistics', sample)
+        # the shipped sample is this one: regenerate it when an option
+        # changes (tox -e genconfig)
+        with open(os.path.join(root, 'etc', 'nova',
+                               'nova-libvirt.conf.sample')) as f:
+            self.assertEqual(sample, f.read())
