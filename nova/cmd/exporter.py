@@ -13,6 +13,7 @@ import logging as std_logging
 import os
 import sys
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from nova import config
@@ -48,11 +49,28 @@ class _NoOsloChangeLines(std_logging.Filter):
 _NO_OSLO_CHANGE_LINES = _NoOsloChangeLines()
 
 
+#: Command-line flags for what is asked most on a first run; they win over
+#: [exporter] listen_address and listen_port.
+CLI_OPTS = [
+    cfg.HostAddressOpt('listen-address', dest='cli_listen_address',
+                       metavar='ADDRESS',
+                       help='Address to listen on (overrides [exporter] '
+                            'listen_address; default 127.0.0.1).'),
+    cfg.PortOpt('listen-port', dest='cli_listen_port', metavar='PORT',
+                help='TCP port to listen on (overrides [exporter] '
+                     'listen_port; default 9179).'),
+]
+
+
 def settings(conf) -> service.Settings:
     """The service's settings from the loaded configuration."""
     opts = conf.exporter
+    # (not registered where the service is built without its command line)
+    address = getattr(conf, 'cli_listen_address', None)
+    port = getattr(conf, 'cli_listen_port', None)
     return service.Settings(
-        listen_address=opts.listen_address, listen_port=opts.listen_port,
+        listen_address=opts.listen_address if address is None else address,
+        listen_port=opts.listen_port if port is None else port,
         client_timeout=opts.client_timeout,
         web_config_file=opts.web_config_file,
         tls_cert_file=opts.tls_cert_file, tls_key_file=opts.tls_key_file,
@@ -112,10 +130,15 @@ def build(conf, driver=None) -> service.ExporterService:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.register_options(CONF)
+    for opt in CLI_OPTS:
+        if opt.dest not in CONF:
+            CONF.register_cli_opt(opt)
     try:
         config.parse_args(argv, prog=service.PROG, description=DESCRIPTION,
                           usage='%(prog)s [--config-file PATH] '
-                                '[--config-dir DIR] [logging options]')
+                                '[--config-dir DIR] [--listen-address '
+                                'ADDRESS] [--listen-port PORT] [logging '
+                                'options]')
     except exception.InvalidConfig as e:
         print(f'{service.PROG}: error: {e}', file=sys.stderr)
         return 2
