@@ -1,5 +1,6 @@
 """nova-libvirt-exporter on real QEMU, scraped by a real Prometheus."""
 
+import functools
 import json
 import os
 import time
@@ -259,8 +260,9 @@ class DashboardTest(ExporterTestCase):
             expr = target['expr']
             for name, value in self.VARIABLES.items():
                 expr = expr.replace(name, value)
-            result = query(expr)
-            self.assertTrue(result, f'{panel["title"]}: {expr} gave no data')
+            # asked until it has data: a loaded host scrapes late
+            result = self.wait_for(f'{panel["title"]}: {expr} to give data',
+                                   functools.partial(query, expr), 60)
             if panel['title'] == 'Guests whose figures are missing':
                 missing = {r['metric']['domain'] for r in result}
                 self.assertIn('ft-dash-off', missing)
