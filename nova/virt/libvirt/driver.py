@@ -7,8 +7,11 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 ``guest.py``'s job, never this module's.
 """
 
+import grp
 import os
 import platform
+import pwd
+import re
 import shutil
 import stat
 import time
@@ -67,7 +70,11 @@ def _get_guest_os(virt_type: str,
     if image_meta.disk_path is None:
         raise exception.InvalidInstance(
             reason=f'A {virt_type} guest needs a kernel or a disk to boot '
-                   'from: give one.')
+                   'from: give one (tools/build-test-image builds a tiny '
+                   'test guest and prints its --kernel, --initrd and '
+                   '--cmdline; for a libvirtd, build it where its QEMU '
+                   'reads: tools/build-test-image '
+                   '/var/lib/libvirt/images/nova-libvirt-test).')
     return {'os_type': 'hvm', 'os_boot_dev': 'hd', **arch}
 
 
@@ -156,21 +163,83 @@ def _get_guest_memballoon_config(virt_type: str, period: int):
         period=period)
 
 
-def _check_virt_type(virt_type: str, local: bool, kvm_usable: bool) -> None:
+def _check_virt_type(virt_type: str, local: bool,
+                     kvm_unusable: str | None) -> None:
     """Refuse, in one line, a virt_type this host cannot run: kvm where
-    KVM is not usable on a local hypervisor. (A kvm guest can still hang
-    where /dev/kvm exists but the CPU lacks what QEMU asks for; ``boot
-    --wait`` shows that.)
+    the QEMU the connection starts cannot use KVM (``kvm_unusable``: why,
+    or None). A remote libvirtd decides for itself. (A kvm guest can still
+    hang where /dev/kvm is usable but the CPU lacks what QEMU asks for;
+    ``boot --wait`` shows that.)
     """
-    if virt_type == 'kvm' and local and not kvm_usable:
+    if virt_type == 'kvm' and local and kvm_unusable:
         raise exception.InvalidInstance(
-            reason='[libvirt] virt_type is kvm, but KVM is not usable on '
-                   'this host (/dev/kvm is missing or not accessible): set '
-                   'virt_type = qemu for software emulation.')
+            reason=f'[libvirt] virt_type is kvm, but {kvm_unusable}: set '
+                   'virt_type = qemu for software emulation (or give that '
+                   'user access to /dev/kvm).')
 
 
-def kvm_usable() -> bool:
-    return os.access('/dev/kvm', os.R_OK | os.W_OK)
+# Debian's libvirt runs QEMU as this user unless qemu.conf names another.
+QEMU_USER = 'libvirt-qemu'
+QEMU_CONF = '/etc/libvirt/qemu.conf'
+_CONF_USER = re.compile(r'^\s*user\s*=\s*"([^"]*)"', re.M)
+
+
+def qemu_user(uri: str, qemu_conf: str = QEMU_CONF) -> str | None:
+    """The user whose QEMU a connection starts: root on the embedded driver
+    (its qemu.conf says so), qemu.conf's ``user`` for the host's libvirtd,
+    None where this host cannot tell (a remote or session libvirt).
+    """
+    if libvirt_host.embed_root_of(uri) is not None:
+        return 'root'
+    if not uri.startswith(('qemu:///system', 'qemu+unix:///system')):
+        return None
+    try:
+        with open(qemu_conf) as f:
+            found = _CONF_USER.search(f.read())
+    except OSError:
+        found = None
+    user = found.group(1) if found else QEMU_USER
+    return 'root' if user in ('+0', '0', 'root') else user
+
+
+def kvm_unusable(user: str | None, device: str = '/dev/kvm') -> str | None:
+    """Why ``user``'s QEMU cannot open ``device`` read-write, or None when
+    it can (or when the user is not known here).
+    """
+    if user is None:
+        return None
+    try:
+        st = os.stat(device)
+    except OSError:
+        return f'{device} is missing (no KVM on this host)'
+    if user == 'root':
+        return None
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall()
+                             if user in g.gr_mem}
+    mode = st.st_mode
+    if st.st_uid == pw.pw_uid:
+        usable = mode & 0o600 == 0o600
+    elif st.st_gid in groups:
+        usable = mode & 0o060 == 0o060
+    else:
+        usable = mode & 0o006 == 0o006
+    if usable:
+        return None
+    owner = _name(pwd.getpwuid, st.st_uid)
+    group = _name(grp.getgrgid, st.st_gid)
+    return (f"libvirtd's QEMU (user {user}) cannot open {device} "
+            f'({stat.filemode(mode)} {owner}:{group})')
+
+
+def _name(lookup, number: int) -> str:
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
 
 
 # The sockets of the host's libvirt daemon for QEMU: the monolithic
@@ -312,7 +381,9 @@ class LibvirtDriver:
         """Define and start the guest; on failure leave nothing behind."""
         # qemu:///system, qemu:///session and qemu:///embed run here
         _check_virt_type(CONF.libvirt.virt_type,
-                         self.host.uri.startswith('qemu:///'), kvm_usable())
+                         self.host.uri.startswith(('qemu:///',
+                                                   'qemu+unix:///')),
+                         kvm_unusable(qemu_user(self.host.uri)))
         config = self.get_guest_config(instance, image_meta)
         instance_dir = self.get_instance_dir(instance)
         os.makedirs(instance_dir, exist_ok=True)

@@ -196,5 +196,9 @@ def get_images(cache_dir: str,
             shutil.copy(kernels[0], images['balloon'].kernel_path + '.tmp')
             os.replace(images['balloon'].kernel_path + '.tmp',
                        images['balloon'].kernel_path)
+            # readable by a libvirtd's QEMU user, built where it may enter
+            for image in images.values():
+                os.chmod(image.kernel_path, 0o644)
+                os.chmod(image.ramdisk_path, 0o644)
         progress('test guest image ready')
     return images

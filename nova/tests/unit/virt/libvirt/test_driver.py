@@ -350,20 +350,50 @@ class VirtTypeCheckTest(test.TestCase):
     """kvm is refused in one line where KVM is not usable locally."""
 
     def test_table(self):
-        for virt_type, local, usable, refused in (
-                ('kvm', True, False, True),
-                ('kvm', True, True, False),
-                ('kvm', False, False, False),  # a remote libvirtd decides
-                ('qemu', True, False, False),
-                ('lxc', True, False, False)):
+        why = "libvirtd's QEMU (user libvirt-qemu) cannot open /dev/kvm"
+        for virt_type, local, unusable, refused in (
+                ('kvm', True, why, True),
+                ('kvm', True, None, False),
+                ('kvm', False, why, False),  # a remote libvirtd decides
+                ('qemu', True, why, False),
+                ('lxc', True, why, False)):
             check = functools.partial(driver._check_virt_type,
-                                      virt_type, local, usable)
+                                      virt_type, local, unusable)
             if refused:
                 e = self.assertRaises(exception.InvalidInstance, check)
-                self.assertIn('set virt_type = qemu', str(e))
+                self.assertIn(f'kvm, but {why}: set virt_type = qemu',
+                              str(e))
                 self.assertEqual(1, len(str(e).splitlines()))
             else:
                 check()
+
+    def test_asked_as_the_user_that_runs_qemu(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        conf = os.path.join(tmp, 'qemu.conf')
+        with open(conf, 'w') as f:
+            f.write('#user = "libvirt-qemu"\n')
+        self.assertEqual('libvirt-qemu',
+                         driver.qemu_user('qemu:///system', conf))
+        with open(conf, 'w') as f:
+            f.write('user = "+0"\n')
+        self.assertEqual('root', driver.qemu_user('qemu:///system', conf))
+        self.assertEqual('root', driver.qemu_user(
+            'qemu:///embed?root=/x', conf))
+        self.assertIsNone(driver.qemu_user('qemu+ssh://h/system', conf))
+        # a device only its owner may open
+        device = os.path.join(tmp, 'kvm')
+        open(device, 'w').close()
+        os.chmod(device, 0o600)
+        self.assertIsNone(driver.kvm_unusable('root', device))
+        self.assertIn('(user nobody) cannot open',
+                      driver.kvm_unusable('nobody', device))
+        self.assertIn('-rw------- root:root',
+                      driver.kvm_unusable('nobody', device))
+        os.chmod(device, 0o666)
+        self.assertIsNone(driver.kvm_unusable('nobody', device))
+        self.assertIn('is missing', driver.kvm_unusable(
+            'nobody', device + '.none'))
+        self.assertIsNone(driver.kvm_unusable(None, device))
 
 
 class ConnectionChoiceTest(test.TestCase):
