@@ -30,6 +30,7 @@ from nova import exception
 from nova.virt.libvirt import bounded
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
+from nova.virt.libvirt import qemu_process
 from nova.virt.libvirt import stats_poll
 
 LOG = logging.getLogger(__name__)
@@ -604,6 +605,13 @@ class Host:
                     reason='libvirt failed to read domain statistics '
                            f'({e.get_error_message()}): see libvirt\'s log '
                            'for why.') from None
+
+    def qemu_started_at(self, name: str) -> float | None:
+        """When guest ``name``'s QEMU process started, where this host's
+        files tell (nova.virt.libvirt.qemu_process), else None.
+        """
+        return qemu_process.started_at(
+            qemu_process.state_dir(self.uri, embed_root_of(self.uri)), name)
 
     @property
     def stuck_guests(self) -> list[str]:

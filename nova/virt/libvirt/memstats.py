@@ -343,7 +343,10 @@ class MemoryStatsCollector:
         # such guest), and whether a poll of every guest ran: a run this
         # collector did not see before started since.
         self._last_ids: dict = {}
-        self._full_poll_done = False
+        # When each name was last looked at, and the last poll of every
+        # guest: the earliest a run seen starting may have started.
+        self._looked_at: dict = {}
+        self._full_poll_at: float | None = None
 
     def forget(self) -> None:
         """Read every guest's XML again at the next poll (after this
@@ -351,15 +354,24 @@ class MemoryStatsCollector:
         """
         self._known = {}
 
-    def _saw_start(self, record) -> bool:
-        """Whether ``record``'s run started since an earlier poll of this
-        collector: it was absent, off or another run then.
+    def _started_at(self, record) -> float | None:
+        """When ``record``'s run started, where known: its QEMU process's
+        start (the same for every process that may read it), else, where
+        this collector saw it start (absent, off or another run at its
+        previous poll), that poll's time: the earliest it may have
+        started, so that no guest is called starting for longer than it
+        is. None otherwise: a run first seen running is not dated.
         """
         if not record.active:
-            return False
+            return None
+        exact = self._host.qemu_started_at(record.name)
+        if exact is not None:
+            return exact
         if record.name in self._last_ids:
-            return self._last_ids[record.name] != record.domain_id
-        return self._full_poll_done
+            if self._last_ids[record.name] == record.domain_id:
+                return None
+            return self._looked_at[record.name]
+        return self._full_poll_at
 
     def _read_facts(self, stale: list, deadline: float, now: float
                     ) -> list:
@@ -394,8 +406,8 @@ class MemoryStatsCollector:
                 known.period_changed_at = previous.period_changed_at
             if previous is not None:
                 known.started_at = previous.started_at
-            elif self._saw_start(record):
-                known.started_at = now
+            else:
+                known.started_at = self._started_at(record)
             found.append(known)
         return found
 
@@ -483,13 +495,16 @@ class MemoryStatsCollector:
                     rows.append(row(record, entry, now))
         ids = {r.name: (r.domain_id if r.error is None else None)
                for r in records}
+        looked = dict.fromkeys(ids, now)
         if names is None:
             self._known = known
             self._last_ids = ids
-            self._full_poll_done = True
+            self._looked_at = looked
+            self._full_poll_at = now
             return sorted(rows, key=_by_name)
         self._known.update(known)  # a partial poll must not forget others
         self._last_ids.update(ids)
+        self._looked_at.update(looked)
         order = {name: index for index, name in enumerate(names)}
         return sorted(rows, key=lambda g: order.get(g.name, len(order)))
 

@@ -67,6 +67,18 @@ class MemoryStatsTest(base.RealQemuTestCase):
             self.assertNotIn(key, stats)
         self.assertFalse(stats.get('last_update'))
 
+    def test_a_fresh_collector_knows_when_the_guest_started(self):
+        # from its QEMU process, as every process that may read it does
+        before = time.time()
+        self.boot('ft-started', period=30)
+        started = self.driver.host.qemu_started_at('ft-started')
+        self.assertIsNotNone(started)
+        self.assertGreaterEqual(started, before - 1)
+        self.assertLessEqual(started, time.time())
+        row = memstats.MemoryStatsCollector(self.driver.host).collect(
+            ['ft-started'])[0]
+        self.assertEqual('starting', row.stats_state, row.reason)
+
     def test_stored_xml_keeps_period(self):
         guest = self.boot('ft-stored-xml', period=7)
         generated = self.driver.get_guest_config(

@@ -453,8 +453,10 @@ class CollectorUnresponsiveTest(test.TestCase):
 
 class CollectorStartingTest(test.TestCase):
     """A guest seen starting is 'starting' for two periods, then
-    'no-guest-driver' if it never reported; a guest already running when
-    the collector first looked is judged at once.
+    'no-guest-driver' if it never reported, dated at the look before (the
+    earliest it may have started); a guest already running when the
+    collector first looked is judged at once, unless its QEMU process's
+    start can be read.
     """
 
     PERIOD_2 = '<memballoon model="virtio"><stats period="2"/></memballoon>'
@@ -477,8 +479,8 @@ class CollectorStartingTest(test.TestCase):
         self.clock[0] += 1
         row = self.collector.collect(['new'])[0]
         self.assertEqual('starting', row.stats_state, row.reason)
-        self.assertIn('started 0s ago', row.reason)
-        self.clock[0] += 3.9  # under two periods of 2 s
+        self.assertIn('started 1s ago', row.reason)
+        self.clock[0] += 2.9  # under two periods of 2 s since the look
         self.assertEqual('starting',
                          self.collector.collect(['new'])[0].stats_state)
         self.clock[0] += 0.2
@@ -497,6 +499,15 @@ class CollectorStartingTest(test.TestCase):
         rows = {r.name: r.stats_state for r in self.collector.collect()}
         self.assertEqual({'old': 'no-guest-driver', 'young': 'starting'},
                          rows)
+
+    def test_the_qemu_process_start_is_known_to_every_process(self):
+        self.host.records = [make_record('old', self.PERIOD_2,
+                                         {'actual': 262144})]
+        self.host.qemu_started_at = lambda name: NOW - 1
+        # first look, and already running: dated by its QEMU process
+        row = self.collector.collect()[0]
+        self.assertEqual('starting', row.stats_state)
+        self.assertIn('started 1s ago', row.reason)
 
 
 class CollectorCacheTest(test.TestCase):

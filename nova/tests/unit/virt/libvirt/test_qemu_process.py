@@ -1,0 +1,49 @@
+"""A guest's QEMU start, from its pid file and /proc."""
+
+import os
+import subprocess
+import time
+
+import fixtures
+
+from nova import test
+from nova.virt.libvirt import qemu_process
+
+
+class StartedAtTest(test.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = self.useFixture(fixtures.TempDir()).path
+
+    def _process(self, argv):
+        proc = subprocess.Popen(argv)
+        self.addCleanup(lambda: (proc.kill(), proc.wait()))
+        return proc
+
+    def test_the_process_named_by_the_pid_file(self):
+        before = time.time()
+        proc = self._process(['bash', '-c', 'sleep 60', 'guest=web1'])
+        with open(os.path.join(self.dir, 'web1.pid'), 'w') as f:
+            f.write(f'{proc.pid}\n')
+        started = qemu_process.started_at(self.dir, 'web1')
+        # /proc counts in clock ticks since boot: a tick's slack
+        self.assertGreaterEqual(started, before - 1)
+        self.assertLessEqual(started, time.time())
+
+    def test_none_where_it_cannot_tell(self):
+        # no pid file; a pid that is not the guest's; no directory
+        self.assertIsNone(qemu_process.started_at(self.dir, 'web1'))
+        other = self._process(['sleep', '60'])
+        with open(os.path.join(self.dir, 'web1.pid'), 'w') as f:
+            f.write(str(other.pid))
+        self.assertIsNone(qemu_process.started_at(self.dir, 'web1'))
+        self.assertIsNone(qemu_process.started_at(None, 'web1'))
+
+    def test_where_each_driver_keeps_its_pid_files(self):
+        self.assertEqual('/r/run/qemu', qemu_process.state_dir(
+            'qemu:///embed?root=/r', '/r'))
+        self.assertEqual('/run/libvirt/qemu', qemu_process.state_dir(
+            'qemu:///system', None))
+        self.assertIsNone(qemu_process.state_dir('qemu+ssh://h/system',
+                                                 None))
