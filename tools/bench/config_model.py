@@ -13,7 +13,8 @@ whole guests).
 
     .venv/bin/python tools/bench/config_model.py [--repeat N]
 
-Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
+Run by hand; results are recorded in
+doc/source/contributor/benchmarks.rst.
 """
 
 import argparse

@@ -21,7 +21,7 @@ driver, and measures, with clients of this process on loopback:
     .venv/bin/python tools/bench/exporter_access.py [CLIENTS] [FLOOD]
 
 Defaults: 200 clients, 20 seconds. Run by hand; results are recorded in
-doc/source/admin/exporter.rst ("Who may read it", "Under attack").
+doc/source/contributor/benchmarks.rst ("The exporter's web surface").
 """
 
 import base64

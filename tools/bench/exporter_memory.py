@@ -17,7 +17,8 @@ file of its own, canned figures); ``--qemu`` boots N real guests instead
 embedded root is held by one process, so use a libvirtd) and removes them
 afterwards.
 
-Run by hand; results are recorded in doc/source/admin/exporter.rst.
+Run by hand; results are recorded in
+doc/source/contributor/benchmarks.rst.
 """
 
 import contextlib

@@ -23,7 +23,8 @@ families) at most twice the poll.
 configuration, and times a poll against a scrape by curl (alternately),
 then bursts of 50 concurrent scrapes (curl --parallel) against one.
 
-Run by hand; results are recorded in doc/source/admin/exporter.rst.
+Run by hand; results are recorded in
+doc/source/contributor/benchmarks.rst.
 """
 
 import statistics

@@ -31,7 +31,8 @@ inspect_instance() per guest as its compute agent polls (ceilometer_loop.py,
 run in VENV: ceilometer==27.0.0 and libvirt-python from PyPI), between two
 timings of our default poll.
 
-Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
+Run by hand; results are recorded in
+doc/source/contributor/benchmarks.rst.
 """
 
 import contextlib

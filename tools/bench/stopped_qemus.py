@@ -19,7 +19,8 @@ failure.
     tini -s -- .venv/bin/python tools/bench/stopped_qemus.py [N] \
         [--steps 1,3,5] [--uri URI]
 
-Run by hand; results are recorded in doc/source/admin/memory-statistics.rst.
+Run by hand; results are recorded in
+doc/source/contributor/benchmarks.rst.
 """
 
 import os
