@@ -26,6 +26,7 @@ from nova.conf import libvirt as libvirt_conf
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
@@ -126,7 +127,7 @@ def _demo_host() -> libvirt_host.Host:
     never the host's libvirtd unless [libvirt] connection_uri names it, so
     that the demo's guests are never the host's.
     """
-    uri = CONF.libvirt.connection_uri or libvirt_host.embed_uri(
+    uri = CONF.libvirt.connection_uri or embed.embed_uri(
         os.path.join(CONF.state_path, 'libvirt', 'qemu-embed'))
     return libvirt_host.Host(
         uri, stats_workers=CONF.libvirt.mem_stats_poll_workers,

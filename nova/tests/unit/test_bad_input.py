@@ -268,8 +268,8 @@ class FaultTest(cmd_base.CommandTestCase):
         self.addCleanup(conn.daemon.set)
         self.useFixture(fixtures.MockPatch(
             'nova.virt.libvirt.bounded.MAX_PENDING_CALLS', 2))
-        host = libvirt_host.Host('qemu:///system')
-        host._conn = conn
+        host = libvirt_host.Host('qemu:///system',
+                                 opener=lambda uri, read_only: conn)
         first = self.assertRaises(exception.HypervisorUnavailable,
                                   host.get_memory_stats, timeout=0.2)
         later = self.assertRaises(exception.HypervisorUnavailable,
@@ -283,7 +283,7 @@ class FaultTest(cmd_base.CommandTestCase):
         bad = fakememstats.make_record('bad', '', fakememstats.FULL)
         bad.guest.xml = xml
         rows = memstats.MemoryStatsCollector(
-            fakememstats.FakeHost([good, bad]),
+            fakememstats.StatsSource([good, bad]),
             clock=lambda: fakememstats.NOW).collect()
         self.assertEqual('ok', rows[1].stats_state)
         return f'{rows[0].stats_state}: {rows[0].reason}'

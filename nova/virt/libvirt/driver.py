@@ -22,10 +22,12 @@ import nova.conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import connection
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import stats_period
-from nova.virt.libvirt import stats_poll
+from nova.virt.libvirt import stuck
 
 CONF = nova.conf.CONF
 
@@ -189,7 +191,7 @@ def qemu_user(uri: str, qemu_conf: str = QEMU_CONF) -> str | None:
     (its qemu.conf says so), qemu.conf's ``user`` for the host's libvirtd,
     None where this host cannot tell (a remote or session libvirt).
     """
-    if libvirt_host.embed_root_of(uri) is not None:
+    if embed.embed_root_of(uri) is not None:
         return 'root'
     if not uri.startswith(('qemu:///system', 'qemu+unix:///system')):
         return None
@@ -287,7 +289,7 @@ def choose_connection(virt_type: str, connection_uri: str,
         return 'qemu:///system', (
             f"the host's libvirtd: [libvirt] connection_uri is empty and "
             f'{socket} exists')
-    return libvirt_host.embed_uri(
+    return embed.embed_uri(
         os.path.join(state_path, 'libvirt', 'qemu-embed')), (
         'the embedded QEMU driver: [libvirt] connection_uri is empty and '
         'no libvirtd socket exists')
@@ -299,20 +301,20 @@ def guests_elsewhere(uri: str, state_path: str) -> list[str]:
     or the embedded root under ``state_path`` beside a libvirtd.
     """
     hints = []
-    if libvirt_host.embed_root_of(uri) is not None:
+    if embed.embed_root_of(uri) is not None:
         socket = libvirtd_socket()
-        count = socket and libvirt_host.system_guest_count()
+        count = socket and connection.system_guest_count()
         if count:
             hints.append(f"the host's libvirtd (qemu:///system) has {count} "
                          'guests: leave [libvirt] connection_uri empty, or '
                          'set it to qemu:///system, to read them.')
         return hints
     root = os.path.join(state_path, 'libvirt', 'qemu-embed')
-    count = libvirt_host.embedded_guest_count(root)
+    count = embed.embedded_guest_count(root)
     if count:
         hints.append(f'the embedded root {root} holds {count} guests: set '
                      '[libvirt] connection_uri = '
-                     f'{libvirt_host.embed_uri(root)} to read them.')
+                     f'{embed.embed_uri(root)} to read them.')
     return hints
 
 
@@ -440,7 +442,7 @@ class LibvirtDriver:
     def _set_period(self, name, guest, period, dry_run):
         try:
             busy = guest.monitor_busy()
-            if busy is not None and busy >= stats_poll.BRIEF_BUSY:
+            if busy is not None and busy >= stuck.BRIEF_BUSY:
                 # libvirt would wait for the job the stuck call holds,
                 # live and for the persistent definition alike.
                 return stats_period.Outcome(name, None, stats_period.stuck(

@@ -4,14 +4,16 @@
 LibvirtCallFailed, which keeps libvirt's message and adds the domain and the
 call. Every call goes through the runner the Host gave the guest, which
 bounds it (a frozen daemon or QEMU must not hang a command); a Guest made
-without one calls libvirt directly. With host.py, the only importer of
-libvirt-python; it must not read nova.conf.
+without one calls libvirt directly. One of the door's modules (see
+nova.virt.libvirt.connection), the only importers of libvirt-python; it
+must not read nova.conf.
 """
 
 import libvirt
 
 from nova import exception
 from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import stuck
 
 
 def _direct(what: str, name: str, fn, slow: bool = False):
@@ -72,12 +74,10 @@ class Guest:
         stuck on a stopped or hung QEMU), None when free or not known.
         controlInfo() needs no job, so it answers while a call is stuck.
         """
-        info = self._call('controlInfo()', self._domain.controlInfo,
-                          ignore=(libvirt.VIR_ERR_NO_SUPPORT,
-                                  libvirt.VIR_ERR_OPERATION_INVALID))
-        if info is None or info[0] == libvirt.VIR_DOMAIN_CONTROL_OK:
-            return None
-        return info[2] / 1000
+        return stuck.busy_seconds(self._call(
+            'controlInfo()', self._domain.controlInfo,
+            ignore=(libvirt.VIR_ERR_NO_SUPPORT,
+                    libvirt.VIR_ERR_OPERATION_INVALID)))
 
     def pause(self) -> None:
         """Suspend the running domain's vCPUs (virsh suspend)."""

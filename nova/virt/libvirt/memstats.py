@@ -463,7 +463,7 @@ class MemoryStatsCollector:
             if record.error is not None:
                 rows.append(self._error_row(record, record.error))
                 continue
-            key = (record.name, record.domain_id)
+            key = record.key
             update = record.stats.get('last_update') or 0
             entry = old.get(key)
             if record.monitor_busy is not None and entry is not None:
@@ -491,7 +491,7 @@ class MemoryStatsCollector:
                 elif isinstance(entry, Exception):
                     rows.append(self._error_row(record, entry))
                 else:
-                    known[(record.name, record.domain_id)] = entry
+                    known[record.key] = entry
                     rows.append(row(record, entry, now))
         ids = {r.name: (r.domain_id if r.error is None else None)
                for r in records}

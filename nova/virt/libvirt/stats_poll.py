@@ -1,13 +1,14 @@
 """The statistics poll: every guest's balloon figures from libvirt's bulk
 call, within a bound, whatever QEMUs are stopped.
 
-``Poll`` is one poll of a host.Host's connection (see
+``Poll`` is one poll over a connection.Connections (see
 Host.get_memory_stats for what it guarantees): NOWAIT bulk calls in
-parallel chunks, the guests of a late call read again one per call,
-guests found stuck kept out of later bulk calls and probed, libvirt asked
-how long a skipped guest's monitor has been busy. ``StatsRecord`` is what
-it returns for each guest. With host.py and guest.py, one of the only
-importers of libvirt-python; it must not read nova.conf.
+parallel chunks, the guests of a late call read again one per call on
+spare connections, guests found stuck kept out of later bulk calls (a
+stuck.StuckGuests) and probed, libvirt asked how long a skipped guest's
+monitor has been busy. It is handed the connections and the registry,
+never a Host, and returns records.StatsRecord. It must not read
+nova.conf.
 """
 
 import functools
@@ -18,15 +19,9 @@ import libvirt
 
 from nova import exception
 from nova.virt.libvirt import bounded
-from nova.virt.libvirt import guest as libvirt_guest
-
-# A QEMU monitor busy for less than this many seconds is doing one of
-# libvirt's short jobs (reconnecting to each QEMU when libvirt opens or
-# restarts, about 20 ms; another client's query, a few ms), not hung: its
-# guest is read again. Longer, it is stuck: a poll's own late bulk call
-# has waited on it at least FIRST_WAIT.
-BRIEF_BUSY = 0.3
-
+from nova.virt.libvirt import connection
+from nova.virt.libvirt import records
+from nova.virt.libvirt import stuck
 
 # Pauses before each such re-read (seconds); measured, libvirt's reconnect
 # job holds a domain about 20 ms.
@@ -88,116 +83,6 @@ ALIVE_OPEN_WAIT = 2.0
 PROBE_WAIT = 0.25
 
 
-# Calls of one connection that libvirtd serves at once (libvirtd.conf's
-# max_client_requests, default 5). Measured: with five calls stuck on a
-# stopped QEMU, every further call on that connection waits, while another
-# connection is answered at once. So each call is counted against its
-# connection: a poll's parallel calls take what the stuck ones leave (one
-# kept for the listing and the XML), a connection left with fewer than 2
-# is set aside for a new one, and the guests of late bulk calls are read
-# again on new connections where the current one has no room.
-CLIENT_REQUESTS = 5
-
-
-# libvirt domain states in which QEMU runs.
-_ACTIVE_STATES = frozenset((
-    libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED,
-    libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_SHUTDOWN,
-    libvirt.VIR_DOMAIN_PMSUSPENDED))
-
-
-_SUSPENDED = {libvirt.VIR_DOMAIN_PAUSED: 'paused',
-              libvirt.VIR_DOMAIN_PMSUSPENDED: 'pmsuspended'}
-
-
-class StatsRecord:
-    """One domain's balloon figures, named as virDomainMemoryStats names
-    them (``actual``, ``rss``, ``last_update`` ...), in KiB or seconds.
-
-    ``uuid`` is read from the domain only when first asked for (a local
-    call, but one per domain per poll adds up at a thousand guests).
-    """
-
-    __slots__ = ('_guest', '_domain', 'name', '_uuid', 'active', 'stats',
-                 'error', 'monitor_busy', 'domain_id', 'state')
-
-    def __init__(self, guest: libvirt_guest.Guest | None, name: str,
-                 uuid: str | None, active: bool, stats: dict,
-                 error: str | None = None,
-                 monitor_busy: float | None = None, domain_id: int = -1,
-                 domain=None, state: int | None = None):
-        # Without a guest, the virDomain is wrapped when first asked for.
-        self._guest, self._domain = guest, domain
-        self.name, self._uuid = name, uuid
-        self.active, self.stats, self.error = active, stats, error
-        #: Seconds the guest's QEMU monitor had been busy when libvirt
-        #: skipped its figures; None when libvirt did read them.
-        self.monitor_busy = monitor_busy
-        #: The running domain's id (new on every start), -1 when off.
-        self.domain_id = domain_id
-        #: libvirt's virDomainState, where known.
-        self.state = state
-
-    @property
-    def suspended(self) -> str | None:
-        """'paused' (vCPUs stopped: virsh suspend, nova pause),
-        'pmsuspended' (the guest put itself to sleep), else None. QEMU's
-        statistics timer does not run in either.
-        """
-        return _SUSPENDED.get(self.state)
-
-    @property
-    def guest(self) -> libvirt_guest.Guest | None:
-        if self._guest is None and self._domain is not None:
-            self._guest = libvirt_guest.Guest(self._domain)
-        return self._guest
-
-    @property
-    def uuid(self) -> str | None:
-        if self._uuid is None and self.guest is not None:
-            self._uuid = self.guest.uuid
-        return self._uuid
-
-    def __repr__(self):
-        return (f'<StatsRecord {self.name} active={self.active} '
-                f'error={self.error!r}>')
-
-
-def balloon_stats_to_memory_stats(record: dict) -> dict:
-    """``balloon.*`` keys of the bulk call, renamed as memoryStats() names.
-
-    The bulk call says ``balloon.current`` and ``balloon.last-update``
-    where virDomainMemoryStats says ``actual`` and ``last_update``; it adds
-    ``balloon.maximum`` (the domain's maximum memory), kept as ``maximum``.
-    """
-    stats = {}
-    for key, value in record.items():
-        name = _BALLOON_NAMES.get(key)
-        if name is None:
-            if not key.startswith('balloon.'):
-                continue
-            name = _BALLOON_NAMES[key] = key[8:].replace('-', '_')
-        stats[name] = value
-    return stats
-
-
-# balloon.* key of the bulk call -> memoryStats() name (filled as met)
-_BALLOON_NAMES = {'balloon.current': 'actual',
-                  'balloon.last-update': 'last_update'}
-
-
-class Stuck:
-    """A guest whose QEMU did not answer: since when, its last record (for
-    its state), and the probe (a call of its own) that checks whether it
-    answers again.
-    """
-
-    __slots__ = ('since', 'record', 'probe')
-
-    def __init__(self, since: float, record: dict):
-        self.since, self.record, self.probe = since, record, None
-
-
 class Poll:
     """One statistics poll of a Host's connection, within its deadline.
 
@@ -217,11 +102,12 @@ class Poll:
     The first call to reach a newly stopped QEMU waits for it: a bulk call
     late after FIRST_WAIT has each of its guests read again by a call of
     its own (_singles), on connections with room (libvirtd serves only
-    CLIENT_REQUESTS calls of a connection at once). The guest the late call
-    holds is skipped at once, another stopped QEMU holds only its own call,
-    and every healthy guest answers. If no call answered at all, libvirt is
-    asked whether it answers a call that reaches no guest; if not, libvirt
-    itself is stuck: HypervisorNotAnswering. Overrunning calls finish alone
+    connection.CLIENT_REQUESTS calls of a connection at once). The guest
+    the late call holds is skipped at once, another stopped QEMU holds
+    only its own call, and every healthy guest answers. If no call
+    answered at all, libvirt is asked whether it answers a call that
+    reaches no guest; if not, libvirt itself is stuck:
+    HypervisorNotAnswering. Overrunning calls finish alone
     (a call inside libvirt cannot be cancelled), at most
     bounded.MAX_PENDING_CALLS of them.
     """
@@ -230,11 +116,21 @@ class Poll:
              libvirt.VIR_DOMAIN_STATS_STATE)
     NOWAIT = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
 
-    def __init__(self, host, conn, deadline: float, budget: float):
-        self.host, self.conn = host, conn
+    def __init__(self, connections, stuck_guests, conn, deadline: float,
+                 budget: float, workers: int = 1, last_count: int = 0):
+        #: connection.Connections: every call goes through it
+        self.connections = connections
+        #: stuck.StuckGuests: the guests kept out of the bulk call
+        self.stuck = stuck_guests
+        self.conn = conn
         self.deadline, self.budget = deadline, budget
+        #: parallel chunks (0: auto_workers), and the guests the last
+        #: full poll found (for the automatic choice)
+        self.workers, self.last_count = workers, last_count
+        #: the guests a full poll found (set by run())
+        self.count: int | None = None
         # A connection this poll opened once a call of its own was late:
-        # the calls that follow go there (see Host._make_room).
+        # the calls that follow go there (see Connections.make_room).
         self.follow: _Spare | None = None
 
     def _follow_up(self, domains: list) -> tuple:
@@ -252,15 +148,15 @@ class Poll:
         HypervisorNotAnswering if libvirt does not say in time.
         """
         conn, mine = self._follow_up(domains)
-        seconds = self.host.run_bounded(
-            'controlInfo()', functools.partial(_monitors_busy, mine),
+        seconds = self.connections.run_bounded(
+            'controlInfo()', functools.partial(stuck.monitors_busy, mine),
             timeout, conn=conn)
-        by_key = dict(zip(map(domain_key, mine), seconds))
-        return [by_key.get(domain_key(d)) for d in domains]
+        by_key = dict(zip(map(records.domain_key, mine), seconds))
+        return [by_key.get(records.domain_key(d)) for d in domains]
 
     def _bounded(self, what: str, fn):
-        return self.host.run_bounded(what, fn, bounded.left(self.deadline),
-                                     self.budget, self.conn)
+        return self.connections.run_bounded(
+            what, fn, bounded.left(self.deadline), self.budget, self.conn)
 
     def _stats(self, domains, conn=None) -> list:
         """domainListGetStats (NOWAIT) of ``domains``; callers bound it."""
@@ -275,18 +171,18 @@ class Poll:
         FIRST_WAIT; else the guests are listed and read again one per
         call (_singles).
         """
-        first = self.host._start(functools.partial(
+        first = self.connections.start(functools.partial(
             self.conn.getAllDomainStats, self.KINDS, self.NOWAIT),
             self.conn)
-        if self.host._waited(first, self._first_wait()):
+        if self.connections.waited(first, self._first_wait()):
             return first.result()
         try:
-            domains = self.host.run_bounded(
+            domains = self.connections.run_bounded(
                 'listAllDomains()', functools.partial(
                     self.conn.listAllDomains, 0),
                 min(ALIVE_WAIT, bounded.left(self.deadline)), conn=self.conn)
         except exception.HypervisorNotAnswering:
-            raise self.host.daemon_not_answering(self.budget) from None
+            raise self.connections.daemon_not_answering(self.budget) from None
         return self._singles(domains, answered=False)
 
     def _chunked(self, domains) -> list:
@@ -301,24 +197,24 @@ class Poll:
         with 12 real guests, one call took 18.6 ms and four parallel
         chunks 9.5 ms (libvirt-python releases the GIL during the call).
         """
-        if self.host.stats_workers == 0:
+        if self.workers == 0:
             workers = auto_workers(len(domains))
         else:
-            workers = min(self.host.stats_workers, len(domains) // 2)
+            workers = min(self.workers, len(domains) // 2)
         workers = max(1, min(workers,
-                             self.host.free_requests(self.conn) - 1))
+                             self.connections.free_requests(self.conn) - 1))
         chunks = [domains[i::workers] for i in range(workers)]
-        calls = [self.host._start(functools.partial(self._stats, chunk),
+        calls = [self.connections.start(functools.partial(self._stats, chunk),
                                   self.conn)
                  for chunk in chunks]
         end = time.monotonic() + self._first_wait()
-        records, late = [], []
+        found, late = [], []
         for call, chunk in zip(calls, chunks):
-            if self.host._waited(call, end - time.monotonic()):
-                records += call.result()
+            if self.connections.waited(call, end - time.monotonic()):
+                found += call.result()
             else:
                 late += chunk
-        return records + self._singles(late, answered=bool(records))
+        return found + self._singles(late, answered=bool(found))
 
     def _singles(self, domains: list, answered: bool) -> list:
         """The records of ``domains``, which late bulk calls were to read,
@@ -336,50 +232,59 @@ class Poll:
         groups = [domains[i::MAX_SINGLES]
                   for i in range(min(MAX_SINGLES, len(domains)))]
         calls = []  # (call, group) or (None, group): no connection
-        for conn, share in self._connections(groups):
+        for conn, share in self._spares(groups):
             for group in share:
                 if conn is None:
                     calls.append((None, group))
                     continue
-                calls.append((self.host._start(functools.partial(
+                calls.append((self.connections.start(functools.partial(
                     self._stats, conn.mine(group), conn.conn), conn.conn),
                     group))
         keep = ALIVE_OPEN_WAIT  # for _alive, on a new connection
         end = time.monotonic() + min(SINGLE_WAIT, bounded.kept_back(
             self.deadline, keep))
-        records, late = self._collect(calls, end)
-        answered = answered or bool(records)
-        # A call still out is held by its guest's stopped QEMU, or libvirtd
-        # is only slow (a loaded host): libvirt says which, by how long
-        # each guest's monitor has been busy. The slow are waited for.
+        found, late = self._collect(calls, end)
+        answered = answered or bool(found)
+        more, late = self._wait_slow(late, keep)
+        found += more + [(domain, None) for _, group in late
+                         for domain in group]
+        if not answered and not more and not self._alive():
+            raise self.connections.daemon_not_answering(self.budget)
+        return found
+
+    def _wait_slow(self, late: list, keep: float) -> tuple[list, list]:
+        """(what the ``late`` (call, group) answered, those still out): a
+        call still out is held by its guest's stopped QEMU, or libvirtd is
+        only slow (a loaded host); libvirt says which, by how long each
+        guest's monitor has been busy, and the slow are waited for,
+        PATIENCE at a time, leaving ``keep`` seconds of the poll.
+        """
+        found = []
         while late and bounded.kept_back(self.deadline, keep) > PATIENCE:
             slow = self._slow(late)
             if not slow:
                 break
             more, slow_late = self._collect(slow, time.monotonic() +
                                             PATIENCE)
-            records += more
-            answered = answered or bool(more)
+            found += more
             late = [c for c in late if c not in slow] + slow_late
-        records += [(domain, None) for _, group in late for domain in group]
-        if not answered and not self._alive():
-            raise self.host.daemon_not_answering(self.budget)
-        return records
+        return found, late
 
     def _collect(self, calls: list, end: float) -> tuple[list, list]:
         """(the records of the ``calls`` (call, group) answered by
         ``end``, the (call, group) still out).
         """
-        records, late = [], []
+        done, late = [], []
         for call, group in calls:
-            if call is not None and self.host._waited(
+            if call is not None and self.connections.waited(
                     call, end - time.monotonic()):
-                ours = {domain_key(d): d for d in group}
-                records += [(ours[domain_key(d)], r) for d, r in call.result()
-                            if domain_key(d) in ours]
+                ours = {records.domain_key(d): d for d in group}
+                done += [(ours[records.domain_key(d)], r)
+                         for d, r in call.result()
+                         if records.domain_key(d) in ours]
             else:
                 late.append((call, group))
-        return records, late
+        return done, late
 
     def _slow(self, late: list) -> list:
         """Those of the ``late`` (call, group) whose guests' monitors are
@@ -393,12 +298,12 @@ class Poll:
                                            bounded.left(self.deadline)))
         except exception.HypervisorNotAnswering:
             return []
-        held = {domain_key(d) for d, seconds in zip(domains, busy)
-                if seconds is not None and seconds >= BRIEF_BUSY}
+        held = {records.domain_key(d) for d, seconds in zip(domains, busy)
+                if seconds is not None and seconds >= stuck.BRIEF_BUSY}
         return [(call, group) for call, group in late
-                if not any(domain_key(d) in held for d in group)]
+                if not any(records.domain_key(d) in held for d in group)]
 
-    def _connections(self, groups: list) -> list:
+    def _spares(self, groups: list) -> list:
         """[(_Spare or None, the groups it reads)]: new connections, four
         groups each (set aside, to be closed once no call is stuck on
         them). Never this poll's own: the places libvirtd serves of it are
@@ -407,19 +312,19 @@ class Poll:
         embedded driver has no such limit: its own connection. None: a
         connection that did not open in time.
         """
-        if self.host.embedded:
+        if self.connections.embedded:
             return [(_Spare(self.conn, None), groups)]
         shares = []
-        per = CLIENT_REQUESTS - 1
+        per = connection.CLIENT_REQUESTS - 1
         wanted = [groups[i:i + per] for i in range(0, len(groups), per)]
-        opening = [self.host._start(self._open_spare) for _ in wanted]
+        opening = [self.connections.start(self._open_spare) for _ in wanted]
         wait = min(ALIVE_OPEN_WAIT, bounded.kept_back(self.deadline,
                                                SINGLE_WAIT))
         end = time.monotonic() + wait
         for call, share in zip(opening, wanted):
-            if self.host._waited(call, end - time.monotonic()):
+            if self.connections.waited(call, end - time.monotonic()):
                 spare = call.result()
-                self.host.retire(spare.conn)
+                self.connections.retire(spare.conn)
                 shares.append((spare, share))
                 if self.follow is None:
                     self.follow = spare
@@ -431,64 +336,66 @@ class Poll:
         """A new connection and its running domains (a domain is bound to
         the connection that found it).
         """
-        conn = self.host._open()
+        conn = self.connections.open()
         return _Spare(conn, conn.listAllDomains(
             libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
 
     def _alive(self) -> bool:
         """Whether libvirtd answers a call that reaches no guest: on the
         follow-up connection (_follow_up), unless a call is stuck on it
-        too (see Host._make_room), then on a new one. An embedded driver
+        too (see Connections.make_room), then on a new one. An embedded driver
         has no daemon to queue or lose replies: its own connection.
         """
         conn, _ = self._follow_up([])
-        if self.host.embedded or not self.host._stuck_calls(conn):
+        if self.connections.embedded or not self.connections.stuck_calls(conn):
             ask, wait = conn.getLibVersion, ALIVE_WAIT
         else:
             conn, wait = None, ALIVE_OPEN_WAIT
 
             def ask():
-                fresh = self.host._open()
+                fresh = self.connections.open()
                 try:
                     return fresh.getLibVersion()
                 finally:
                     fresh.close()
         try:
-            self.host.run_bounded('getLibVersion()', ask, min(
+            self.connections.run_bounded('getLibVersion()', ask, min(
                 wait, bounded.left(self.deadline)), conn=conn)
             return True
         except (exception.NovaException, libvirt.libvirtError):
             return False
 
-    def run(self, names: list[str] | None) -> list[StatsRecord]:
-        host = self.host
-        absent = []
-        probes = {}
-        # (a first poll, its count unknown, lists: it may meet several
-        # stopped QEMUs, which only a listing can tell from a stuck daemon)
-        one_call = host.stats_workers == 1 or (
-            host.stats_workers == 0 and host._last_count and
-            auto_workers(host._last_count) <= 1)
-        if names is None and not host._stuck and one_call:
-            records = self._one_call()
-            host._last_count = len(records)
-        else:
-            domains, absent = select(self._bounded(
-                'listAllDomains()', functools.partial(
-                    self.conn.listAllDomains, 0)), names)
-            if names is None:
-                host._last_count = len(domains)
-                # forget the stuck guests that are gone
-                present = {domain_key(d) for d in domains}
-                for key in list(host._stuck):
-                    if key not in present:
-                        del host._stuck[key]
-            probes = self._start_probes(domains)
-            records = self._chunked(
-                [d for d in domains if domain_key(d) not in probes])
-            records += self._probe_results(probes)
-        return self._results(records) + [missing(n, self.host.uri)
-                                         for n in absent]
+    def run(self, names: list[str] | None) -> list[records.StatsRecord]:
+        """Every guest's record (or those of ``names``, and one saying so
+        for each name that is not there); a full poll sets ``count``.
+        """
+        if names is None and not self.stuck and self._one_call_will_do():
+            found = self._one_call()
+            self.count = len(found)
+            return self._results(found)
+        domains, absent = records.select(self._bounded(
+            'listAllDomains()', functools.partial(
+                self.conn.listAllDomains, 0)), names)
+        if names is None:
+            self.count = len(domains)
+            # forget the stuck guests that are gone
+            self.stuck.keep_only(map(records.domain_key, domains))
+        probes = self._start_probes(domains)
+        found = self._chunked([d for d in domains
+                               if records.domain_key(d) not in probes])
+        found += self._probe_results(probes)
+        return self._results(found) + [
+            records.missing(n, self.connections.uri) for n in absent]
+
+    def _one_call_will_do(self) -> bool:
+        """Whether one bulk call reads every guest: one chunk chosen, or
+        chosen from a count (a first poll, its count unknown, lists: it
+        may meet several stopped QEMUs, which only a listing can tell
+        from a stuck daemon).
+        """
+        return self.workers == 1 or (
+            self.workers == 0 and self.last_count and
+            auto_workers(self.last_count) <= 1)
 
     def _start_probes(self, domains) -> dict:
         """{key: (domain, probe call or None)} of the stuck guests among
@@ -501,15 +408,15 @@ class Poll:
         """
         probes = {}
         for domain in domains:
-            key = domain_key(domain)
-            entry = self.host._stuck.get(key)
+            key = records.domain_key(domain)
+            entry = self.stuck.get(key)
             if entry is None:
                 continue
             if entry.probe is not None and not entry.probe.done():
                 probes[key] = (domain, None)
                 continue
             try:
-                entry.probe = self.host._start(functools.partial(
+                entry.probe = self.connections.start(functools.partial(
                     self._stats, [domain]), self.conn)
             except exception.HypervisorNotAnswering:
                 entry.probe = None  # too many calls stuck: not this time
@@ -520,117 +427,124 @@ class Poll:
         """The records of the probed guests: their figures when the probe
         answered by now (at most PROBE_WAIT), else their state only.
         """
-        records = []
+        found = []
         for domain, probe in probes.values():
             if probe is not None and probe.wait(
                     min(PROBE_WAIT, bounded.left(self.deadline))):
-                records += probe.result()
+                found += probe.result()
             else:
-                records.append((domain, {}))
-        return records
+                found.append((domain, {}))
+        return found
 
-    def _read_again(self, records: list, indexes: list[int],
+    def _read_again(self, found: list, indexes: list[int],
                     pause: float) -> list[int]:
-        """Read the guests ``indexes`` of ``records`` again (NOWAIT) after
+        """Read the guests ``indexes`` of ``found`` again (NOWAIT) after
         ``pause``, in place; the indexes still skipped.
         """
         if not indexes or bounded.left(self.deadline) < pause + 0.1:
             return indexes
         time.sleep(pause)
-        conn, mine = self._follow_up([records[i][0] for i in indexes])
-        again = self.host._start(functools.partial(self._stats, mine, conn),
-                                 conn)
-        if not self.host._waited(again, min(1.0, bounded.left(self.deadline))):
+        conn, mine = self._follow_up([found[i][0] for i in indexes])
+        again = self.connections.start(
+            functools.partial(self._stats, mine, conn), conn)
+        if not self.connections.waited(
+                again, min(1.0, bounded.left(self.deadline))):
             return indexes
-        fresh = {domain_key(d): r for d, r in again.result()}
+        fresh = {records.domain_key(d): r for d, r in again.result()}
         still = []
         for i in indexes:
-            record = fresh.get(domain_key(records[i][0]))
+            record = fresh.get(records.domain_key(found[i][0]))
             if record is not None:
-                records[i] = (records[i][0], record)
-            if record is None or figures_skipped(record):
+                found[i] = (found[i][0], record)
+            if record is None or records.figures_skipped(record):
                 still.append(i)
         return still
 
-    def _results(self, records: list) -> list[StatsRecord]:
-        """StatsRecord of ``records``. A guest known to be stuck costs no
-        call here: its age comes from when it was first seen stuck, its
-        state from its last record (measured: under load, controlInfo() on
-        a guest whose QEMU is stopped can itself wait seconds). A guest
-        newly skipped is read again at once (often our own bulk call was on
-        it); still skipped, libvirt is asked how long its monitor has been
-        busy: briefly, it is read again after a short pause; a second or
-        more, it is marked stuck. If libvirt does not say within
-        CONTROL_WAIT, it is reported busy for this poll only.
+    def _results(self, found: list) -> list[records.StatsRecord]:
+        """StatsRecord of ``found`` (domain, record) pairs. A guest known
+        to be stuck costs no call here: its age comes from when it was
+        first seen stuck, its state from its last record (measured: under
+        load, controlInfo() on a guest whose QEMU is stopped can itself
+        wait seconds). A guest newly skipped is settled (_settle).
         """
-        host = self.host
         now = time.monotonic()
         busy, skipped = {}, []
-        for i, (domain, record) in enumerate(records):
+        for i, (domain, record) in enumerate(found):
             if record is None:  # unanswered (see _chunked): busy
-                records[i] = (domain, {'state.state': (
+                found[i] = (domain, {'state.state': (
                     libvirt.VIR_DOMAIN_RUNNING if domain.ID() != -1 else
                     libvirt.VIR_DOMAIN_SHUTOFF)})
                 busy[i] = 0.0
                 continue
-            entry = (host._stuck.get(domain_key(domain)) if host._stuck
-                     else None)
+            entry = (self.stuck.get(records.domain_key(domain))
+                     if self.stuck else None)
             if entry is not None and (not record or
-                                      figures_skipped(record)):
+                                      records.figures_skipped(record)):
                 busy[i] = now - entry.since
                 if not record:  # its probe has not answered
-                    records[i] = (domain, entry.record)
-            elif (record.get('state.state') in _ACTIVE_STATES and
-                  figures_skipped(record)):
+                    found[i] = (domain, entry.record)
+            elif (record.get('state.state') in records.ACTIVE_STATES and
+                  records.figures_skipped(record)):
                 skipped.append(i)
+        self._settle(found, skipped, busy)
+        return self._records(found, busy)
+
+    def _settle(self, found: list, skipped: list[int], busy: dict) -> None:
+        """Read the newly skipped guests ``skipped`` of ``found`` again;
+        still skipped, libvirt is asked how long each monitor has been
+        busy: briefly, read again after a short pause; BRIEF_BUSY or more,
+        marked stuck. ``busy`` gets each guest left busy (seconds).
+        """
         # Often one of our own calls held it (the first bulk call still
         # on it): read it again at once, before asking libvirt anything.
-        skipped = self._read_again(records, skipped, BRIEF_RETRIES[0])
+        skipped = self._read_again(found, skipped, BRIEF_RETRIES[0])
         for retry_in in BRIEF_RETRIES[1:]:
             if not skipped:
                 break
-            domains = [records[i][0] for i in skipped]
             try:
-                seconds = self._busy(domains, min(
+                seconds = self._busy([found[i][0] for i in skipped], min(
                     CONTROL_WAIT, bounded.left(self.deadline)))
             except exception.HypervisorNotAnswering:
                 # libvirt did not say: busy, for this poll; not marked
                 # stuck on that alone (measured: under load, controlInfo()
                 # can wait for a healthy guest too).
-                for i in skipped:
-                    busy[i] = 0.0
                 break
             brief = []
             for i, busy_for in zip(skipped, seconds):
-                if busy_for is not None and busy_for >= BRIEF_BUSY:
-                    busy[i] = busy_for
-                    host._stuck[domain_key(records[i][0])] = Stuck(
-                        time.monotonic() - busy_for, records[i][1])
+                busy[i] = busy_for or 0.0
+                if busy_for is not None and busy_for >= stuck.BRIEF_BUSY:
+                    self.stuck.mark(records.domain_key(found[i][0]),
+                                    time.monotonic() - busy_for,
+                                    found[i][1])
                 else:
                     brief.append(i)
-                    busy[i] = busy_for or 0.0
-            skipped = self._read_again(records, brief, retry_in)
+            skipped = self._read_again(found, brief, retry_in)
             for i in brief:
                 if i not in skipped:
                     busy.pop(i, None)
         for i in skipped:
             busy.setdefault(i, 0.0)
-        found = []
-        append = found.append
-        active_states = _ACTIVE_STATES
-        stuck = host._stuck
-        for index, (domain, record) in enumerate(records):
+
+    def _records(self, found: list, busy: dict) -> list[records.StatsRecord]:
+        """The StatsRecords of ``found``; a stuck guest that answered is
+        no longer stuck.
+        """
+        made = []
+        append = made.append
+        active_states = records.ACTIVE_STATES
+        registry = self.stuck
+        for index, (domain, record) in enumerate(found):
             state = record.get('state.state')
             active = state in active_states
             name, domain_id = domain.name(), domain.ID()
-            if stuck and active and index not in busy:
-                stuck.pop((name, domain_id), None)  # it answered
-            append(StatsRecord(
+            if registry and active and index not in busy:
+                registry.answered((name, domain_id))
+            append(records.StatsRecord(
                 None, name, None, active,
-                balloon_stats_to_memory_stats(record), None,
+                records.balloon_stats_to_memory_stats(record), None,
                 busy.get(index) if active else None,
                 domain_id if active else -1, domain, state))
-        return found
+        return made
 
 
 class _Spare:
@@ -643,13 +557,14 @@ class _Spare:
     def __init__(self, conn, domains):
         self.conn = conn
         self.by_key = (None if domains is None else
-                       {domain_key(d): d for d in domains})
+                       {records.domain_key(d): d for d in domains})
 
     def mine(self, domains: list) -> list:
         """This connection's domains of ``domains`` (those still here)."""
         if self.by_key is None:
             return domains
-        return [d for d in map(self.by_key.get, map(domain_key, domains))
+        return [d for d in map(self.by_key.get,
+                               map(records.domain_key, domains))
                 if d is not None]
 
 
@@ -672,83 +587,3 @@ def auto_workers(guests: int) -> int:
         return 1
     most = min(AUTO_MAX_WORKERS, 2 * (os.cpu_count() or 1))
     return max(1, min(most, guests // AUTO_GUESTS_PER_WORKER))
-
-
-def domain_key(domain) -> tuple[str, int]:
-    """(name, id): one run of one guest (ids are new on every start)."""
-    return domain.name(), domain.ID()
-
-
-def select(domains: list, names: list[str] | None) -> tuple[list, list]:
-    """(the domains named ``names``, in that order, and the names that
-    match none); every domain when ``names`` is None. One listing,
-    matched here, however many names.
-    """
-    if names is None:
-        return domains, []
-    by_name = {d.name(): d for d in domains}
-    found, missing = [], []
-    for name in dict.fromkeys(names):
-        domain = by_name.get(name)
-        if domain is None:
-            missing.append(name)
-        else:
-            found.append(domain)
-    return found, missing
-
-
-def _monitors_busy(domains: list) -> list[float | None]:
-    """monitor_busy of each of ``domains``."""
-    return [monitor_busy(domain) for domain in domains]
-
-
-def figures_skipped(record: dict) -> bool:
-    """Whether libvirt skipped a running guest's balloon query.
-
-    QEMU's driver always adds the QEMU process's ``rss`` when it queries
-    the balloon; a record with ``balloon.current`` but no ``balloon.rss``
-    is one whose job was busy (the NOWAIT call skipped it). Drivers that
-    give no balloon figures at all (test:///default) are not skipped ones.
-    """
-    return 'balloon.current' in record and 'balloon.rss' not in record
-
-
-def monitor_busy(domain) -> float | None:
-    """Seconds the domain's QEMU monitor has been busy (controlInfo()
-    answers without the monitor), None when it is free or unknown.
-    """
-    try:
-        state, _details, busy_ms = domain.controlInfo()
-    except libvirt.libvirtError:
-        return None
-    if state == libvirt.VIR_DOMAIN_CONTROL_OK:
-        return None
-    return busy_ms / 1000
-
-
-def missing(name: str, uri: str) -> StatsRecord:
-    return StatsRecord(None, name, None, False, {},
-                       str(exception.InstanceNotFound(name=name, uri=uri)))
-
-
-def per_domain_stats(domains: list, names: list[str] | None,
-                     uri: str) -> list[StatsRecord]:
-    """Where the bulk call is unsupported: two calls a domain, of
-    ``domains`` (a listing) or those named ``names``; the caller bounds
-    the whole.
-    """
-    domains, absent = select(domains, names)
-    found = []
-    for domain in domains:
-        guest = libvirt_guest.Guest(domain)
-        try:
-            active = guest.is_active()
-            stats = guest.get_memory_stats() if active else {}
-        except exception.LibvirtCallFailed as e:
-            found.append(StatsRecord(
-                guest, domain.name(), domain.UUIDString(), False, {},
-                str(e)))
-            continue
-        found.append(StatsRecord(guest, guest.name, guest.uuid, active,
-                                 stats))
-    return found + [missing(name, uri) for name in absent]

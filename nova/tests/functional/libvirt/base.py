@@ -20,6 +20,7 @@ from nova import exception
 from nova import test
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import testimage
 
@@ -48,7 +49,7 @@ def embed_uri(state_path: str) -> str:
     """The embedded driver's URI under ``state_path``, as nova-libvirt
     makes it when no libvirtd runs.
     """
-    return libvirt_host.embed_uri(os.path.join(state_path, 'libvirt',
+    return embed.embed_uri(os.path.join(state_path, 'libvirt',
                                                'qemu-embed'))
 
 

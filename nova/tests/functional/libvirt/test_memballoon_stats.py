@@ -9,7 +9,7 @@ from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.tests.functional.libvirt import base
 from nova.virt.libvirt import config as vconfig
-from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
@@ -127,7 +127,7 @@ class LifecycleTest(base.RealQemuTestCase):
         # bound is a regression guard for that, not a speed target: the
         # figures live in tools/bench.
         host = self.driver.host
-        root = libvirt_host.embed_root_of(host.uri)
+        root = embed.embed_root_of(host.uri)
         self.assertEqual(
             os.path.join(self.state_path, 'libvirt', 'qemu-embed'), root)
         with open(os.path.join(root, 'etc', 'qemu.conf')) as f:

@@ -28,7 +28,7 @@ import fixtures
 
 from nova import test
 from nova.tests.functional.libvirt import base as qemu_base
-from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import testimage
 
 BIN = os.path.join(sys.prefix, 'bin')
@@ -261,7 +261,7 @@ class OperatorTestCase(test.TestCase):
         else:
             # Said outright: empty would mean the host's libvirtd where
             # one runs, which the suite never touches.
-            self.connection_uri = libvirt_host.embed_uri(
+            self.connection_uri = embed.embed_uri(
                 f'{self.work}/state/libvirt/qemu-embed')
         self.conf = self.write_conf('main.conf', f"""
 [DEFAULT]

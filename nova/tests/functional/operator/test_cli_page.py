@@ -17,7 +17,7 @@ import shlex
 import subprocess
 
 from nova.tests.functional.operator import base
-from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import testimage
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -75,7 +75,7 @@ class CliPageTest(base.OperatorTestCase):
                    OS_LIBVIRT__VIRT_TYPE='qemu',
                    # never the host's libvirtd, which the examples
                    # would use where one runs
-                   OS_LIBVIRT__CONNECTION_URI=libvirt_host.embed_uri(
+                   OS_LIBVIRT__CONNECTION_URI=embed.embed_uri(
                        f'{self.work}/state/libvirt/qemu-embed'))
         boot = self.run_as_written(
             'nova-libvirt boot web1 --kernel vmlinuz --initrd initrd.gz '

@@ -443,7 +443,7 @@ class ConnectionChoiceTest(test.TestCase):
             'nova.virt.libvirt.driver.libvirtd_socket',
             return_value='/run/libvirt/libvirt-sock'))
         self.useFixture(fixtures.MockPatch(
-            'nova.virt.libvirt.host.system_guest_count', return_value=7))
+            'nova.virt.libvirt.connection.system_guest_count', return_value=7))
         hints = driver.guests_elsewhere('qemu:///embed?root=/x', tmp)
         self.assertEqual(["the host's libvirtd (qemu:///system) has 7 "
                           'guests: leave [libvirt] connection_uri empty, or '

@@ -17,6 +17,8 @@ from nova import exception
 from nova import test
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.fixtures.libvirt import FakeDomain
+from nova.virt.libvirt import connection
+from nova.virt.libvirt import embed
 from nova.virt.libvirt import host as libvirt_host
 
 
@@ -67,17 +69,15 @@ class HostTest(test.TestCase):
 
     def test_gives_up_after_one_reopen(self):
         attempts = []
-        real_open = libvirt_host.Host._open
 
-        def open_dying(host):
-            conn = real_open(host)
+        def open_dying(uri, read_only):
+            conn = connection.open_libvirt(uri, read_only)
             attempts.append(conn)
             conn.close()  # every connection dies at once
             return conn
-        self.useFixture(fixtures.MockPatchObject(
-            libvirt_host.Host, '_open', open_dying))
+        host = libvirt_host.Host('test:///default', opener=open_dying)
         e = self.assertRaises(exception.HypervisorUnavailable,
-                              self.host.get_memory_stats)
+                              host.get_memory_stats)
         self.assertEqual(2, len(attempts))
         self.assertIn('test:///default', str(e))
         self.assertIn('libvirt failed to read domain statistics', str(e))
@@ -116,7 +116,7 @@ class ConnectTest(test.TestCase):
     def test_daemon_down_hint_does_not_offer_the_embedded_driver(self):
         # An exporter and the commands share the daemon; an embedded root
         # cannot be shared with a running exporter.
-        hint = libvirt_host._hint('qemu:///system')
+        hint = connection.hint('qemu:///system')
         self.assertIn('start libvirtd', hint)
         self.assertNotIn('embedded', hint)
 
@@ -125,7 +125,7 @@ class ConnectTest(test.TestCase):
         os.makedirs(os.path.join(root, 'run', 'qemu'))
         with open(os.path.join(root, 'run', 'qemu', 'driver.pid'), 'w') as f:
             f.write(str(os.getpid()))
-        held = libvirt_host._holder(root)
+        held = embed.holder(root)
         self.assertIn(f'pid {os.getpid()}: ', held)
         with open(f'/proc/{os.getpid()}/cmdline', 'rb') as f:
             words = f.read().replace(b'\0', b' ').decode().split()
@@ -140,14 +140,14 @@ class ConnectTest(test.TestCase):
         self.assertIn('?root=DIR', str(e))
 
     def test_embed_uri_round_trip(self):
-        uri = libvirt_host.embed_uri('/var/lib/nova/libvirt/qemu-embed')
+        uri = embed.embed_uri('/var/lib/nova/libvirt/qemu-embed')
         self.assertEqual('/var/lib/nova/libvirt/qemu-embed',
-                         libvirt_host.embed_root_of(uri))
-        self.assertIsNone(libvirt_host.embed_root_of('qemu:///system'))
+                         embed.embed_root_of(uri))
+        self.assertIsNone(embed.embed_root_of('qemu:///system'))
 
     def test_prepare_embed_root(self):
         root = os.path.join(self.useFixture(fixtures.TempDir()).path, 'r')
-        libvirt_host.prepare_embed_root(root)
+        embed.prepare_embed_root(root)
         path = os.path.join(root, 'etc', 'qemu.conf')
         with open(path) as f:
             text = f.read()
@@ -156,7 +156,7 @@ class ConnectTest(test.TestCase):
             self.assertIn(line, text)
         with open(path, 'w') as f:
             f.write('user = "libvirt-qemu"\n')
-        libvirt_host.prepare_embed_root(root)  # rewritten on use
+        embed.prepare_embed_root(root)  # rewritten on use
         with open(path) as f:
             self.assertEqual(text, f.read())
 
@@ -187,13 +187,12 @@ class HostBoundsTest(test.TestCase):
         self.addCleanup(opened.set)
         opens = []
 
-        def slow_open(host):
+        def slow_open(uri, read_only):
             opens.append(1)
             opened.wait(10)
             return fakelibvirt.FakeConnection()
-        self.useFixture(fixtures.MockPatchObject(
-            libvirt_host.Host, '_open', slow_open))
-        host = libvirt_host.Host('qemu:///system', timeout=0.2)
+        host = libvirt_host.Host('qemu:///system', timeout=0.2,
+                                 opener=slow_open)
         for _ in range(3):
             self.spy.clear()
             e = self.assertRaises(exception.HypervisorNotAnswering,
@@ -218,7 +217,8 @@ class HostBoundsTest(test.TestCase):
                 if self.stuck:
                     release.wait(10)
                 return self.xml
-        host = libvirt_host.Host('fake:///')
+        # the guests read on their own connection, none opened here
+        host = libvirt_host.Host('fake:///', opener=lambda uri, ro: None)
         found = host.get_xml_descs(
             [Guest('<a/>'), Guest('<b/>', stuck=True), Guest('<c/>')], 0.2)
         self.assertEqual('<a/>', found[0])
@@ -233,11 +233,11 @@ class HostBoundsTest(test.TestCase):
         for guest in guests:
             guest.hold(0.1)
         conn = fakelibvirt.FakeConnection(*guests)
-        libvirt_host._wait_reconnected(conn)
+        connection.wait_reconnected(conn)
         # returned once each was free again
         self.assertEqual([[0, 0, 0]] * 3,
                          [g.controlInfo() for g in guests])
         guests[0].hold(10)  # never done: bounded
-        libvirt_host._wait_reconnected(conn, timeout=0.2)
+        connection.wait_reconnected(conn, timeout=0.2)
         self.assertEqual(2, guests[0].controlInfo()[0])  # still held
 

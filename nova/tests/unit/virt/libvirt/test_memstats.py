@@ -5,12 +5,12 @@ import testscenarios
 from nova import test
 from nova.tests.fixtures.memstats import FULL
 from nova.tests.fixtures.memstats import NOW
-from nova.tests.fixtures.memstats import FakeHost
+from nova.tests.fixtures.memstats import StatsSource
 from nova.tests.fixtures.memstats import domain_xml
 from nova.tests.fixtures.memstats import make_record
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import memstats
-from nova.virt.libvirt import stats_poll
+from nova.virt.libvirt import records
 
 load_tests = testscenarios.load_tests_apply_scenarios
 
@@ -171,7 +171,7 @@ class BulkKeysTest(test.TestCase):
         self.assertEqual(
             {'actual': 262144, 'maximum': 262144, 'rss': 5,
              'last_update': 7, 'usable': 3, 'disk_caches': 2},
-            stats_poll.balloon_stats_to_memory_stats(record))
+            records.balloon_stats_to_memory_stats(record))
 
 
 
@@ -193,10 +193,10 @@ class CollectorTest(test.TestCase):
             make_record('c-down', '', {}, active=False),
             make_record('d-gone', '<memballoon model="virtio"/>', FULL,
                     fail='Domain not found'),
-            stats_poll.StatsRecord(None, 'e-err', None, False, {},
+            records.StatsRecord(None, 'e-err', None, False, {},
                                            'No guest named e-err.'),
         ]
-        self.host = FakeHost(self.records)
+        self.host = StatsSource(self.records)
         self.collector = memstats.MemoryStatsCollector(self.host,
                                                        clock=lambda: NOW)
 
@@ -236,7 +236,7 @@ class CollectorTest(test.TestCase):
     def test_ok_turns_stale(self):
         clock = [NOW]
         collector = memstats.MemoryStatsCollector(
-            FakeHost(self.records[:1]), clock=lambda: clock[0])
+            StatsSource(self.records[:1]), clock=lambda: clock[0])
         self.assertEqual('ok', collector.collect()[0].stats_state)
         clock[0] = NOW + 10
         row = collector.collect()[0]
@@ -271,7 +271,7 @@ class CollectorTest(test.TestCase):
             list(row.as_dict()))
 
     def test_unparsable_balloon_is_an_error(self):
-        collector = memstats.MemoryStatsCollector(FakeHost([make_record(
+        collector = memstats.MemoryStatsCollector(StatsSource([make_record(
             'bad', '<memballoon model="virtio"><stats period="x"/>'
                    '</memballoon>', FULL)]), clock=lambda: NOW)
         row = collector.collect()[0]
@@ -288,7 +288,7 @@ class CollectorPeriodChangeTest(test.TestCase):
         self.record = make_record('g', self._balloon(30),
                               dict(FULL, last_update=NOW))
         self.collector = memstats.MemoryStatsCollector(
-            FakeHost([self.record]), clock=lambda: self.clock[0])
+            StatsSource([self.record]), clock=lambda: self.clock[0])
 
     @staticmethod
     def _balloon(period):
@@ -388,7 +388,7 @@ class CollectorPausedTest(test.TestCase):
                          dict(FULL, last_update=NOW - 300))
         record.state = 3  # VIR_DOMAIN_PAUSED
         row = memstats.MemoryStatsCollector(
-            FakeHost([record]), clock=lambda: NOW).collect()[0]
+            StatsSource([record]), clock=lambda: NOW).collect()[0]
         self.assertEqual('paused', row.stats_state)
         self.assertIn('last report 300s ago', row.reason)
         self.assertEqual(2, row.period)
@@ -405,7 +405,7 @@ class CollectorUnresponsiveTest(test.TestCase):
                          {'actual': 262144})
         frozen.monitor_busy = 12.5
         rows = memstats.MemoryStatsCollector(
-            FakeHost([ok, frozen]), clock=lambda: NOW).collect()
+            StatsSource([ok, frozen]), clock=lambda: NOW).collect()
         self.assertEqual({'ok': 'ok', 'frozen': 'unresponsive'},
                          {r.name: r.stats_state for r in rows})
         self.assertIn('busy for 12s', rows[0].reason)
@@ -424,7 +424,7 @@ class CollectorUnresponsiveTest(test.TestCase):
         frozen.monitor_busy = 12.5
         frozen.guest.fail = 'Domain not found'
         rows = memstats.MemoryStatsCollector(
-            FakeHost([frozen]), clock=lambda: NOW).collect()
+            StatsSource([frozen]), clock=lambda: NOW).collect()
         self.assertEqual('unresponsive', rows[0].stats_state)
         self.assertIsNone(rows[0].period)
 
@@ -435,7 +435,7 @@ class CollectorUnresponsiveTest(test.TestCase):
         frozen.guest.xml = frozen.guest.xml.replace('<devices>',
                                                     META + '<devices>')
         clock = [NOW]
-        collector = memstats.MemoryStatsCollector(FakeHost([frozen]),
+        collector = memstats.MemoryStatsCollector(StatsSource([frozen]),
                                                   clock=lambda: clock[0])
         self.assertEqual('ok', collector.collect()[0].stats_state)
         # its QEMU stops; a minute later the poll skips it
@@ -464,13 +464,13 @@ class CollectorStartingTest(test.TestCase):
     def setUp(self):
         super().setUp()
         self.clock = [NOW]
-        self.host = FakeHost([])
+        self.host = StatsSource([])
         self.collector = memstats.MemoryStatsCollector(
             self.host, clock=lambda: self.clock[0])
 
     def test_guest_seen_starting(self):
         # boot --wait looks once before the guest exists
-        self.host.records = [stats_poll.StatsRecord(
+        self.host.records = [records.StatsRecord(
             None, 'new', None, False, {}, 'No guest named new.')]
         self.assertEqual('error', self.collector.collect(['new'])[0]
                          .stats_state)
@@ -515,7 +515,7 @@ class CollectorCacheTest(test.TestCase):
     def test_cache_forgets_vanished_domains(self):
         records = [make_record(f'g{i}', '<memballoon model="none"/>', {})
                    for i in range(3)]
-        host = FakeHost(records)
+        host = StatsSource(records)
         collector = memstats.MemoryStatsCollector(host, clock=lambda: NOW)
         collector.collect()
         self.assertEqual(3, len(collector._known))
@@ -572,7 +572,7 @@ class CollectorMetadataTest(test.TestCase):
             '<devices>', META + '<devices>')
         without = make_record('g2', '<memballoon model="none"/>', {})
         rows = memstats.MemoryStatsCollector(
-            FakeHost([with_meta, without]), clock=lambda: NOW).collect()
+            StatsSource([with_meta, without]), clock=lambda: NOW).collect()
         self.assertEqual(('Web 1', 'web'),
                          (rows[0].display_name, rows[0].project))
         self.assertEqual('alice', rows[0].metadata.owner.username)
@@ -586,7 +586,7 @@ class CollectorMetadataTest(test.TestCase):
         off.guest.xml = off.guest.xml.replace('<devices>',
                                               META + '<devices>')
         row = memstats.MemoryStatsCollector(
-            FakeHost([off]), clock=lambda: NOW).collect()[0]
+            StatsSource([off]), clock=lambda: NOW).collect()[0]
         self.assertEqual('not-running', row.stats_state)
         self.assertEqual(('Web 1', 'web'), (row.display_name, row.project))
         self.assertEqual({}, row.raw)

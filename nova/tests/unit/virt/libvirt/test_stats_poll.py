@@ -21,6 +21,7 @@ from nova.tests.fixtures.libvirt import HEALTHY
 from nova.tests.fixtures.libvirt import SKIPPED
 from nova.tests.fixtures.libvirt import FakeDomain
 from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import records
 from nova.virt.libvirt import stats_poll
 
 # What the poll that first meets stopped QEMUs may wait in vain: its bulk
@@ -174,7 +175,7 @@ class BoundedPollTest(test.TestCase):
             self.assertIsNotNone(records[domain.name()].monitor_busy)
         self.assertEqual(['m0', 'm1', 'm2', 'm3'], host.stuck_guests)
         self.assertEqual(2, len(self.opened))
-        self.assertEqual(1, host.free_requests())
+        self.assertEqual(1, host.connections.free_requests())
         # four reads on each; on the first, the calls that follow too
         # (the skipped guests read again): none on the stuck connection
         self.assertEqual([5, 4], [sum(c[0] == 'domainListGetStats'
@@ -195,7 +196,7 @@ class BoundedPollTest(test.TestCase):
         host, conn = self._host(healthy, *frozen)
         opened = self.opened
         self._stick(host, conn, frozen)
-        self.assertEqual(0, host.free_requests())
+        self.assertEqual(0, host.connections.free_requests())
         records = self._poll(host)
         self.assertEqual(1, len(opened))
         # no guest is known stuck yet: the log does not blame one
@@ -219,7 +220,7 @@ class BoundedPollTest(test.TestCase):
         self.addCleanup(lambda: [d.thaw() for d in gone])
         host.stats_workers = 4
         self._stick(host, conn, gone)
-        self.assertEqual(3, host.free_requests())
+        self.assertEqual(3, host.connections.free_requests())
         conn.calls.clear()
         records = self._poll(host)
         # no call on it: a new connection, four chunks there (its fifth
@@ -354,10 +355,10 @@ class BoundedPollTest(test.TestCase):
         self.assertIn('has not answered 2 earlier calls', str(e))
 
     def test_figures_skipped(self):
-        self.assertTrue(stats_poll.figures_skipped(SKIPPED))
-        self.assertFalse(stats_poll.figures_skipped(HEALTHY))
+        self.assertTrue(records.figures_skipped(SKIPPED))
+        self.assertFalse(records.figures_skipped(HEALTHY))
         # test:///default gives no balloon figures at all: not skipped
-        self.assertFalse(stats_poll.figures_skipped({'state.state': 1}))
+        self.assertFalse(records.figures_skipped({'state.state': 1}))
 
 
 class ChunkedPollTest(test.TestCase):
