@@ -1,9 +1,6 @@
 """Command-line entry points: nova-libvirt and nova-libvirt-exporter.
 
-Importing an entry point routes libvirt's own log first (it must be set
-before libvirt loads, and the commands import libvirt at module level).
+Importing any of these modules sets nothing up. The console scripts enter
+through nova.cmd.launch, which routes libvirt's own log before the command
+(and with it libvirt) is imported.
 """
-
-from nova.virt import libvirt as _libvirt_package
-
-_libvirt_package.route_libvirt_log()

@@ -27,6 +27,7 @@ from nova.objects import instance as instance_obj
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import embed
+from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
@@ -195,7 +196,7 @@ def run(args) -> int:
 
 def _verdict(rows, updates: int, period: int) -> None:
     on, off = rows
-    if on.stats_state == memstats.OK and updates > 1:
+    if on.stats_state == guest_state.OK and updates > 1:
         print(f'{ON}: fresh figures: the guest reported {updates} times, '
               f'every {period}s (usage {on.memory_usage_mb} MiB of '
               f'{on.memory_available_mb} MiB).')

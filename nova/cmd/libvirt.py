@@ -29,6 +29,8 @@ from nova.conf import libvirt as libvirt_conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
+from nova.virt.libvirt import guest_state
+from nova.virt.libvirt import local_host
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 
@@ -217,7 +219,8 @@ def do_boot(args) -> int:
 
 # States in which a guest just booted is where it should be: reporting, or
 # (statistics disabled by configuration) never going to.
-_SETTLED = (memstats.OK, memstats.BALLOON_DISABLED, memstats.NO_STATS_PERIOD)
+_SETTLED = (guest_state.OK, guest_state.BALLOON_DISABLED,
+            guest_state.NO_STATS_PERIOD)
 
 
 def _console_empty(path: str) -> bool:
@@ -280,27 +283,34 @@ def do_memstats(args) -> int:
     rows = collector.collect(args.names or None)
     if not rows:
         print(f'No guests on {where(drv)}.')
-        for hint in driver.guests_elsewhere(drv.host.uri, CONF.state_path):
+        for hint in local_host.guests_elsewhere(drv.host.uri, CONF.state_path):
             print(f'{PROG}: {hint}', file=sys.stderr)
         return 0
     sys.stdout.write(output.format_memstats(rows, args.format,
                                             wide=args.wide))
     print(f'{PROG}: memstats read {_guests(len(rows))} on {where(drv)}.',
           file=sys.stderr)
-    missing = [row for row in rows if row.stats_state == memstats.ERROR
+    missing = [row for row in rows if row.stats_state == guest_state.ERROR
                and row.uuid is None]
     for row in missing:
         print(f'{PROG}: error: {row.reason}', file=sys.stderr)
     return 1 if missing else 0
 
 
-def _summary(outcomes, dry_run: bool, words: dict) -> str:
+def _report(command: str, drv, outcomes, dry_run: bool,
+            words: dict) -> None:
+    """Each guest's line, the tally in ``words`` (action: word), and on
+    stderr the connection used.
+    """
     counts = dict.fromkeys(words, 0)
     for outcome in outcomes:
+        print(outcome.line)
         key = 'failed' if outcome.change is None else outcome.change.action
         counts[key] += 1
     text = ', '.join(f'{counts[key]} {word}' for key, word in words.items())
-    return text + (' (dry run: nothing was changed)' if dry_run else '')
+    print(f'{command}: {text}' +
+          (' (dry run: nothing was changed)' if dry_run else ''))
+    print(f'{PROG}: {command} on {where(drv)}.', file=sys.stderr)
 
 
 def do_set_period(args) -> int:
@@ -312,12 +322,9 @@ def do_set_period(args) -> int:
     drv = driver.LibvirtDriver()
     outcomes = drv.set_memory_stats_period(
         args.seconds, args.names or None, dry_run=args.dry_run)
-    for outcome in outcomes:
-        print(outcome.line)
-    print('set-period: ' + _summary(outcomes, args.dry_run, {
+    _report('set-period', drv, outcomes, args.dry_run, {
         stats_period.CHANGE: 'changed', stats_period.KEEP: 'unchanged',
-        stats_period.CANNOT: 'cannot change', 'failed': 'failed'}))
-    print(f'{PROG}: set-period on {where(drv)}.', file=sys.stderr)
+        stats_period.CANNOT: 'cannot change', 'failed': 'failed'})
     ok = all(o.change is not None and o.change.action != stats_period.CANNOT
              for o in outcomes)
     return 0 if ok else 1
@@ -331,12 +338,9 @@ def do_reconcile(args) -> int:
           'mem_stats_period_seconds)' if period else
           'reconcile: statistics disabled ([libvirt] '
           'mem_stats_period_seconds <= 0): stopping reports')
-    for outcome in outcomes:
-        print(outcome.line)
-    print('reconcile: ' + _summary(outcomes, args.dry_run, {
+    _report('reconcile', drv, outcomes, args.dry_run, {
         stats_period.CHANGE: 'changed', stats_period.KEEP: 'already right',
-        stats_period.CANNOT: 'need recreation', 'failed': 'failed'}))
-    print(f'{PROG}: reconcile on {where(drv)}.', file=sys.stderr)
+        stats_period.CANNOT: 'need recreation', 'failed': 'failed'})
     return 1 if any(o.change is None for o in outcomes) else 0
 
 

@@ -13,7 +13,7 @@ libvirt.
 from prometheus_client import core
 from prometheus_client.samples import Sample
 
-from nova.virt.libvirt import memstats
+from nova.virt.libvirt import guest_state
 
 PREFIX = 'libvirt_domain_memory_stats_'
 LABELS = ('domain',)
@@ -65,7 +65,7 @@ def _gauge(name: str, documentation: str):
     return core.GaugeMetricFamily(name, documentation, labels=LABELS)
 
 
-_STATES = sorted(memstats.STATES)
+_STATES = sorted(guest_state.STATES)
 
 
 def _state_samples(name: str, domain: str, current: str) -> tuple:
@@ -87,83 +87,106 @@ def families(rows, kept: dict | None = None) -> list:
     the same at every scrape), they are reused from the previous scrape,
     and ``kept`` then holds this scrape's guests only.
     """
-    byte_families = [(_gauge(PREFIX + name, text), key)
-                     for name, key, text in BYTES]
-    counter_families = [
-        (core.CounterMetricFamily(PREFIX + name, text, labels=LABELS), key)
-        for name, key, text in COUNTERS]
-    used = _gauge(PREFIX + 'used_percent',
-                  'Memory the guest uses, (available - usable) / available '
-                  '* 100, in percent.')
-    updated = _gauge(PREFIX + 'last_update_timestamp_seconds',
-                     "Time of the guest's last statistics report, in "
-                     'seconds since the epoch.')
-    period = _gauge(PREFIX + 'period_seconds',
-                    "The guest's memory statistics period, in seconds "
-                    '(absent: the balloon has none or is disabled).')
-    wanted = _gauge(PREFIX + 'wanted_period_seconds',
-                    'The statistics period the guest should have, in '
-                    'seconds (0: none), from nova-libvirt\'s rule; a running '
-                    'guest whose period differs has drifted (absent: not '
-                    'running, or a balloon that cannot take one).')
-    state = core.StateSetMetricFamily(
-        PREFIX + 'state',
-        "Why a guest has or lacks fresh figures (nova-libvirt's "
-        'stats_state): ' + ', '.join(memstats.STATES) + '.',
-        labels=LABELS)
-    # (samples list, sample name, libvirt key, factor)
-    figures = [(f.samples, f.name, key, 1024) for f, key in byte_families]
-    figures += [(f.samples, f.name + '_total', key, 1)
-                for f, key in counter_families]
-    state_name, state_samples = state.name, state.samples
+    made = _Families()
     previous = kept or {}
     current_states = {}
-    used_name, used_samples = used.name, used.samples
-    updated_name, updated_samples = updated.name, updated.samples
-    period_name, period_samples = period.name, period.samples
-    info = core.GaugeMetricFamily(
-        'libvirt_domain_openstack_info',
-        "The guest's OpenStack identity, from Nova's instance metadata "
-        '(always 1).', labels=INFO_LABELS)
     for row in rows:
-        name = row.name
-        labels = {'domain': name}
+        labels = {'domain': row.name}
+        made.info_of(row)
+        current_states[(row.name, row.stats_state)] = made.state_of(
+            row, previous)
+        made.periods_of(row, labels)
+        if row.raw:
+            made.figures_of(row.raw, labels)
+    if kept is not None:
+        kept.clear()
+        kept.update(current_states)
+    return made.all()
+
+
+class _Families:
+    """The families of one scrape, filled a guest at a time."""
+
+    def __init__(self):
+        self.bytes = [(_gauge(PREFIX + name, text), key)
+                      for name, key, text in BYTES]
+        self.counters = [
+            (core.CounterMetricFamily(PREFIX + name, text, labels=LABELS),
+             key) for name, key, text in COUNTERS]
+        self.used = _gauge(PREFIX + 'used_percent',
+                           'Memory the guest uses, (available - usable) / '
+                           'available * 100, in percent.')
+        self.updated = _gauge(PREFIX + 'last_update_timestamp_seconds',
+                              "Time of the guest's last statistics report, "
+                              'in seconds since the epoch.')
+        self.period = _gauge(PREFIX + 'period_seconds',
+                             "The guest's memory statistics period, in "
+                             'seconds (absent: the balloon has none or is '
+                             'disabled).')
+        self.wanted = _gauge(PREFIX + 'wanted_period_seconds',
+                             'The statistics period the guest should have, '
+                             "in seconds (0: none), from nova-libvirt's "
+                             'rule; a running guest whose period differs '
+                             'has drifted (absent: not running, or a '
+                             'balloon that cannot take one).')
+        self.state = core.StateSetMetricFamily(
+            PREFIX + 'state',
+            "Why a guest has or lacks fresh figures (nova-libvirt's "
+            'stats_state): ' + ', '.join(guest_state.STATES) + '.',
+            labels=LABELS)
+        self.info = core.GaugeMetricFamily(
+            'libvirt_domain_openstack_info',
+            "The guest's OpenStack identity, from Nova's instance metadata "
+            '(always 1).', labels=INFO_LABELS)
+        # (samples list, sample name, libvirt key, factor)
+        self.figures = [(f.samples, f.name, key, 1024)
+                        for f, key in self.bytes]
+        self.figures += [(f.samples, f.name + '_total', key, 1)
+                         for f, key in self.counters]
+
+    def info_of(self, row) -> None:
         if row.metadata is not None:
-            info.samples.append(Sample(info.name, _info_labels(row), 1,
-                                       None))
-        key = (name, row.stats_state)
-        samples = previous.get(key)
+            self.info.samples.append(Sample(self.info.name,
+                                            _info_labels(row), 1, None))
+
+    def state_of(self, row, previous: dict) -> tuple:
+        """Add the guest's state-set samples (kept ones if its state
+        held); those samples.
+        """
+        samples = previous.get((row.name, row.stats_state))
         if samples is None:
-            samples = _state_samples(state_name, name, row.stats_state)
-        current_states[key] = samples
-        state_samples.extend(samples)
+            samples = _state_samples(self.state.name, row.name,
+                                     row.stats_state)
+        self.state.samples.extend(samples)
+        return samples
+
+    def periods_of(self, row, labels: dict) -> None:
         if row.period is not None:
-            period_samples.append(Sample(period_name, labels, row.period,
-                                         None))
+            self.period.samples.append(Sample(self.period.name, labels,
+                                              row.period, None))
         if row.wanted_period is not None:
-            wanted.samples.append(Sample(wanted.name, labels,
-                                         row.wanted_period, None))
-        raw = row.raw
-        if not raw:
-            continue
-        for samples, sample_name, key, factor in figures:
+            self.wanted.samples.append(Sample(self.wanted.name, labels,
+                                              row.wanted_period, None))
+
+    def figures_of(self, raw: dict, labels: dict) -> None:
+        for samples, sample_name, key, factor in self.figures:
             value = raw.get(key)
             if value is not None:
                 samples.append(Sample(sample_name, labels, value * factor))
         available, usable = raw.get('available'), raw.get('usable')
         if available and usable is not None:
-            used_samples.append(Sample(
-                used_name, labels, (available - usable) / available * 100,
-                None))
+            self.used.samples.append(Sample(
+                self.used.name, labels,
+                (available - usable) / available * 100, None))
         if raw.get('last_update'):
-            updated_samples.append(Sample(updated_name, labels,
-                                          raw['last_update'], None))
-    if kept is not None:
-        kept.clear()
-        kept.update(current_states)
-    return ([family for family, _ in byte_families] +
-            [family for family, _ in counter_families] +
-            [used, updated, period, wanted, state, info])
+            self.updated.samples.append(Sample(
+                self.updated.name, labels, raw['last_update'], None))
+
+    def all(self) -> list:
+        return ([family for family, _ in self.bytes] +
+                [family for family, _ in self.counters] +
+                [self.used, self.updated, self.period, self.wanted,
+                 self.state, self.info])
 
 
 def host_families(up: bool, duration: float) -> list:

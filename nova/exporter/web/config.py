@@ -21,21 +21,11 @@ nova.exporter.web.handler's. Nothing here serves HTTP.
 """
 
 import dataclasses
-import difflib
 import hashlib
-import os
 import re
-import stat
-
-import yaml
 
 from nova import exception
-
-#: Bytes a web configuration file, or a file it names, may hold.
-MAX_BYTES = 1024 * 1024
-#: YAML nodes a file may hold once its aliases are expanded (a "billion
-#: laughs" file of 600 bytes expands to millions).
-MAX_NODES = 10_000
+from nova.exporter.web import yamlread
 
 TLS = 'tls_server_config'
 HTTP = 'http_server_config'
@@ -91,9 +81,6 @@ HEADERS = {'Strict-Transport-Security': None,
 # A bcrypt hash as htpasswd -B and Go's bcrypt write it: $2a$, $2b$ or
 # $2y$, two digits of cost, 22 characters of salt and 31 of hash.
 HASH = re.compile(rb'\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}')
-_DURATION = re.compile(r'(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)')
-_UNITS = {'ns': 1e-9, 'us': 1e-6, 'µs': 1e-6, 'ms': 1e-3, 's': 1.0,
-          'm': 60.0, 'h': 3600.0}
 
 
 class WebConfigError(exception.NovaException):
@@ -102,20 +89,21 @@ class WebConfigError(exception.NovaException):
 
 # -- the schema: each key's kind --------------------------------------------
 
-STR, BOOL, INT, DURATION, STR_LIST, STR_MAP = (
-    'a string', 'true or false', 'a whole number', 'a duration such as 1s',
-    'a list of strings', 'a mapping of strings')
 SCHEMA = {
     TLS: {
-        'cert': STR, 'key': STR, 'client_ca': STR, 'cert_file': STR,
-        'key_file': STR, 'client_auth_type': STR, 'client_ca_file': STR,
-        'cipher_suites': STR_LIST, 'curve_preferences': STR_LIST,
-        'min_version': STR, 'max_version': STR,
-        'prefer_server_cipher_suites': BOOL, 'client_allowed_sans': STR_LIST,
+        'cert': yamlread.STR, 'key': yamlread.STR,
+        'client_ca': yamlread.STR, 'cert_file': yamlread.STR,
+        'key_file': yamlread.STR, 'client_auth_type': yamlread.STR,
+        'client_ca_file': yamlread.STR,
+        'cipher_suites': yamlread.STR_LIST,
+        'curve_preferences': yamlread.STR_LIST,
+        'min_version': yamlread.STR, 'max_version': yamlread.STR,
+        'prefer_server_cipher_suites': yamlread.BOOL,
+        'client_allowed_sans': yamlread.STR_LIST,
     },
-    HTTP: {'http2': BOOL, 'headers': STR_MAP},
-    'rate_limit': {'interval': DURATION, 'burst': INT},
-    'basic_auth_users': STR_MAP,
+    HTTP: {'http2': yamlread.BOOL, 'headers': yamlread.STR_MAP},
+    'rate_limit': {'interval': yamlread.DURATION, 'burst': yamlread.INT},
+    'basic_auth_users': yamlread.STR_MAP,
 }
 
 
@@ -193,227 +181,10 @@ class WebConfig:
 
 # -- reading files, bounded -------------------------------------------------
 
-def identity(path: str) -> tuple:
-    """What tells whether ``path`` changed without reading it (device,
-    inode, size, modification and change times), or its errno.
-    """
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        return (path, e.errno)
-    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-            st.st_ctime_ns)
 
 
-def read_bounded(path: str) -> bytes:
-    """The bytes of the regular file ``path``, at most MAX_BYTES; OSError
-    (with a strerror that says why) otherwise. A FIFO or device is never
-    opened for reading, so it cannot block.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(0, 'not a regular file')
-        if st.st_size > MAX_BYTES:
-            raise OSError(0, f'larger than {MAX_BYTES // 1024} KiB')
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_BYTES:  # it grew while read
-                raise OSError(0, f'larger than {MAX_BYTES // 1024} KiB')
-            chunks.append(chunk)
-        return b''.join(chunks)
-    finally:
-        os.close(fd)
 
-
-class _Reader:
-    """Reads one file against SCHEMA, raising WebConfigError in one line
-    that names a line and the schema's keys, never the file's content.
-    """
-
-    def __init__(self, path: str):
-        self.path = path
-        self.directory = os.path.dirname(os.path.abspath(path))
-        self.digest = hashlib.sha256()
-        self.files = [identity(path)]
-        self._loader = None
-
-    def fail(self, reason: str, node=None):
-        line = f'line {node.start_mark.line + 1}: ' if node is not None \
-            else ''
-        raise WebConfigError(path=self.path, reason=line + reason)
-
-    # -- YAML, bounded
-
-    def document(self, raw: bytes):
-        """The file's one YAML document as a node graph (None: empty),
-        refusing more than MAX_NODES nodes once aliases expand.
-        """
-        loader = yaml.SafeLoader(raw)
-        self._loader = loader
-        try:
-            node = loader.get_single_node()
-        except yaml.YAMLError as e:
-            mark = getattr(e, 'problem_mark', None)
-            line = f' (line {mark.line + 1})' if mark is not None else ''
-            self.fail(f'is not valid YAML{line}: fix the file.')
-        if node is not None:
-            self._count(node)
-        return node
-
-    def _count(self, root) -> None:
-        budget = MAX_NODES
-        stack, path = [(root, False)], set()
-        while stack:
-            node, leaving = stack.pop()
-            if leaving:
-                path.discard(id(node))
-                continue
-            budget -= 1
-            if budget < 0:
-                self.fail(f'has more than {MAX_NODES} YAML nodes once its '
-                          'aliases are expanded: write it without '
-                          'anchors and aliases.')
-            if id(node) in path:
-                self.fail('holds a YAML alias that contains itself: '
-                          'remove it.', node)
-            if isinstance(node, yaml.ScalarNode):
-                continue
-            path.add(id(node))
-            stack.append((node, True))
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    stack.extend(((value, False), (key, False)))
-            else:
-                stack.extend((child, False) for child in node.value)
-
-    def scalar(self, node):
-        return self._loader.construct_object(node, deep=True)
-
-    # -- typed values
-
-    def mapping(self, node, where: str, known: dict | None) -> dict:
-        """{key: value node} of a mapping node (None: empty), refusing
-        keys ``known`` does not have (any key when None... of strings)
-        and repeated keys, as UnmarshalStrict does.
-        """
-        if node is None or self._null(node):
-            return {}
-        if not isinstance(node, yaml.MappingNode):
-            self.fail(f'{where or "the file"} must be a mapping '
-                      f'({"key: value" if where else "settings"}), not '
-                      f'{_kind(node)}.', node)
-        found = {}
-        for key_node, value in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or \
-                    self._null(key_node):
-                self.fail(f'a key {"under " + where if where else ""} is '
-                          'not a plain string: fix it.'.replace('  ', ' '),
-                          key_node)
-            key = key_node.value
-            if known is not None and key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f'did you mean {close[0]}? ' if close else ''
-                self.fail(f'a key {"under " + where + " " if where else ""}'
-                          'is not a setting of the exporter toolkit\'s web '
-                          f'configuration: {hint}remove it or fix it '
-                          f'(known: {", ".join(sorted(known))}).', key_node)
-            if key in found:
-                shown = key if known is not None else 'a key'
-                self.fail(f'{where + "." if where else ""}{shown} is set '
-                          'twice: keep one.', key_node)
-            found[key] = value
-        return found
-
-    def value(self, node, kind: str, where: str):
-        """The Python value of ``node`` for ``kind``, or None when null."""
-        if node is None or self._null(node):
-            return None
-        if kind == STR:
-            if not isinstance(node, yaml.ScalarNode):
-                self.fail(f'{where} must be {kind}, not {_kind(node)}.',
-                          node)
-            return node.value  # any scalar, as its text (yaml.v2)
-        if kind == STR_LIST:
-            if not isinstance(node, yaml.SequenceNode):
-                self.fail(f'{where} must be {kind}, not {_kind(node)}.',
-                          node)
-            return [self.value(item, STR, f'{where} item {i + 1}') or ''
-                    for i, item in enumerate(node.value)]
-        if kind == STR_MAP:
-            return {key: self.value(value, STR, where) or ''
-                    for key, value in self.mapping(node, where,
-                                                   None).items()}
-        if not isinstance(node, yaml.ScalarNode):
-            self.fail(f'{where} must be {kind}, not {_kind(node)}.', node)
-        value = self.scalar(node)
-        if kind == BOOL and isinstance(value, bool):
-            return value
-        if kind == INT and isinstance(value, int) and \
-                not isinstance(value, bool):
-            return value
-        if kind == DURATION:
-            seconds = duration(value)
-            if seconds is not None:
-                return seconds
-        self.fail(f'{where} must be {kind}.', node)
-
-    @staticmethod
-    def _null(node) -> bool:
-        return isinstance(node, yaml.ScalarNode) and \
-            node.tag == 'tag:yaml.org,2002:null'
-
-    # -- files it names
-
-    def file(self, value: str, where: str, node) -> bytes:
-        path = os.path.join(self.directory, value)
-        self.files.append(identity(path))
-        try:
-            data = read_bounded(path)
-        except OSError as e:
-            self.fail(f'{where} {path} cannot be read: {e.strerror}: check '
-                      'the path and its permissions.', node)
-        self.digest.update(hashlib.sha256(data).digest())
-        return data
-
-
-def _kind(node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return 'a mapping'
-    if isinstance(node, yaml.SequenceNode):
-        return 'a list'
-    return 'a single value'
-
-
-def duration(value) -> float | None:
-    """Seconds of a Go duration ("1s", "1m30s", "500ms", "0"), or of an
-    integer of nanoseconds, as yaml.v2 reads a time.Duration; else None.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return float(value) * 1e-9
-    if not isinstance(value, str):
-        return None
-    if value in ('0', ''):
-        return 0.0
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(value):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return total if pos == len(value) and pos else None
-
-
-# -- the settings -----------------------------------------------------------
-
-def _section(reader: _Reader, top: dict, name: str) -> dict:
+def _section(reader: yamlread.Reader, top: dict, name: str) -> dict:
     """{key: value} of a section of SCHEMA, each value typed."""
     kinds = SCHEMA[name]
     nodes = reader.mapping(top.get(name), name, kinds)
@@ -430,7 +201,7 @@ def _node(section: dict, key: str):
     return section.get(key, (None, None))[1]
 
 
-def _ciphers(reader: _Reader, tls: dict, http2: bool, low: str
+def _ciphers(reader: yamlread.Reader, tls: dict, http2: bool, low: str
              ) -> tuple | None:
     names = _get(tls, 'cipher_suites')
     if not names:
@@ -450,7 +221,7 @@ def _ciphers(reader: _Reader, tls: dict, http2: bool, low: str
     return tuple(TLS12_CIPHERS[n] for n in names if n in TLS12_CIPHERS)
 
 
-def _curve(reader: _Reader, tls: dict) -> str | None:
+def _curve(reader: yamlread.Reader, tls: dict) -> str | None:
     names = _get(tls, 'curve_preferences')
     if not names:
         return None
@@ -468,7 +239,7 @@ def _curve(reader: _Reader, tls: dict) -> str | None:
     return None
 
 
-def _versions(reader: _Reader, tls: dict, warnings: list) -> tuple:
+def _versions(reader: yamlread.Reader, tls: dict, warnings: list) -> tuple:
     found = []
     for key, default in (('min_version', 'TLS12'), ('max_version', 'TLS13')):
         name = _get(tls, key, default)
@@ -487,7 +258,7 @@ def _versions(reader: _Reader, tls: dict, warnings: list) -> tuple:
     return low, high
 
 
-def _client_auth(reader: _Reader, tls: dict, has_ca: bool) -> str:
+def _client_auth(reader: yamlread.Reader, tls: dict, has_ca: bool) -> str:
     auth = _get(tls, 'client_auth_type', '') or 'NoClientCert'
     node = _node(tls, 'client_auth_type')
     if auth not in CLIENT_AUTH_TYPES:
@@ -512,7 +283,7 @@ def _client_auth(reader: _Reader, tls: dict, has_ca: bool) -> str:
     return auth
 
 
-def _tls(reader: _Reader, top: dict, http2: bool, warnings: list
+def _tls(reader: yamlread.Reader, top: dict, http2: bool, warnings: list
          ) -> TLSSettings | None:
     tls = _section(reader, top, TLS)
     texts = {key: _get(tls, key, '') for key in (
@@ -549,7 +320,7 @@ def _tls(reader: _Reader, top: dict, http2: bool, warnings: list
         allowed_sans=None if sans is None else tuple(sans))
 
 
-def _headers(reader: _Reader, http: dict) -> tuple:
+def _headers(reader: yamlread.Reader, http: dict) -> tuple:
     headers = _get(http, 'headers', {})
     node = _node(http, 'headers')
     lines = {key.value: key for key, _ in node.value} if headers else {}
@@ -568,9 +339,9 @@ def _headers(reader: _Reader, http: dict) -> tuple:
     return tuple(headers.items())
 
 
-def _users(reader: _Reader, top: dict) -> dict[str, bytes]:
+def _users(reader: yamlread.Reader, top: dict) -> dict[str, bytes]:
     node = top.get('basic_auth_users')
-    users = reader.value(node, STR_MAP, 'basic_auth_users') or {}
+    users = reader.value(node, yamlread.STR_MAP, 'basic_auth_users') or {}
     lines = {key.value: key for key, _ in node.value} if users else {}
     found = {}
     for user, hashed in users.items():
@@ -595,9 +366,9 @@ def load(path: str) -> WebConfig:
     """The WebConfig of the file at ``path``; WebConfigError (one line)
     for anything the toolkit refuses or the exporter cannot apply.
     """
-    reader = _Reader(path)
+    reader = yamlread.Reader(path, WebConfigError)
     try:
-        raw = read_bounded(path)
+        raw = yamlread.read_bounded(path)
     except OSError as e:
         reader.fail(f'cannot be read: {e.strerror}: check [exporter] '
                     'web_config_file.')
@@ -627,4 +398,4 @@ def changed(config: WebConfig) -> bool:
     """Whether a file ``config`` was read from (or one it names) may have
     changed since: a few stat() calls, no read.
     """
-    return any(identity(f[0]) != f for f in config.files)
+    return any(yamlread.identity(f[0]) != f for f in config.files)

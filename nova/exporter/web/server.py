@@ -42,35 +42,21 @@ import asyncio
 import collections
 import ctypes
 import email.utils
-import http
 import logging
 import resource
 import socket
-import ssl
 import threading
 import time
-import urllib.parse
 
-import h11
-
-from nova.exporter.web import handler as web_handler
+from nova.exporter.web import connection
 from nova.exporter.web import rarelog
 
 LOG = logging.getLogger(__name__)
 
-READ_SIZE = 16 * 1024
-MAX_HEAD = 16 * 1024
-HANDSHAKE_INPUT = 32 * 1024
-CHUNK = 64 * 1024
-WRITE_HIGH = 64 * 1024
 HANDSHAKE_BUDGET = 0.002
 BACKLOG = 1024
 # File descriptors kept for what is not a client (libvirt, logs, files).
 RESERVED_FDS = 64
-# What Go's net/http answers to plain HTTP on a TLS port.
-PLAIN_HTTP_REPLY = (b'HTTP/1.0 400 Bad Request\r\n\r\n'
-                    b'Client sent an HTTP request to an HTTPS server.\n')
-TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a handshake
 
 
 # After this many connections were open at once, memory is handed back to
@@ -118,16 +104,6 @@ def listen(address: str, port: int) -> socket.socket:
     return sock
 
 
-def _reply(status: int, body: bytes) -> bytes:
-    """A whole response that closes the connection, written by hand for
-    requests h11 could not parse.
-    """
-    return (f'HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n'
-            'Content-Type: text/plain; charset=utf-8\r\n'
-            f'Content-Length: {len(body)}\r\nConnection: close\r\n\r\n'
-            ).encode() + body
-
-
 class _Date:
     """The Date header, formatted once a second."""
 
@@ -161,7 +137,7 @@ class HTTPServer:
         self._heartbeat_interval = heartbeat_interval
         self.max_connections, self.per_address = limits or \
             connection_limits()
-        self.read_buffer = bytearray(READ_SIZE)
+        self.read_buffer = bytearray(connection.READ_SIZE)
         self.connections: set = set()
         self._high_water = 0
         self.by_address: collections.Counter = collections.Counter()
@@ -175,7 +151,8 @@ class HTTPServer:
         #: set when a connection failed to be accepted for want of fds
         self.fds_exhausted = False
         self._servers: list = []
-        self._stopping = False
+        #: set once stop() began: new connections are refused
+        self.stopping = False
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(self._loop_error)
         self._thread = threading.Thread(target=self._run, name='http',
@@ -203,7 +180,7 @@ class HTTPServer:
             for sock in self.sockets:
                 self._servers.append(self._loop.run_until_complete(
                     self._loop.create_server(
-                        lambda: _Connection(self), sock=sock,
+                        lambda: connection.Connection(self), sock=sock,
                         backlog=BACKLOG)))
             if self._heartbeat is not None and self._heartbeat_interval:
                 self._loop.create_task(self._beat())
@@ -211,8 +188,8 @@ class HTTPServer:
             self._loop.run_forever()
         finally:
             self._started.set()
-            for connection in list(self.connections):
-                connection.abort()
+            for client in list(self.connections):
+                client.abort()
             self._loop.run_until_complete(asyncio.sleep(0))
             self._loop.close()
 
@@ -246,12 +223,12 @@ class HTTPServer:
             sock.close()
 
     def _stop_on_loop(self) -> None:
-        self._stopping = True
+        self.stopping = True
         for server in self._servers:
             server.close()
-        for connection in list(self.connections):
-            if not connection.busy:
-                connection.abort()
+        for client in list(self.connections):
+            if not client.busy:
+                client.abort()
         self._loop.create_task(self._last_answers())
 
     async def _last_answers(self) -> None:
@@ -263,11 +240,11 @@ class HTTPServer:
 
     # -- the connection table ------------------------------------------------
 
-    def admit(self, connection) -> bool:
-        """Whether ``connection`` may stay, making room by closing the
+    def admit(self, client) -> bool:
+        """Whether ``client`` may stay, making room by closing the
         oldest stranger where the table (or its address's share) is full.
         """
-        address = connection.address
+        address = client.address
         if len(self.connections) >= self.max_connections and \
                 not self._evict(self._strangers, 'connections'):
             return False
@@ -276,12 +253,12 @@ class HTTPServer:
                                 'connections from one address'):
             return False
         self.fds_exhausted = False
-        self.connections.add(connection)
+        self.connections.add(client)
         self._high_water = max(self._high_water, len(self.connections))
         self.by_address[address] += 1
-        self._strangers[connection] = None
+        self._strangers[client] = None
         self._strangers_of.setdefault(address, collections.OrderedDict())[
-            connection] = None
+            client] = None
         return True
 
     def _evict(self, strangers, what: str) -> bool:
@@ -299,19 +276,19 @@ class HTTPServer:
                           'are closed until some end.')
         return False
 
-    def trust(self, connection) -> None:
-        """``connection`` was let in: never closed to make room."""
-        self._strangers.pop(connection, None)
-        mine = self._strangers_of.get(connection.address)
+    def trust(self, client) -> None:
+        """``client`` was let in: never closed to make room."""
+        self._strangers.pop(client, None)
+        mine = self._strangers_of.get(client.address)
         if mine is not None:
-            mine.pop(connection, None)
+            mine.pop(client, None)
 
-    def forget(self, connection) -> None:
-        if connection not in self.connections:
+    def forget(self, client) -> None:
+        if client not in self.connections:
             return
-        self.connections.discard(connection)
-        self.trust(connection)
-        address = connection.address
+        self.connections.discard(client)
+        self.trust(client)
+        address = client.address
         self.by_address[address] -= 1
         if not self.by_address[address]:
             del self.by_address[address]
@@ -322,11 +299,11 @@ class HTTPServer:
 
     # -- TLS handshakes ------------------------------------------------------
 
-    def handshake_later(self, connection) -> None:
-        if connection.queued:
+    def handshake_later(self, client) -> None:
+        if client.queued:
             return
-        connection.queued = True
-        self._handshakes.append(connection)
+        client.queued = True
+        self._handshakes.append(client)
         if not self._draining:
             self._draining = True
             self._loop.call_soon(self._drain)
@@ -338,367 +315,13 @@ class HTTPServer:
         began = time.perf_counter()
         while self._handshakes and \
                 time.perf_counter() - began < HANDSHAKE_BUDGET:
-            connection = self._handshakes.popleft()
-            connection.queued = False
-            if not connection.closed:
-                connection.handshake()
+            client = self._handshakes.popleft()
+            client.queued = False
+            if not client.closed:
+                client.handshake()
         if self._handshakes:
             self._loop.call_soon(self._drain)
         else:
             self._draining = False
 
 
-class _Connection(asyncio.BufferedProtocol):
-    """One client: TLS on memory buffers (when the server has TLS), then
-    HTTP/1.1 through h11, one request at a time.
-    """
-
-    def __init__(self, server: HTTPServer):
-        self.server = server
-        self.transport = None
-        self.address = ''
-        self.tls = None
-        self.ssl = None
-        self.incoming = self.outgoing = None
-        self.handshaken = False
-        self.http = h11.Connection(h11.SERVER,
-                                   max_incomplete_event_size=MAX_HEAD)
-        #: a request is being answered
-        self.busy = False
-        self.closed = False
-        #: waiting in the server's handshake queue
-        self.queued = False
-        self._reading = True
-        self._writable = None  # a future while the client takes nothing
-        self._timer = None
-        self._task = None
-
-    # -- events from asyncio -------------------------------------------------
-
-    def connection_made(self, transport):
-        self.transport = transport
-        peer = transport.get_extra_info('peername')
-        self.address = peer[0] if isinstance(peer, tuple) else str(peer)
-        if self.server._stopping or not self.server.admit(self):
-            self.closed = True
-            transport.abort()
-            return
-        transport.set_write_buffer_limits(high=WRITE_HIGH,
-                                          low=WRITE_HIGH // 4)
-        sock = transport.get_extra_info('socket')
-        if sock is not None and sock.family != socket.AF_UNIX:
-            # asyncio sets it only on sockets it made itself: without it,
-            # each answer waited for the client's delayed ACK (40 ms).
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.tls = self.server.tls()
-        self._deadline()
-
-    def get_buffer(self, sizehint):
-        return self.server.read_buffer
-
-    def buffer_updated(self, nbytes):
-        if self.closed:
-            return
-        data = bytes(self.server.read_buffer[:nbytes])
-        if self.tls is None:
-            self._feed(data)
-            return
-        if self.ssl is None:
-            if data[0] != TLS_HANDSHAKE:
-                self.server.rare.warning(
-                    'plain', 'A client sent plain HTTP to the HTTPS port: '
-                             'answered 400.')
-                self._send_raw(PLAIN_HTTP_REPLY)
-                return
-            self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            self.ssl = self.tls.context.wrap_bio(
-                self.incoming, self.outgoing, server_side=True)
-        self.incoming.write(data)
-        if self.handshaken:
-            self._decrypt()
-            return
-        if self.incoming.pending > HANDSHAKE_INPUT:
-            self._pause_reading()
-        self.server.handshake_later(self)
-
-    def eof_received(self):
-        self.close()
-        return False
-
-    def pause_writing(self):
-        self._writable = self.server.loop.create_future()
-
-    def resume_writing(self):
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self._writable = None
-
-    def connection_lost(self, exc):
-        self._forget()
-
-    # -- TLS -----------------------------------------------------------------
-
-    def handshake(self):
-        failed = None
-        try:
-            self.ssl.do_handshake()
-        except ssl.SSLWantReadError:
-            self._flush()
-            if self.incoming.pending <= HANDSHAKE_INPUT:
-                self._resume_reading()
-            return
-        except (ssl.SSLError, OSError) as e:
-            failed = getattr(e, 'reason', None) or e
-        if failed is not None:  # logged outside the except: no traceback
-            self._flush()
-            self._refuse(f'a TLS handshake failed: {failed}')
-            return
-        self.handshaken = True
-        self._flush()
-        if not self.tls.peer_allowed(self.ssl.getpeercert()):
-            self._refuse('a client certificate has no SAN that '
-                         'client_allowed_sans lists')
-            return
-        self._resume_reading()
-        self._decrypt()
-
-    def _decrypt(self):
-        failed = None
-        while not self.busy and not self.closed:
-            try:
-                data = self.ssl.read(READ_SIZE)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:  # the client's close_notify
-                self.close()
-                return
-            except (ssl.SSLError, OSError) as e:
-                # a renegotiation refused, a bad record...
-                failed = getattr(e, 'reason', None) or e
-                break
-            if not data:
-                break
-            self._feed(data)
-        if not self.closed:
-            self._flush()
-        if failed is not None:
-            self._refuse(f'a TLS connection failed: {failed}')
-
-    def _flush(self):
-        pending = self.outgoing.read()
-        if pending and not self.transport.is_closing():
-            self.transport.write(pending)
-
-    def _refuse(self, why: str):
-        self.server.rare.warning('refused', f'Refused a client: {why}.')
-        self.close()
-
-    # -- HTTP ----------------------------------------------------------------
-
-    def _feed(self, data: bytes):
-        try:
-            self.http.receive_data(data)
-        except h11.RemoteProtocolError:
-            self.abort()
-            return
-        self._events()
-
-    def _events(self):
-        while not self.busy and not self.closed:
-            try:
-                event = self.http.next_event()
-            except h11.RemoteProtocolError as e:
-                self._send_raw(_reply(e.error_status_hint,
-                                      b'Bad Request.\n'))
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if isinstance(event, h11.Request):
-                self._start(event)
-                return
-            if isinstance(event, h11.ConnectionClosed):
-                self.close()
-                return
-            # Data or EndOfMessage of a body we do not read: the
-            # connection closes after its answer anyway.
-
-    def _start(self, event: h11.Request):
-        if event.http_version not in (b'1.0', b'1.1'):
-            # An HTTP/2 preface (PRI * HTTP/2.0): HTTP/1.1 only here.
-            self._send_raw(_reply(505, b'HTTP Version Not Supported: '
-                                       b'HTTP/1.1 only.\n'))
-            return
-        self.busy = True
-        self._pause_reading()
-        self._cancel_deadline()
-        headers = [(name, value) for name, value in event.headers]
-        body = any(name == b'transfer-encoding' or (
-            name == b'content-length' and value.strip() not in (b'0', b''))
-            for name, value in headers)
-        target = event.target.decode('latin-1')
-        if target.startswith(('http://', 'https://')):
-            parts = urllib.parse.urlsplit(target)
-            path, query = parts.path or '/', parts.query
-        else:
-            path, _, query = target.partition('?')
-        request = web_handler.Request(event.method.decode('latin-1'), path,
-                                      query, headers, self.address)
-        self._task = self.server.loop.create_task(
-            self._answer(request, keep=not body))
-
-    async def _answer(self, request, keep: bool):
-        try:
-            response = await self.server.handler(request)
-        except Exception as e:  # logged, never a traceback per request
-            more = self.server.rare.allow('handler')
-            if more is not None:
-                LOG.error('Answering %s %s failed: %s%s', request.method,
-                          request.path, e, more)
-            response = web_handler.text(500, b'Internal Server Error.\n')
-        if self.closed:
-            return
-        if response.trusted:
-            self.server.trust(self)
-        head = request.method == 'HEAD'
-        try:
-            await self._respond(response, head, keep)
-        except h11.LocalProtocolError:
-            self.abort()
-            return
-        if self.closed:
-            return
-        if keep:
-            self._end_of_request()
-        if not keep or self.server._stopping or \
-                self.http.our_state is not h11.DONE or \
-                self.http.their_state is not h11.DONE:
-            self.close()
-            return
-        self.http.start_next_cycle()
-        self.busy = False
-        self._deadline()
-        self._resume_reading()
-        if self.ssl is not None:
-            self._decrypt()
-        else:
-            self._events()
-
-    def _end_of_request(self) -> None:
-        """Take the request's end (a request without a body has it
-        already), so that the next one can be read.
-        """
-        try:
-            while self.http.their_state is h11.SEND_BODY:
-                event = self.http.next_event()
-                if event is h11.NEED_DATA or event is h11.PAUSED:
-                    return
-        except h11.RemoteProtocolError:
-            return
-
-    async def _respond(self, response, head: bool, keep: bool):
-        body = response.body
-        headers = [(b'date', self.server.date()), *response.headers,
-                   (b'content-length', str(len(body)).encode())]
-        if not keep:
-            headers.append((b'connection', b'close'))
-        pending = [self.http.send(h11.Response(
-            status_code=response.status, headers=headers,
-            reason=http.HTTPStatus(response.status).phrase.encode()))]
-        if not head:
-            view = memoryview(body)
-            for offset in range(0, len(body), CHUNK):
-                if not await self._taken():
-                    return
-                # the head goes with the first piece: one TLS record,
-                # one segment for a small answer
-                pending += self.http.send_with_data_passthrough(
-                    h11.Data(data=view[offset:offset + CHUNK]))
-                self._write(b''.join(pending))
-                pending = []
-        pending.append(self.http.send(h11.EndOfMessage()))
-        self._write(b''.join(pending))
-
-    async def _taken(self) -> bool:
-        """Wait until the client took what was written (at most
-        client_timeout); whether the connection is still open.
-        """
-        while self._writable is not None and not self.closed:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._writable),
-                                       self.server.client_timeout)
-            except asyncio.TimeoutError:
-                self.server.rare.warning(
-                    'slow', 'A client took nothing of its answer for '
-                    f'{self.server.client_timeout:g}s: closed.')
-                self.abort()
-        return not self.closed
-
-    def _write(self, data):
-        if self.closed or self.transport.is_closing() or not data:
-            return
-        if self.ssl is None:
-            self.transport.write(data)
-            return
-        try:
-            self.ssl.write(data)
-        except (ssl.SSLError, OSError):
-            self.abort()
-            return
-        self._flush()
-
-    def _send_raw(self, data: bytes):
-        """Bytes for the client (encrypted if need be), then close."""
-        self._write(data)
-        self.close()
-
-    # -- flow and time -------------------------------------------------------
-
-    def _pause_reading(self):
-        if self._reading and not self.transport.is_closing():
-            self._reading = False
-            self.transport.pause_reading()
-
-    def _resume_reading(self):
-        if not self._reading and not self.closed:
-            self._reading = True
-            self.transport.resume_reading()
-
-    def _deadline(self):
-        self._cancel_deadline()
-        self._timer = self.server.loop.call_later(
-            self.server.client_timeout, self._expired)
-
-    def _cancel_deadline(self):
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expired(self):
-        self._timer = None
-        if not self.busy:
-            self.abort()
-
-    # -- ending --------------------------------------------------------------
-
-    def _forget(self):
-        if self.closed and self not in self.server.connections:
-            return
-        self.closed = True
-        self._cancel_deadline()
-        self.server.forget(self)
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-
-    def close(self):
-        """Close once what was written has gone (at most client_timeout
-        later: a client that reads nothing is then cut).
-        """
-        self._forget()
-        self.transport.close()
-        if self.transport.get_write_buffer_size():
-            self.server.loop.call_later(self.server.client_timeout,
-                                        self.transport.abort)
-
-    def abort(self):
-        self._forget()
-        self.transport.abort()

@@ -17,6 +17,7 @@ import os
 import ssl
 
 from nova.exporter.web import config as web_config
+from nova.exporter.web import yamlread
 
 VERSIONS = {'TLS10': ssl.TLSVersion.TLSv1, 'TLS11': ssl.TLSVersion.TLSv1_1,
             'TLS12': ssl.TLSVersion.TLSv1_2,
@@ -125,10 +126,10 @@ def from_cert_files(cert_file: str, key_file: str) -> tuple:
     and tls_key_file: TLS 1.2 and up, no client certificates. OSError or
     WebConfigError when they cannot be read or used.
     """
-    cert = web_config.read_bounded(cert_file)
-    key = web_config.read_bounded(key_file)
+    cert = yamlread.read_bounded(cert_file)
+    key = yamlread.read_bounded(key_file)
     settings = web_config.TLSSettings(cert=cert, key=key)
-    files = tuple(web_config.identity(p) for p in (cert_file, key_file))
+    files = tuple(yamlread.identity(p) for p in (cert_file, key_file))
     config = web_config.WebConfig(
         tls=settings, files=files,
         fingerprint=hashlib.sha256(cert + b'\0' + key).hexdigest())

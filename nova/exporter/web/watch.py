@@ -19,6 +19,7 @@ import threading
 
 from nova import exception
 from nova.exporter.web import config as web_config
+from nova.exporter.web import yamlread
 
 LOG = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Current:
             try:
                 config, tls = self._load()
             except (exception.NovaException, ValueError, OSError) as e:
-                files = tuple(web_config.identity(f[0])
+                files = tuple(yamlread.identity(f[0])
                               for f in running.files)
                 if files != self._refused:
                     self._refused = files

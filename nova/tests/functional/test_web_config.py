@@ -133,7 +133,7 @@ class YAMLFilesTest(WebConfigTestCase):
     def test_missing_file(self):
         exporter = self.useFixture(Exporter(self.tmp, None))
         self.assertIsNone(exporter.proc.poll())
-        exporter._stop()
+        exporter.stop()
         conf = os.path.join(self.tmp, 'nova.conf')
         with open(conf, 'a') as f:
             f.write(f'web_config_file = {self.tmp}/somefile\n')

@@ -5,7 +5,7 @@ warnings to our stderr unless told otherwise (a command's one-line errors
 would drown in them). libvirt reads its log outputs from the environment
 once, when the library initialises, so ``route_libvirt_log()`` must run
 before host.py or guest.py import ``libvirt``: the entry points (the
-``nova.cmd`` package, the benchmarks) call it; importing this package does
+``nova.cmd.launch``, the benchmarks) call it; importing this package does
 nothing, and creates no directory. A LIBVIRT_LOG_OUTPUTS the user (or the
 test suite, which logs to a temporary file) set wins.
 """

@@ -27,24 +27,7 @@ import time
 
 from nova import exception
 from nova.virt.libvirt import config as vconfig
-
-OK = 'ok'
-STALE = 'stale'
-PAUSED = 'paused'
-NO_STATS_PERIOD = 'no-stats-period'
-BALLOON_DISABLED = 'balloon-disabled'
-NO_GUEST_DRIVER = 'no-guest-driver'
-STARTING = 'starting'
-NO_GUEST_FIGURES = 'no-guest-figures'
-NOT_RUNNING = 'not-running'
-UNRESPONSIVE = 'unresponsive'
-ERROR = 'error'
-STATES = (OK, STALE, PAUSED, NO_STATS_PERIOD, BALLOON_DISABLED, STARTING,
-          NO_GUEST_DRIVER, NO_GUEST_FIGURES, NOT_RUNNING, UNRESPONSIVE,
-          ERROR)
-
-# Figures only the guest's balloon driver reports.
-GUEST_KEYS = ('unused', 'available', 'usable')
+from nova.virt.libvirt import guest_state
 
 
 def _mib(kib):
@@ -152,141 +135,6 @@ SHOWN = (('used_mib', None), ('usable_mib', 'usable'),
 FIELDS = ('name', 'uuid', 'stats_state', 'reason', 'display_name',
           'project', 'period', 'wanted_period',
           *(name for name, _ in SHOWN), 'last_update')
-
-
-def _ago(seconds: float) -> str:
-    return f'{seconds:.0f}s ago'
-
-
-def classify(active: bool, balloon, stats: dict, now: float,
-             monitor_busy: float | None = None,
-             suspended: str | None = None,
-             period_changed_at: float | None = None,
-             started_at: float | None = None) -> tuple[str, str]:
-    """(stats_state, reason) of one guest: the first row that applies.
-
-    ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
-    where the domain has no balloon element. ``monitor_busy`` is set (in
-    seconds) when libvirt skipped the guest because its QEMU monitor was
-    busy; ``suspended`` is 'paused' or 'pmsuspended' for a guest whose
-    vCPUs do not run; ``period_changed_at`` is when its period was last
-    changed, where known (epoch seconds); ``started_at`` when this run of
-    the guest started, where the caller saw it start (epoch seconds).
-
-    ====================================  ==================  ============
-    the guest                             state               figures
-    ====================================  ==================  ============
-    not running                           not-running         none
-    QEMU monitor busy (stopped, hung)     unresponsive        host's only
-    no balloon, or model none             balloon-disabled    rss only
-    balloon without a period              no-stats-period     read once
-    paused or suspended by itself (QEMU   paused              its last
-    stops its statistics timer)                               report's
-    never reported, and started under     starting            host's only
-    two periods ago (where known)
-    never reported (last_update 0)        no-guest-driver     host's only
-    reports, but with no guest figure     no-guest-figures    host's only
-    (a driver that sends -1 for each)
-    last report (or the period change,    stale               its last
-    if later) over two periods ago                            report's
-    otherwise                             ok                  fresh
-    ====================================  ==================  ============
-    """
-    if not active:
-        return NOT_RUNNING, 'Guest is not running: start it to get figures.'
-    if monitor_busy is not None:
-        busy = (f'has been busy for {monitor_busy:.0f}s' if monitor_busy
-                else 'was busy')
-        return UNRESPONSIVE, (
-            f"Guest's QEMU monitor {busy}, so libvirt skipped its figures: "
-            'its QEMU process is stopped or hung (or a migration holds '
-            'it); resume it if it was stopped (kill -CONT its QEMU '
-            'process), else check its QEMU log; other guests are '
-            'unaffected.')
-    if balloon is None or balloon.model == 'none':
-        what = 'has no memory balloon' if balloon is None else \
-            'has its memory balloon disabled (model none)'
-        return BALLOON_DISABLED, (
-            f'Guest {what}: only host-side figures; set [libvirt] '
-            'mem_stats_period_seconds above 0 and recreate it.')
-    if balloon.period is None:
-        return NO_STATS_PERIOD, (
-            'Balloon has no statistics period: guest figures are read once '
-            'and never refreshed; give it one with "nova-libvirt '
-            'set-period SECONDS NAME".')
-    last = stats.get('last_update') or 0
-    if suspended is not None:
-        how = ('is paused' if suspended == 'paused' else
-               'suspended itself (ACPI S3)')
-        figures_age = f'last report {_ago(now - last)}' if last else \
-            'no report yet'
-        return PAUSED, (
-            f'Guest {how}, and QEMU does not refresh statistics while its '
-            f'vCPUs are stopped ({figures_age}): resume it for fresh '
-            'figures.')
-    if not last and started_at is not None and \
-            now - started_at < 2 * balloon.period:
-        return STARTING, (
-            f'Guest started {_ago(max(0, now - started_at))} and has not '
-            'reported yet: it reports within one period once its balloon '
-            'driver loads (no-guest-driver if it has not within two).')
-    if not last:
-        return NO_GUEST_DRIVER, (
-            'Guest never reported: load virtio_balloon (Linux) or install '
-            'the virtio balloon driver (Windows); a guest that just booted '
-            'reports within one period.')
-    age = max(0, now - last)
-    if not any(key in stats for key in GUEST_KEYS):
-        return NO_GUEST_FIGURES, (
-            f'Guest reports (last {_ago(age)}) but gives none of its '
-            'figures: update its balloon driver (some virtio-win versions '
-            'send none).')
-    changed = period_changed_at is not None and period_changed_at > last
-    since = max(0, now - period_changed_at) if changed else age
-    if since > 2 * balloon.period:
-        return STALE, (
-            f'Last report {_ago(age)}, over twice the {balloon.period}s '
-            "period: the guest's balloon driver stopped reporting.")
-    if changed:
-        return OK, (f'Period changed to {balloon.period}s {_ago(since)}; '
-                    f'last report {_ago(age)}, under the previous period.')
-    return OK, f'Reported {_ago(age)}; period {balloon.period}s.'
-
-
-def period_may_have_changed(period: int | None, seen: int, update: int,
-                            read_at: float, now: float) -> bool:
-    """Whether a guest's reports no longer fit the period cached for it.
-
-    ``seen`` is the guest's ``last_update`` at the previous poll, ``update``
-    the current one (0: never reported), ``read_at`` when its XML was last
-    read, ``now`` the time of this poll.
-
-    ======================================  ================================
-    the guest                               re-read its XML?
-    ======================================  ================================
-    never reported                          no: nothing to compare with
-    no period cached, reports again         yes: someone set a period
-    reported again, off the cadence (the    yes: the period was shortened
-    gap is not a whole number of periods,   or changed
-    give or take a second and 5 %)
-    last report overdue (over 1.5 periods   yes, once (if the XML was read
-    and a second old)                       before it was overdue): the
-                                            period was lengthened or
-                                            stopped, else it is stale
-    anything else                           no
-    ======================================  ================================
-    """
-    if not update:
-        return False
-    if period is None:
-        return update != seen
-    if seen and update != seen:
-        gap = update - seen
-        periods = max(1, round(gap / period))
-        if abs(gap - periods * period) > 1 + 0.05 * gap:
-            return True
-    overdue_at = update + 1.5 * period + 1
-    return now > overdue_at and read_at <= overdue_at
 
 
 class _CachedFacts:
@@ -418,7 +266,7 @@ class MemoryStatsCollector:
         figures. A running guest whose balloon can take a period is told
         the period it should have.
         """
-        state, reason = classify(
+        state, reason = guest_state.classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,
             known.started_at)
@@ -434,7 +282,7 @@ class MemoryStatsCollector:
     @staticmethod
     def _unknown_row(record, now: float) -> GuestMemoryStats:
         """The row of an unresponsive guest whose XML was never read."""
-        state, reason = classify(True, None, record.stats, now,
+        state, reason = guest_state.classify(True, None, record.stats, now,
                                  record.monitor_busy)
         return GuestMemoryStats(record.name, record.uuid, state, reason,
                                 raw=record.stats)
@@ -442,7 +290,8 @@ class MemoryStatsCollector:
     @staticmethod
     def _error_row(record, error) -> GuestMemoryStats:
         """The row of a guest that could not be read."""
-        return GuestMemoryStats(record.name, record.uuid, ERROR, str(error))
+        return GuestMemoryStats(record.name, record.uuid, guest_state.ERROR,
+                                str(error))
 
     def collect(self, names: list[str] | None = None
                 ) -> list[GuestMemoryStats]:
@@ -454,12 +303,27 @@ class MemoryStatsCollector:
         Raises HypervisorUnavailable when libvirt does not answer in time.
         """
         deadline = time.monotonic() + self.timeout
-        records = self._host.get_memory_stats(names, timeout=self.timeout)
+        found = self._host.get_memory_stats(names, timeout=self.timeout)
         now = self._clock()
-        old, known = self._known, {}
+        known = {}
+        rows, stale = self._cached_rows(found, known, now)
+        if stale:
+            rows += self._read_rows(stale, known, deadline, now)
+        self._remember(found, known, names, now)
+        if names is None:
+            return sorted(rows, key=_by_name)
+        order = {name: index for index, name in enumerate(names)}
+        return sorted(rows, key=lambda g: order.get(g.name, len(order)))
+
+    def _cached_rows(self, found: list, known: dict, now: float
+                     ) -> tuple[list, list]:
+        """(the rows of the records whose XML facts are cached and still
+        fit, (record, last_update, previous facts) of those whose XML must
+        be read); ``known`` gets the facts used.
+        """
+        old = self._known
         rows, stale = [], []
-        row = self._row
-        for record in records:
+        for record in found:
             if record.error is not None:
                 rows.append(self._error_row(record, record.error))
                 continue
@@ -472,41 +336,53 @@ class MemoryStatsCollector:
                 # read below: libvirt answers XMLDesc() without the QEMU
                 # monitor (measured: 1 ms for a stopped QEMU's guest).
                 known[key] = entry
-                rows.append(row(record, entry, now))
+                rows.append(self._row(record, entry, now))
                 continue
-            if entry is None or record.active and period_may_have_changed(
-                    entry.period, entry.seen, update, entry.read_at, now):
+            changed = record.active and entry is not None and (
+                guest_state.period_may_have_changed(
+                    entry.period, entry.seen, update, entry.read_at, now))
+            if entry is None or changed:
                 stale.append((record, update, entry))
                 continue
             entry.seen = update
             known[key] = entry
-            rows.append(row(record, entry, now))
-        if stale:
-            facts = self._read_facts(stale, deadline, now)
-            # (the rows' ages stay those at the read of the figures)
-            for (record, _, _), entry in zip(stale, facts):
-                if isinstance(entry, Exception) and (
-                        record.monitor_busy is not None):
-                    rows.append(self._unknown_row(record, now))
-                elif isinstance(entry, Exception):
-                    rows.append(self._error_row(record, entry))
-                else:
-                    known[record.key] = entry
-                    rows.append(row(record, entry, now))
+            rows.append(self._row(record, entry, now))
+        return rows, stale
+
+    def _read_rows(self, stale: list, known: dict, deadline: float,
+                   now: float) -> list:
+        """The rows of ``stale``, their XML read in one bounded batch (the
+        rows' ages stay those at the read of the figures).
+        """
+        rows = []
+        facts = self._read_facts(stale, deadline, now)
+        for (record, _, _), entry in zip(stale, facts):
+            if isinstance(entry, Exception) and (
+                    record.monitor_busy is not None):
+                rows.append(self._unknown_row(record, now))
+            elif isinstance(entry, Exception):
+                rows.append(self._error_row(record, entry))
+            else:
+                known[record.key] = entry
+                rows.append(self._row(record, entry, now))
+        return rows
+
+    def _remember(self, found: list, known: dict, names, now: float) -> None:
+        """What the next poll compares with: the facts, the domain ids and
+        when each name was looked at (a partial poll forgets no other).
+        """
         ids = {r.name: (r.domain_id if r.error is None else None)
-               for r in records}
+               for r in found}
         looked = dict.fromkeys(ids, now)
         if names is None:
             self._known = known
             self._last_ids = ids
             self._looked_at = looked
             self._full_poll_at = now
-            return sorted(rows, key=_by_name)
-        self._known.update(known)  # a partial poll must not forget others
+            return
+        self._known.update(known)
         self._last_ids.update(ids)
         self._looked_at.update(looked)
-        order = {name: index for index, name in enumerate(names)}
-        return sorted(rows, key=lambda g: order.get(g.name, len(order)))
 
 
 def _by_name(row: GuestMemoryStats) -> str:

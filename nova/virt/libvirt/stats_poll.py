@@ -19,7 +19,7 @@ import libvirt
 
 from nova import exception
 from nova.virt.libvirt import bounded
-from nova.virt.libvirt import connection
+from nova.virt.libvirt import late_reads
 from nova.virt.libvirt import records
 from nova.virt.libvirt import stuck
 
@@ -38,45 +38,12 @@ AUTO_GUESTS_PER_WORKER = 2
 AUTO_MAX_WORKERS = 4
 
 
-# Seconds a poll waits for libvirt to say how long newly skipped guests'
-# monitors have been busy; past it they count as busy for this poll.
-CONTROL_WAIT = 1.0
-
 
 # Seconds a poll waits for its first bulk calls. A healthy poll takes ~20
 # ms; a call still running after this is stuck on a stopped or hung QEMU
 # (or the host is loaded), and the guests it was to read are read again,
 # one per call (SINGLE_WAIT).
 FIRST_WAIT = 0.5
-
-
-# Seconds a poll waits for the calls that read again, one guest each,
-# what a late bulk call was to read. Each skips the guest a late call is
-# stuck on (NOWAIT) and answers at once, but for another stopped QEMU,
-# which its own call finds. So the poll that first meets any number of
-# stopped QEMUs answers within FIRST_WAIT + SINGLE_WAIT and a little more.
-SINGLE_WAIT = 0.6
-
-
-# Seconds a poll waits again for a call that reads one guest, when libvirt
-# says its guest's monitor is free or only briefly busy (libvirtd slow on
-# a loaded host, not a stopped QEMU), as long as its time allows.
-PATIENCE = 0.25
-# Calls a poll may make to read the guests of late bulk calls again;
-# past it the guests are grouped (a group stuck on a second stopped QEMU
-# is unanswered for that poll only).
-MAX_SINGLES = 16
-
-
-# Seconds a poll keeps to ask libvirtd whether it answers at all, when
-# nothing answered: on its connection, or on a new one where calls stuck
-# on stopped QEMUs take all libvirtd serves of it (a new connection takes
-# longer to open on a loaded host: 0.5 s once judged a healthy libvirtd
-# dead, libvirt_up 0, with five QEMUs stopped).
-ALIVE_WAIT = 0.5
-
-
-ALIVE_OPEN_WAIT = 2.0
 
 
 # Seconds a poll waits for the probe of a guest known to be stuck.
@@ -101,7 +68,7 @@ class Poll:
 
     The first call to reach a newly stopped QEMU waits for it: a bulk call
     late after FIRST_WAIT has each of its guests read again by a call of
-    its own (_singles), on connections with room (libvirtd serves only
+    its own (late_reads), on connections with room (libvirtd serves only
     connection.CLIENT_REQUESTS calls of a connection at once). The guest
     the late call holds is skipped at once, another stopped QEMU holds
     only its own call, and every healthy guest answers. If no call
@@ -129,30 +96,9 @@ class Poll:
         self.workers, self.last_count = workers, last_count
         #: the guests a full poll found (set by run())
         self.count: int | None = None
-        # A connection this poll opened once a call of its own was late:
-        # the calls that follow go there (see Connections.make_room).
-        self.follow: _Spare | None = None
-
-    def _follow_up(self, domains: list) -> tuple:
-        """(the connection for calls that follow late ones, ``domains``
-        as its own): a connection this poll opened, if any (its own has
-        a call stuck on it now), else its own.
-        """
-        if self.follow is None:
-            return self.conn, domains
-        return self.follow.conn, self.follow.mine(domains)
-
-    def _busy(self, domains: list, timeout: float) -> list:
-        """monitor_busy of each of ``domains`` (controlInfo(), which needs
-        no job), asked on the follow-up connection within ``timeout``;
-        HypervisorNotAnswering if libvirt does not say in time.
-        """
-        conn, mine = self._follow_up(domains)
-        seconds = self.connections.run_bounded(
-            'controlInfo()', functools.partial(stuck.monitors_busy, mine),
-            timeout, conn=conn)
-        by_key = dict(zip(map(records.domain_key, mine), seconds))
-        return [by_key.get(records.domain_key(d)) for d in domains]
+        #: what late bulk calls were to read, read again
+        self.late = late_reads.LateReads(connections, conn, deadline,
+                                         budget, self._stats)
 
     def _bounded(self, what: str, fn):
         return self.connections.run_bounded(
@@ -169,7 +115,7 @@ class Poll:
     def _one_call(self) -> list:
         """Every guest's record from one bulk call if it answers within
         FIRST_WAIT; else the guests are listed and read again one per
-        call (_singles).
+        call (late_reads).
         """
         first = self.connections.start(functools.partial(
             self.conn.getAllDomainStats, self.KINDS, self.NOWAIT),
@@ -180,10 +126,11 @@ class Poll:
             domains = self.connections.run_bounded(
                 'listAllDomains()', functools.partial(
                     self.conn.listAllDomains, 0),
-                min(ALIVE_WAIT, bounded.left(self.deadline)), conn=self.conn)
+                min(late_reads.ALIVE_WAIT, bounded.left(self.deadline)),
+                conn=self.conn)
         except exception.HypervisorNotAnswering:
             raise self.connections.daemon_not_answering(self.budget) from None
-        return self._singles(domains, answered=False)
+        return self.late.read(domains, answered=False)
 
     def _chunked(self, domains) -> list:
         """The records of ``domains``, in stats_workers parallel chunks
@@ -191,7 +138,7 @@ class Poll:
         connection leave libvirtd to serve, one kept for other calls).
         A chunk that has not answered within FIRST_WAIT is stuck on a
         stopped or hung QEMU: its guests are read again one per call
-        (_singles), so a stuck guest holds up no other.
+        (late_reads), so a stuck guest holds up no other.
 
         libvirt asks each guest's QEMU in turn within one call; measured
         with 12 real guests, one call took 18.6 ms and four parallel
@@ -214,156 +161,7 @@ class Poll:
                 found += call.result()
             else:
                 late += chunk
-        return found + self._singles(late, answered=bool(found))
-
-    def _singles(self, domains: list, answered: bool) -> list:
-        """The records of ``domains``, which late bulk calls were to read,
-        each read again by a NOWAIT call of its own (in at most MAX_SINGLES
-        groups), all at once, on connections with room for them.
-
-        A call skips the guest a late call is stuck on (its job is held)
-        and answers at once, unless its guest's QEMU is stopped too: then
-        it is stuck in its turn, and its guest alone is unanswered (None)
-        for this poll. If no call of this poll answered, libvirtd is asked
-        whether it answers at all (_alive): if not, HypervisorNotAnswering.
-        """
-        if not domains:
-            return []
-        groups = [domains[i::MAX_SINGLES]
-                  for i in range(min(MAX_SINGLES, len(domains)))]
-        calls = []  # (call, group) or (None, group): no connection
-        for conn, share in self._spares(groups):
-            for group in share:
-                if conn is None:
-                    calls.append((None, group))
-                    continue
-                calls.append((self.connections.start(functools.partial(
-                    self._stats, conn.mine(group), conn.conn), conn.conn),
-                    group))
-        keep = ALIVE_OPEN_WAIT  # for _alive, on a new connection
-        end = time.monotonic() + min(SINGLE_WAIT, bounded.kept_back(
-            self.deadline, keep))
-        found, late = self._collect(calls, end)
-        answered = answered or bool(found)
-        more, late = self._wait_slow(late, keep)
-        found += more + [(domain, None) for _, group in late
-                         for domain in group]
-        if not answered and not more and not self._alive():
-            raise self.connections.daemon_not_answering(self.budget)
-        return found
-
-    def _wait_slow(self, late: list, keep: float) -> tuple[list, list]:
-        """(what the ``late`` (call, group) answered, those still out): a
-        call still out is held by its guest's stopped QEMU, or libvirtd is
-        only slow (a loaded host); libvirt says which, by how long each
-        guest's monitor has been busy, and the slow are waited for,
-        PATIENCE at a time, leaving ``keep`` seconds of the poll.
-        """
-        found = []
-        while late and bounded.kept_back(self.deadline, keep) > PATIENCE:
-            slow = self._slow(late)
-            if not slow:
-                break
-            more, slow_late = self._collect(slow, time.monotonic() +
-                                            PATIENCE)
-            found += more
-            late = [c for c in late if c not in slow] + slow_late
-        return found, late
-
-    def _collect(self, calls: list, end: float) -> tuple[list, list]:
-        """(the records of the ``calls`` (call, group) answered by
-        ``end``, the (call, group) still out).
-        """
-        done, late = [], []
-        for call, group in calls:
-            if call is not None and self.connections.waited(
-                    call, end - time.monotonic()):
-                ours = {records.domain_key(d): d for d in group}
-                done += [(ours[records.domain_key(d)], r)
-                         for d, r in call.result()
-                         if records.domain_key(d) in ours]
-            else:
-                late.append((call, group))
-        return done, late
-
-    def _slow(self, late: list) -> list:
-        """Those of the ``late`` (call, group) whose guests' monitors are
-        all free or only briefly busy: libvirt is slow, not stuck on a
-        QEMU. None of them when libvirt does not say in time.
-        """
-        late = [(call, group) for call, group in late if call is not None]
-        domains = [d for _, group in late for d in group]
-        try:
-            busy = self._busy(domains, min(CONTROL_WAIT,
-                                           bounded.left(self.deadline)))
-        except exception.HypervisorNotAnswering:
-            return []
-        held = {records.domain_key(d) for d, seconds in zip(domains, busy)
-                if seconds is not None and seconds >= stuck.BRIEF_BUSY}
-        return [(call, group) for call, group in late
-                if not any(records.domain_key(d) in held for d in group)]
-
-    def _spares(self, groups: list) -> list:
-        """[(_Spare or None, the groups it reads)]: new connections, four
-        groups each (set aside, to be closed once no call is stuck on
-        them). Never this poll's own: the places libvirtd serves of it are
-        kept for the controlInfo() and XML reads that follow, which calls
-        slow on a loaded host or stuck in their turn would hold up. An
-        embedded driver has no such limit: its own connection. None: a
-        connection that did not open in time.
-        """
-        if self.connections.embedded:
-            return [(_Spare(self.conn, None), groups)]
-        shares = []
-        per = connection.CLIENT_REQUESTS - 1
-        wanted = [groups[i:i + per] for i in range(0, len(groups), per)]
-        opening = [self.connections.start(self._open_spare) for _ in wanted]
-        wait = min(ALIVE_OPEN_WAIT, bounded.kept_back(self.deadline,
-                                               SINGLE_WAIT))
-        end = time.monotonic() + wait
-        for call, share in zip(opening, wanted):
-            if self.connections.waited(call, end - time.monotonic()):
-                spare = call.result()
-                self.connections.retire(spare.conn)
-                shares.append((spare, share))
-                if self.follow is None:
-                    self.follow = spare
-            else:
-                shares.append((None, share))
-        return shares
-
-    def _open_spare(self) -> '_Spare':
-        """A new connection and its running domains (a domain is bound to
-        the connection that found it).
-        """
-        conn = self.connections.open()
-        return _Spare(conn, conn.listAllDomains(
-            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
-
-    def _alive(self) -> bool:
-        """Whether libvirtd answers a call that reaches no guest: on the
-        follow-up connection (_follow_up), unless a call is stuck on it
-        too (see Connections.make_room), then on a new one. An embedded driver
-        has no daemon to queue or lose replies: its own connection.
-        """
-        conn, _ = self._follow_up([])
-        if self.connections.embedded or not self.connections.stuck_calls(conn):
-            ask, wait = conn.getLibVersion, ALIVE_WAIT
-        else:
-            conn, wait = None, ALIVE_OPEN_WAIT
-
-            def ask():
-                fresh = self.connections.open()
-                try:
-                    return fresh.getLibVersion()
-                finally:
-                    fresh.close()
-        try:
-            self.connections.run_bounded('getLibVersion()', ask, min(
-                wait, bounded.left(self.deadline)), conn=conn)
-            return True
-        except (exception.NovaException, libvirt.libvirtError):
-            return False
+        return found + self.late.read(late, answered=bool(found))
 
     def run(self, names: list[str] | None) -> list[records.StatsRecord]:
         """Every guest's record (or those of ``names``, and one saying so
@@ -444,7 +242,7 @@ class Poll:
         if not indexes or bounded.left(self.deadline) < pause + 0.1:
             return indexes
         time.sleep(pause)
-        conn, mine = self._follow_up([found[i][0] for i in indexes])
+        conn, mine = self.late.follow_up([found[i][0] for i in indexes])
         again = self.connections.start(
             functools.partial(self._stats, mine, conn), conn)
         if not self.connections.waited(
@@ -502,8 +300,8 @@ class Poll:
             if not skipped:
                 break
             try:
-                seconds = self._busy([found[i][0] for i in skipped], min(
-                    CONTROL_WAIT, bounded.left(self.deadline)))
+                seconds = self.late.busy([found[i][0] for i in skipped], min(
+                    late_reads.CONTROL_WAIT, bounded.left(self.deadline)))
             except exception.HypervisorNotAnswering:
                 # libvirt did not say: busy, for this poll; not marked
                 # stuck on that alone (measured: under load, controlInfo()
@@ -545,27 +343,6 @@ class Poll:
                 busy.get(index) if active else None,
                 domain_id if active else -1, domain, state))
         return made
-
-
-class _Spare:
-    """A connection a poll reads on, and its domains by key (None: the
-    poll's own connection, whose domains the poll has).
-    """
-
-    __slots__ = ('conn', 'by_key')
-
-    def __init__(self, conn, domains):
-        self.conn = conn
-        self.by_key = (None if domains is None else
-                       {records.domain_key(d): d for d in domains})
-
-    def mine(self, domains: list) -> list:
-        """This connection's domains of ``domains`` (those still here)."""
-        if self.by_key is None:
-            return domains
-        return [d for d in map(self.by_key.get,
-                               map(records.domain_key, domains))
-                if d is not None]
 
 
 def auto_workers(guests: int) -> int:

@@ -10,6 +10,7 @@ from nova.objects import instance as instance_obj
 from nova.tests.functional.libvirt import base
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import embed
+from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
@@ -176,7 +177,7 @@ class CollectorStatesTest(base.RealQemuTestCase):
         collector = memstats.MemoryStatsCollector(self.driver.host)
         rows = self.wait_for(
             'the period-2 guest to report',
-            lambda: (lambda r: r if r[0].stats_state == memstats.OK
+            lambda: (lambda r: r if r[0].stats_state == guest_state.OK
                      else None)(collector.collect(names)), 60)
         time.sleep(4)  # two periods: the no-driver guest had its chance
         rows = {r.name: r for r in collector.collect(names)}

@@ -12,21 +12,20 @@ every process it starts is stopped. Tests write only under the run's
 temporary directory.
 """
 
-import atexit
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import fixtures
 
 from nova import test
+from nova.tests.fixtures import private_libvirtd
+from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.libvirt import base as qemu_base
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import testimage
@@ -34,205 +33,6 @@ from nova.virt.libvirt import testimage
 BIN = os.path.join(sys.prefix, 'bin')
 # Guests of these tests are named so: clean-up finds what a test left.
 PREFIX = 'ft-op-'
-# The run's temporary directory (tools/run-tests makes one and exports
-# TMPDIR), read once at import: oslotest gives each test a private
-# TMPDIR of its own, which the daemon's QEMU user cannot enter and which
-# goes with the test, while the daemon serves the whole process.
-RUN_TMP = tempfile.gettempdir()
-
-
-def _terminate(proc: subprocess.Popen) -> None:
-    """Stop ``proc`` if it runs: SIGTERM, then SIGKILL after 30 s."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-# Bind-mounted over the daemon's own paths in a mount namespace of its own:
-# libvirtd, virtlogd and their QEMUs see only the test's directories.
-PRIVATE_DIRS = {'etc': '/etc/libvirt', 'lib': '/var/lib/libvirt',
-                'log': '/var/log/libvirt', 'run': '/run/libvirt',
-                'cache': '/var/cache/libvirt'}
-QEMU_CONF = """\
-# nova-libvirt's test daemon: guests share the test image's files, and
-# no cgroup or machine of the host's is touched.
-remember_owner = 0
-cgroup_controllers = [ ]
-"""
-NAMESPACE_SCRIPT = """\
-set -e
-for dir in {binds}; do
-    mkdir -p "${{dir#*:}}"
-    mount --bind "${{dir%%:*}}" "${{dir#*:}}"
-done
-exec "$@"
-"""
-
-
-class PrivateLibvirtd:
-    """A libvirtd and a virtlogd of this test process's own.
-
-    Debian's daemons, each under tini in a mount namespace of its own
-    where ``/etc/libvirt``, ``/var/lib/libvirt``, ``/var/log/libvirt``,
-    ``/run/libvirt`` and ``/var/cache/libvirt`` are directories of the
-    test run's, so the daemon starts with no guest, network or pool of the
-    host's and writes nothing of the host's; pid files are its own too.
-    Reached at ``uri`` (``qemu+unix:///system?socket=...``). A host's own
-    libvirtd, if one runs, is never signalled, frozen, restarted or
-    connected to: freezes and restarts act on ``pid()``. Stopped when this
-    process exits; guests the tests booted are destroyed by their
-    clean-ups.
-    """
-
-    root: str | None = None
-    uri: str | None = None
-    _ours: subprocess.Popen | None = None
-    _virtlogd: subprocess.Popen | None = None
-    _log = None
-    #: Why the last check found no libvirtd answering.
-    last_error = ''
-
-    @classmethod
-    def _prepare(cls) -> None:
-        root = cls.root = tempfile.mkdtemp(prefix='nlv-libvirtd-',
-                                           dir=RUN_TMP)
-        # QEMU (user libvirt-qemu) reaches its files through here.
-        os.chmod(root, 0o755)
-        for name in PRIVATE_DIRS:
-            os.mkdir(os.path.join(root, name))
-            os.chmod(os.path.join(root, name), 0o755)
-        with open(os.path.join(root, 'etc', 'qemu.conf'), 'w') as f:
-            f.write(QEMU_CONF)
-        cls._log = open(os.path.join(root, 'daemons.log'), 'w')
-        cls.uri = (f'qemu+unix:///system?socket={root}/run/libvirt-sock')
-        atexit.register(cls.stop)
-
-    @classmethod
-    def _namespaced(cls, *argv) -> list[str]:
-        binds = ' '.join(f'{cls.root}/{name}:{path}'
-                         for name, path in PRIVATE_DIRS.items())
-        return ['tini', '-s', '--', 'unshare', '--mount',
-                '--propagation', 'private', 'sh', '-c',
-                NAMESPACE_SCRIPT.format(binds=binds), 'sh', *argv]
-
-    @classmethod
-    def answers(cls, timeout: float = 5) -> bool:
-        """Whether our libvirtd answers, asked by virsh in a process of its
-        own: never by this one, which may run the embedded functional
-        tests too (stestr may put both groups in one worker), and libvirt
-        then routes qemu:/// URIs to the embedded driver.
-        """
-        try:
-            result = subprocess.run(
-                ['virsh', '-c', cls.uri, 'version', '--daemon'],
-                capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            cls.last_error = f'virsh version got no answer in {timeout}s'
-            return False
-        if result.returncode:
-            cls.last_error = ' '.join(result.stderr.split())
-        return result.returncode == 0
-
-    @classmethod
-    def why_not(cls) -> str | None:
-        """Why this machine cannot run a private libvirtd, or None."""
-        if os.geteuid() != 0:
-            return 'a private libvirtd needs root (mount namespaces)'
-        for program in ('libvirtd', 'virtlogd', 'unshare', 'tini'):
-            if shutil.which(program) is None:
-                return f'{program} is missing (bindep.txt lists it)'
-        return None
-
-    @classmethod
-    def ensure(cls) -> None:
-        """Start our virtlogd and libvirtd unless ours answers."""
-        if cls.root is None:
-            cls._prepare()
-        if cls._ours is not None and cls._ours.poll() is None and \
-                cls.answers():
-            return
-        if cls._virtlogd is None or cls._virtlogd.poll() is not None:
-            cls._virtlogd = subprocess.Popen(
-                cls._namespaced('virtlogd', '--pid-file',
-                                f'{cls.root}/virtlogd.pid'),
-                stdout=cls._log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        cls._ours = cls._start()
-
-    @classmethod
-    def pid(cls) -> int:
-        """Our libvirtd's process id (tini's child)."""
-        with open(f'{cls.root}/libvirtd.pid') as f:
-            return int(f.read().strip())
-
-    @classmethod
-    def remove_leftovers(cls) -> None:
-        """Nothing to do: our daemon starts with no guest. Kept so that
-        callers need not know.
-        """
-
-    @classmethod
-    def _start(cls) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            cls._namespaced('libvirtd', '--pid-file',
-                            f'{cls.root}/libvirtd.pid'),
-            stdout=cls._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not cls.answers(2):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                cls._give_up(proc)
-            time.sleep(0.2)
-        return proc
-
-    @classmethod
-    def _give_up(cls, proc: subprocess.Popen) -> None:
-        """Stop ``proc`` (never leave a daemon behind) and fail with what
-        the daemon said.
-        """
-        exited = proc.poll()
-        _terminate(proc)
-        cls._log.flush()
-        with open(cls._log.name) as f:
-            said = ''.join(f.readlines()[-5:])
-        raise AssertionError(
-            'libvirtd did not start' +
-            (f' (exited with {exited})' if exited is not None else
-             ' within 60s') +
-            f'; last check: {cls.last_error}\n{said}')
-
-    @classmethod
-    def restart(cls) -> None:
-        """Stop our libvirtd (guests keep running) and start it again, in
-        the same directories: it finds its guests.
-        """
-        _terminate(cls._ours)
-        cls._ours = cls._start()
-
-    @classmethod
-    def stop(cls) -> None:
-        """Stop our daemons and remove their directories."""
-        for proc in (cls._ours, cls._virtlogd):
-            if proc is not None:
-                _terminate(proc)
-        cls._ours = cls._virtlogd = None
-        if cls._log is not None:
-            cls._log.close()
-            cls._log = None
-        if cls.root is not None:
-            shutil.rmtree(cls.root, ignore_errors=True)
-            cls.root = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class OperatorTestCase(test.TestCase):
@@ -247,17 +47,18 @@ class OperatorTestCase(test.TestCase):
             self.skipTest(f'Cannot run QEMU on this host: {reason}.')
         self.useFixture(fixtures.Timeout(300, gentle=True))
         # Readable by the daemon's QEMU user.
-        self.work = tempfile.mkdtemp(prefix='nlv-op-', dir=RUN_TMP)
+        self.work = tempfile.mkdtemp(prefix='nlv-op-',
+                                     dir=private_libvirtd.RUN_TMP)
         self.addCleanup(shutil.rmtree, self.work, ignore_errors=True)
         os.chmod(self.work, 0o755)
         self.images = self._images()
         if self.uri == 'system':
-            reason = PrivateLibvirtd.why_not()
+            reason = private_libvirtd.PrivateLibvirtd.why_not()
             if reason:
                 self.skipTest(f'Cannot run a libvirtd of the test\'s own: '
                               f'{reason}.')
-            PrivateLibvirtd.ensure()
-            self.connection_uri = PrivateLibvirtd.uri
+            private_libvirtd.PrivateLibvirtd.ensure()
+            self.connection_uri = private_libvirtd.PrivateLibvirtd.uri
         else:
             # Said outright: empty would mean the host's libvirtd where
             # one runs, which the suite never touches.
@@ -370,7 +171,7 @@ class ExporterTestCase(OperatorTestCase):
         ``port``); its URL once it serves (or at once, without
         ``wait``).
         """
-        port = port or free_port()
+        port = port or prometheus_server.free_port()
         conf = self.write_conf(f'exporter-{address}-{port}.conf',
                                f'[exporter]\nlisten_address = {address}\n'
                                f'listen_port = {port}\n{extra}')

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 
+from nova.tests.fixtures import private_libvirtd
 from nova.tests.functional.operator import base
 
 STATE = ('libvirt_domain_memory_stats_state{{domain="{}",'
@@ -29,7 +30,7 @@ class ExporterProcessTest(base.ExporterTestCase):
             self.assertIn(STATE.format(name, 'ok'), text)
         self.assertIn('libvirt_up 1.0', text)
 
-        base.PrivateLibvirtd.restart()
+        private_libvirtd.PrivateLibvirtd.restart()
         text = self.scrape(url)  # the first one after the restart
         self.assertIn('libvirt_up 1.0', text)
         self.assertNotIn('"unresponsive"} 1.0', text)

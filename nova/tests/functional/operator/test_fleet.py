@@ -70,7 +70,7 @@ class FleetTest(base.ExporterTestCase):
             for row in self.memstats(*reporting).values()), 90)
         self.freeze(names['frozen'])
 
-        port = base.free_port()
+        port = prometheus_server.free_port()
         for address in HOSTS:
             self.start_exporter(address=address, port=port)
         targets = [f'{address}:{port}' for address in HOSTS]

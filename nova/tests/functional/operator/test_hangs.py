@@ -12,6 +12,7 @@ import signal
 import time
 
 from nova.tests import doc_table
+from nova.tests.fixtures import private_libvirtd
 from nova.tests.functional.operator import base
 
 
@@ -19,7 +20,7 @@ class FrozenDaemonTest(base.ExporterTestCase):
 
     def freeze_libvirtd(self):
         # Ours only: a host's libvirtd is never frozen.
-        pid = base.PrivateLibvirtd.pid()
+        pid = private_libvirtd.PrivateLibvirtd.pid()
         self.addCleanup(os.kill, pid, signal.SIGCONT)
         os.kill(pid, signal.SIGSTOP)
 

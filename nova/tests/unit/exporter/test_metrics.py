@@ -17,7 +17,7 @@ from nova.tests.fixtures.exporter import RAW
 from nova.tests.fixtures.exporter import Fixed
 from nova.tests.fixtures.exporter import make_row
 from nova.virt.libvirt import config
-from nova.virt.libvirt import memstats
+from nova.virt.libvirt import guest_state
 
 
 def _samples(families):
@@ -94,10 +94,10 @@ class FamiliesTest(test.TestCase):
         self.assertNotIn((p + 'wanted_period_seconds', 'untold', None), got)
 
     def test_every_state_is_a_state_set_member(self):
-        rows = [make_row(f'g-{s}', s) for s in memstats.STATES]
+        rows = [make_row(f'g-{s}', s) for s in guest_state.STATES]
         got = _samples(metrics.families(rows))
-        for state in memstats.STATES:
-            for other in memstats.STATES:
+        for state in guest_state.STATES:
+            for other in guest_state.STATES:
                 self.assertEqual(
                     int(state == other),
                     got[(metrics.PREFIX + 'state', f'g-{state}', other)])
@@ -164,7 +164,7 @@ class FamiliesTest(test.TestCase):
         if reason:
             self.fail(reason)
         rows = [make_row(f'g-{s}', s, RAW if s == 'ok' else {})
-                for s in memstats.STATES]
+                for s in guest_state.STATES]
         text = _text(metrics.families(rows) +
                      metrics.host_families(True, 0.01))
         rc, out = prometheus.promtool('check', 'metrics', stdin=text)

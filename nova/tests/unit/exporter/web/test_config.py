@@ -9,6 +9,7 @@ import fixtures
 
 from nova import test
 from nova.exporter.web import config as web_config
+from nova.exporter.web import yamlread
 from nova.tests.fixtures.exporter import bcrypt_hash
 from nova.tests.fixtures.exporter import make_cert
 
@@ -167,7 +168,7 @@ class ConfigTest(test.TestCase):
     def test_files_too_large_or_not_regular_are_refused(self):
         big = os.path.join(self.tmp, 'big.yml')
         with open(big, 'w') as f:
-            f.write('# ' + 'x' * web_config.MAX_BYTES + '\n')
+            f.write('# ' + 'x' * yamlread.MAX_BYTES + '\n')
         e = self.assertRaises(web_config.WebConfigError, web_config.load,
                               big)
         self.assertIn('larger than 1024 KiB', str(e))

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 import time
 
 import fixtures
@@ -23,7 +24,9 @@ class StartedAtTest(test.TestCase):
 
     def test_the_process_named_by_the_pid_file(self):
         before = time.time()
-        proc = self._process(['bash', '-c', 'sleep 60', 'guest=web1'])
+        # (a shell would exec sleep: its argv would lose guest=)
+        proc = self._process([sys.executable, '-c',
+                              'import time; time.sleep(60)', 'guest=web1'])
         with open(os.path.join(self.dir, 'web1.pid'), 'w') as f:
             f.write(f'{proc.pid}\n')
         started = qemu_process.started_at(self.dir, 'web1')

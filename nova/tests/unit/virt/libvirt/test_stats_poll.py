@@ -21,12 +21,13 @@ from nova.tests.fixtures.libvirt import HEALTHY
 from nova.tests.fixtures.libvirt import SKIPPED
 from nova.tests.fixtures.libvirt import FakeDomain
 from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import late_reads
 from nova.virt.libvirt import records
 from nova.virt.libvirt import stats_poll
 
 # What the poll that first meets stopped QEMUs may wait in vain: its bulk
 # calls' first wait, then the reads of one guest each.
-FIRST_POLL = stats_poll.FIRST_WAIT + stats_poll.SINGLE_WAIT
+FIRST_POLL = stats_poll.FIRST_WAIT + late_reads.SINGLE_WAIT
 
 
 class BoundedPollTest(test.TestCase):
