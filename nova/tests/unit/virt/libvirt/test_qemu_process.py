@@ -18,9 +18,20 @@ class StartedAtTest(test.TestCase):
         self.dir = self.useFixture(fixtures.TempDir()).path
 
     def _process(self, argv):
+        """``argv`` started, once its /proc entry shows it (between fork
+        and exec it shows this process's command line).
+        """
         proc = subprocess.Popen(argv)
         self.addCleanup(lambda: (proc.kill(), proc.wait()))
-        return proc
+        deadline = time.monotonic() + 30
+        while True:
+            with open(f'/proc/{proc.pid}/cmdline', 'rb') as f:
+                if f.read().split(b'\0')[:len(argv)] == [
+                        a.encode() for a in argv]:
+                    return proc
+            self.assertLess(time.monotonic(), deadline,
+                            f'{argv[0]} not started in 30s')
+            time.sleep(0.01)
 
     def test_the_process_named_by_the_pid_file(self):
         before = time.time()
