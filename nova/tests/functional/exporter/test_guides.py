@@ -113,8 +113,10 @@ class GuidesTest(test.TestCase):
     def _serve(self, command: str):
         log = open(os.path.join(self.tmp, 'server.log'), 'w+')
         self.addCleanup(log.close)
-        proc = self._run(command, stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        # a session of its own: the stop reaches tini and what it runs
+        proc = self._run(command, stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+        self.addCleanup(self._stop, proc)
         port = re.search(r'--listen-port (\d+)', command)
         url = f'http://127.0.0.1:{port.group(1) if port else 9179}/-/healthy'
 
@@ -132,14 +134,30 @@ class GuidesTest(test.TestCase):
 
     @staticmethod
     def _stop(proc):
-        if proc is None:
+        """SIGTERM to the server's whole session, SIGKILL to what is left
+        of it after 30 s: a server killed alone would leave the exporter
+        its tini started.
+        """
+        if proc is None or proc.returncode is not None:
             return
-        proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if proc.poll() is None:
-            proc.kill()
+
+        def session_alive() -> bool:
+            proc.poll()  # reaps the leader once it exits
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + 30
+            while session_alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not session_alive():
+                break
         proc.wait()
 
     def test_the_first_ten_minutes(self):
