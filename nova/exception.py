@@ -53,6 +53,23 @@ class InvalidInstance(NovaException, ValueError):
     msg_fmt = '%(reason)s'
 
 
+class ValidationError(InvalidInstance):
+    """A flavor extra spec or image property is refused: one line naming
+    the key, the value and what it takes.
+    """
+
+    msg_fmt = '%(detail)s'
+
+
+class FlavorImageConflict(InvalidInstance):
+    """The flavor and the image ask for different values of one setting."""
+
+    msg_fmt = ('The flavor and the image disagree on %(setting)s: flavor '
+               'extra spec %(flavor_key)s=%(flavor_val)s, image property '
+               '%(image_key)s=%(image_val)s; unset one of them or make them '
+               'equal.')
+
+
 class HypervisorUnavailable(NovaException):
     """The libvirt connection cannot be opened."""
 

@@ -9,14 +9,7 @@ from nova import utils
 
 def integer(low: int | None = None, high: int | None = None):
     """An argparse type: an integer from ``low`` to ``high``."""
-    if low is not None and high is not None:
-        allowed = f'an integer from {low} to {high}'
-    elif low is not None:
-        allowed = f'an integer of at least {low}'
-    elif high is not None:
-        allowed = f'an integer of at most {high}'
-    else:
-        allowed = 'an integer'
+    allowed = utils.expected_value({'type': int, 'min': low, 'max': high})
 
     def parse(text: str) -> int:
         try:
@@ -29,3 +22,28 @@ def integer(low: int | None = None, high: int | None = None):
                 f'{utils.shown(text)} is not {allowed}')
         return value
     return parse
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """An argparse type: ``KEY=VALUE`` (the value may hold "=" and be
+    empty; the key may not be).
+    """
+    key, sep, value = text.partition('=')
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f'{utils.shown(text)} is not KEY=VALUE')
+    return key, value
+
+
+def key_values(pairs, option: str) -> dict:
+    """{key: value} of ``pairs`` (key_value's), refusing a key given twice
+    with different values in one line naming ``option``.
+    """
+    found = {}
+    for key, value in pairs or ():
+        if found.get(key, value) != value:
+            raise argparse.ArgumentTypeError(
+                f'{option} {key} given twice ({utils.shown(found[key])} and '
+                f'{utils.shown(value)}): give it once')
+        found[key] = value
+    return found

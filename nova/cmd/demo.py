@@ -29,7 +29,6 @@ from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import host as libvirt_host
-from nova.virt.libvirt import memstats
 from nova.virt.libvirt import testimage
 
 CONF = nova.conf.CONF
@@ -174,10 +173,8 @@ def run(args) -> int:
                 '\n', '\n    '))
         say(f'watching statistics for {args.periods} periods of '
             f'{period}s (Ctrl-C stops and cleans up)')
-        rows, updates = _watch(memstats.MemoryStatsCollector(
-                                   drv.host,
-                                   timeout=CONF.libvirt.mem_stats_poll_timeout),
-                                period, args.periods)
+        rows, updates = _watch(drv.memory_stats_collector(), period,
+                               args.periods)
         print()
         sys.stdout.write(output.format_table(rows))
         print()

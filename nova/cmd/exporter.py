@@ -22,8 +22,6 @@ from nova import version
 import nova.conf
 from nova.exporter import service
 from nova.virt.libvirt import driver as libvirt_driver
-from nova.virt.libvirt import memstats
-from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
 
@@ -75,7 +73,8 @@ def settings(conf) -> service.Settings:
         web_config_file=opts.web_config_file,
         tls_cert_file=opts.tls_cert_file, tls_key_file=opts.tls_key_file,
         apply_stats_period=opts.apply_stats_period,
-        poll_timeout=conf.libvirt.mem_stats_poll_timeout)
+        poll_timeout=conf.libvirt.mem_stats_poll_timeout,
+        start_grace=conf.libvirt.mem_stats_start_grace_seconds)
 
 
 def _mutable_values(conf) -> dict:
@@ -114,13 +113,7 @@ def build(conf, driver=None) -> service.ExporterService:
         raise ValueError('the exporter only reads: give it a read-only '
                          'LibvirtDriver')
 
-    def wanted(metadata) -> int:
-        # read at each poll: a reload's new value applies at once
-        return stats_period.wanted_period(
-            conf.libvirt.mem_stats_period_seconds, metadata)
-    collector = memstats.MemoryStatsCollector(
-        driver.host, timeout=conf.libvirt.mem_stats_poll_timeout,
-        wanted=wanted)
+    collector = driver.memory_stats_collector()
     uri, why = driver.connection
     return service.ExporterService(
         collector, settings(conf), f'{uri} ({why})', rereader(conf),

@@ -21,6 +21,7 @@ from oslo_config import cfg
 from nova import config
 from nova import exception
 from nova import utils
+from nova.api.validation.extra_specs import validators as extra_spec_validators
 from nova.cmd import args as args_util
 from nova.cmd import demo
 from nova.cmd import output
@@ -31,7 +32,6 @@ from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
 from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import local_host
-from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 
 CONF = nova.conf.CONF
@@ -90,6 +90,18 @@ def _add_instance_args(parser: argparse.ArgumentParser,
     parser.add_argument('--disk-format', choices=('raw', 'qcow2'),
                         default='raw',
                         help='Format of --disk (default: %(default)s).')
+    parser.add_argument(
+        '--flavor-extra-spec', metavar='KEY=VALUE', action='append',
+        type=args_util.key_value,
+        help="An extra spec of the instance's flavor, as Nova's flavors "
+             'carry them (repeatable); hw:mem_stats_period_seconds=N gives '
+             'the guest its own statistics period (0 or below: none).')
+    parser.add_argument(
+        '--image-property', metavar='KEY=VALUE', action='append',
+        type=args_util.key_value,
+        help="A property of the instance's image, as Glance's images carry "
+             'them (repeatable); hw_mem_stats_period_seconds=N gives the '
+             "guest its own statistics period unless the flavor's says.")
     owner = parser.add_argument_group(
         "owner and flavor (Nova's instance metadata, which Ceilometer "
         'reads)')
@@ -106,14 +118,23 @@ def instance_from_args(args) -> tuple:
         if path is not None and not os.path.exists(path):
             raise UsageError(reason=f'{option} {utils.shorten(path)}: no '
                                     'such file or directory.')
+    try:
+        specs = args_util.key_values(args.flavor_extra_spec,
+                                     '--flavor-extra-spec')
+        properties = args_util.key_values(args.image_property,
+                                          '--image-property')
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(reason=f'{e}.') from None
     instance = instance_obj.Instance(
         name=args.instance_name, memory_mb=args.memory_mb, vcpus=args.vcpus,
+        flavor_extra_specs=extra_spec_validators.check(specs),
         **{field: getattr(args, field) for field, _ in OWNER_OPTIONS})
     image_meta = image_meta_obj.ImageMeta(
         disk_path=_absolute(args.disk), disk_format=args.disk_format,
         kernel_path=_absolute(args.kernel),
         ramdisk_path=_absolute(args.initrd),
-        os_command_line=args.cmdline)
+        os_command_line=args.cmdline,
+        properties=image_meta_obj.ImageMetaProps.from_dict(properties))
     return instance, image_meta
 
 
@@ -203,8 +224,7 @@ def do_boot(args) -> int:
     if args.wait is not None:
         # A look before the guest exists: the collector then sees it
         # start, and calls it 'starting' until it may be expected to report.
-        collector = memstats.MemoryStatsCollector(
-            drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
+        collector = drv.memory_stats_collector()
         collector.collect([instance.name])
     guest = drv.spawn(instance, image_meta)
     print(guest.uuid)
@@ -278,9 +298,7 @@ def do_destroy(args) -> int:
 def do_memstats(args) -> int:
     # Read-only: a monitoring user outside group libvirt may run it.
     drv = driver.LibvirtDriver(read_only=True)
-    collector = memstats.MemoryStatsCollector(
-        drv.host, timeout=CONF.libvirt.mem_stats_poll_timeout)
-    rows = collector.collect(args.names or None)
+    rows = drv.memory_stats_collector().collect(args.names or None)
     if not rows:
         print(f'No guests on {where(drv)}.')
         for hint in local_host.guests_elsewhere(drv.host.uri, CONF.state_path):
@@ -334,10 +352,12 @@ def do_reconcile(args) -> int:
     drv = driver.LibvirtDriver()
     period, outcomes = drv.reconcile_memory_stats_period(
         dry_run=args.dry_run)
-    print(f'reconcile: bringing every guest to period {period}s ([libvirt] '
-          'mem_stats_period_seconds)' if period else
-          'reconcile: statistics disabled ([libvirt] '
-          'mem_stats_period_seconds <= 0): stopping reports')
+    host = (f'{period}s' if period else
+            'none (0 or below: statistics disabled)')
+    print('reconcile: bringing every guest to the period it asks for: its '
+          f"flavor's {stats_period.EXTRA_SPEC}, else its image's "
+          f'{stats_period.IMAGE_PROPERTY}, else {host} '
+          f'({stats_period.OPTION})')
     _report('reconcile', drv, outcomes, args.dry_run, {
         stats_period.CHANGE: 'changed', stats_period.KEEP: 'already right',
         stats_period.CANNOT: 'need recreation', 'failed': 'failed'})
@@ -400,8 +420,11 @@ COMMANDS = {
                  _add_memstats_args),
     'set-period': (do_set_period, 'Set the statistics period of existing '
                                   'guests, live and persistently, without '
-                                  'a reboot.', _add_set_period_args),
-    'reconcile': (do_reconcile, 'Bring every guest to [libvirt] '
+                                  'a reboot (the next reconcile brings '
+                                  'them back to what they ask for).',
+                   _add_set_period_args),
+    'reconcile': (do_reconcile, 'Bring every guest to the period its '
+                                'flavor or image asks for, else [libvirt] '
                                 'mem_stats_period_seconds, as a compute '
                                 'service would at start.',
                   _add_dry_run_arg),

@@ -120,6 +120,12 @@ the virtio-win drivers. A guest without one still boots; it just reports no
 guest-side figures. The option takes effect for guests defined after the
 change.
 
+A guest may ask for a period of its own: its flavor's extra spec
+``hw:mem_stats_period_seconds``, else its image's property
+``hw_mem_stats_period_seconds``, overrides this option for it (0 or below
+disables; a flavor and an image that disagree are refused). This option is
+the period of guests that ask for none.
+
 Possible values:
 
 * A positive integer, up to 2147483647: the period in seconds.
@@ -129,6 +135,35 @@ Related options:
 
 * ``virt_type``: ignored for ``lxc``, which has no balloon.
 * ``mem_stats_poll_timeout``
+* ``mem_stats_start_grace_seconds``
+"""),
+    cfg.IntOpt('mem_stats_start_grace_seconds',
+               default=60,
+               min=0,
+               max=86400,
+               mutable=True,
+               help="""
+How long, in seconds, after its QEMU started a guest that has not reported
+memory statistics yet is called ``starting`` rather than
+``no-guest-driver``.
+
+A guest reports only once its balloon driver loaded, which takes a boot:
+a small Linux guest under software emulation took up to 10 seconds here
+(``tools/bench/first_report.py``), a distribution's cloud image longer,
+and a Windows guest loads its driver minutes after it starts. Within the
+grace (or two statistics periods, if longer) a guest that never reported
+is booting; after it, it has no balloon driver. Raise it for guests that
+boot slowly, so that no-guest-driver (and its alert) means a missing
+driver.
+
+Possible values:
+
+* An integer from 0 to 86400: seconds after the guest's start. 0 leaves
+  only the two periods.
+
+Related options:
+
+* ``mem_stats_period_seconds``
 """),
     cfg.IntOpt('mem_stats_poll_timeout',
                default=5,

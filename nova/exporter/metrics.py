@@ -125,10 +125,14 @@ class _Families:
                              'disabled).')
         self.wanted = _gauge(PREFIX + 'wanted_period_seconds',
                              'The statistics period the guest should have, '
-                             "in seconds (0: none), from nova-libvirt's "
-                             'rule; a running guest whose period differs '
-                             'has drifted (absent: not running, or a '
-                             'balloon that cannot take one).')
+                             'in seconds (0: none): its flavor\'s '
+                             'hw:mem_stats_period_seconds, else its '
+                             "image's hw_mem_stats_period_seconds, else "
+                             '[libvirt] mem_stats_period_seconds; a running '
+                             'guest whose period differs has drifted '
+                             '(absent: not running, a balloon that cannot '
+                             'take one, or metadata asking for a period it '
+                             'cannot have).')
         self.state = core.StateSetMetricFamily(
             PREFIX + 'state',
             "Why a guest has or lacks fresh figures (nova-libvirt's "

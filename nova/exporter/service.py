@@ -59,7 +59,8 @@ class ExporterFailed(exception.NovaException):
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """What the service needs of its configuration, as plain values
-    ([exporter] options, and [libvirt] mem_stats_poll_timeout).
+    ([exporter] options, and [libvirt] mem_stats_poll_timeout and
+    mem_stats_start_grace_seconds).
     """
 
     listen_address: str = '127.0.0.1'
@@ -70,6 +71,7 @@ class Settings:
     tls_key_file: str | None = None
     apply_stats_period: bool = False
     poll_timeout: float = 5.0
+    start_grace: float = 60
 
 
 class PrometheusCollector(prom_registry.Collector):
@@ -278,6 +280,7 @@ class ExporterService:
             LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
                      name, value, was)
         self.collector.timeout = self.settings.poll_timeout
+        self.collector.start_grace = self.settings.start_grace
         _warn_apply(self.settings)
 
     def _reload_web(self) -> bool:

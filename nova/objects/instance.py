@@ -64,6 +64,9 @@ class Instance:
     flavor_id: str | None = None
     #: When it was created (UTC); defaults to now.
     created_at: datetime.datetime | None = None
+    #: The flavor's extra specs, {key: value}, as Nova's flavors carry
+    #: them (nova.api.validation.extra_specs checks the ones it knows).
+    flavor_extra_specs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME_RE.fullmatch(
@@ -90,6 +93,7 @@ class Instance:
             self._check_text(field)
         for field in ('project_id', 'user_id'):
             self._check_id(field)
+        self._check_extra_specs()
         if self.created_at is None:
             self.created_at = datetime.datetime.now(datetime.timezone.utc)
 
@@ -122,6 +126,24 @@ class Instance:
             raise exception.InvalidInstance(
                 reason=f'Instance {field} {utils.shown(value)} {problem}: '
                        'give 1 to 255 printable characters.')
+
+    def _check_extra_specs(self) -> None:
+        specs = self.flavor_extra_specs
+        if not isinstance(specs, dict):
+            raise exception.InvalidInstance(
+                reason=f'Instance flavor_extra_specs {utils.shown(specs)} '
+                       'is not valid: expected a dict of keys to values.')
+        for key, value in specs.items():
+            fits = (isinstance(key, str) and 0 < len(key.strip()) and
+                    len(key) <= 255 and utils.xml_problem(key) is None and
+                    isinstance(value, (str, int)) and
+                    utils.xml_problem(str(value)) is None)
+            if not fits:
+                raise exception.InvalidInstance(
+                    reason=f'Flavor extra spec {utils.shown(key)}='
+                           f'{utils.shown(value)} is not valid: give a key '
+                           'of 1 to 255 printable characters and a text '
+                           'value.')
 
     def _check_id(self, field: str) -> None:
         value = getattr(self, field)

@@ -5,11 +5,11 @@ Builds, serialises (to_xml) and parses back (parse_str) the same complete
 kvm guest, a disk, a serial port, the balloon with its period, ACPI, APIC
 and a clock, with this project's nova.virt.libvirt.config and with upstream
 Nova 34's, each timed in its own interpreter, in one run. Upstream Nova is
-installed from PyPI into a virtualenv of its own on first use
-(``--upstream-venv``, default .venv-nova-upstream); it is timed, never
-copied. Target: to_xml and parse_str within 1.5 times upstream's (the
-model is judged on being simple and complete; no production path parses
-whole guests).
+installed from PyPI into a virtualenv of its own (``--upstream-venv``,
+default .venv/nova-upstream, which tools/install-deps makes; else on first
+use); it is timed, never copied. Target: to_xml and parse_str within 1.5
+times upstream's (the model is judged on being simple and complete; no
+production path parses whole guests).
 
     .venv/bin/python tools/bench/config_model.py [--repeat N]
 
@@ -134,7 +134,7 @@ def main(argv) -> int:
     parser.add_argument('--repeat', type=int, default=2000)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--upstream-venv',
-                        default=os.path.join(TOP, '.venv-nova-upstream'))
+                        default=os.path.join(TOP, '.venv', 'nova-upstream'))
     args = parser.parse_args(argv)
     upstream = upstream_python(args.upstream_venv)
     rounds = {'ours': [], 'upstream': []}

@@ -215,6 +215,22 @@ enabled = true
         self._check('vcpus-too-many', self._guest_xml(
             '--vcpus', '100000', '--disk', self.kernel))
 
+    def test_extra_spec_not_integer(self):
+        self._check('extra-spec-not-integer', self._guest_xml(
+            '--flavor-extra-spec', 'hw:mem_stats_period_seconds=ten',
+            '--disk', self.kernel))
+
+    def test_extra_spec_misspelt(self):
+        self._check('extra-spec-misspelt', self._guest_xml(
+            '--flavor-extra-spec', 'hw:mem_stats_period_second=2',
+            '--disk', self.kernel))
+
+    def test_flavor_image_conflict(self):
+        self._check('flavor-image-conflict', self._guest_xml(
+            '--flavor-extra-spec', 'hw:mem_stats_period_seconds=2',
+            '--image-property', 'hw_mem_stats_period_seconds=5',
+            '--disk', self.kernel))
+
     def test_not_root(self):
         self.useFixture(fixtures.MockPatch('os.geteuid', return_value=1000))
         conf = self._conf(f'[DEFAULT]\nstate_path = {self.tmp}\n'

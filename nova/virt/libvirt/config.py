@@ -114,15 +114,23 @@ class Kind:
 
 
 class String(Kind):
-    description = 'a non-empty string of characters XML can carry'
+    """Characters XML can carry; non-empty unless ``empty`` (Nova writes
+    ``<nova:image uuid="">`` for an instance with no image).
+    """
+
+    def __init__(self, empty: bool = False):
+        self.empty = empty
+        self.description = ('a string of characters XML can carry' if empty
+                            else 'a non-empty string of characters XML '
+                                 'can carry')
 
     def accepts(self, value) -> bool:
-        return (isinstance(value, str) and value != '' and
+        return (isinstance(value, str) and (self.empty or value != '') and
                 utils.xml_problem(value) is None)
 
     def from_xml(self, text: str) -> str:
         # Parsed XML holds only characters XML can carry.
-        if not text:
+        if not text and not self.empty:
             raise ValueError(text)
         return text
 
@@ -439,6 +447,62 @@ class _Items(list):
         else:
             value = self._check(value)
         super().__setitem__(index, value)
+
+
+class NamedValues(Field):
+    """A {name: value} map, one sub-element per entry under path, its name
+    in an attribute: Nova's ``<nova:extraSpecs>`` and ``<nova:properties>``
+    (``<nova:extraSpec name="hw:cpu_policy">dedicated</nova:extraSpec>``).
+
+    Values are written as ``str(value)``, as Nova writes them (an image
+    property 5 as "5", True as "True"), and read back as strings. An empty
+    map writes the element at path alone, as Nova does; None writes
+    nothing.
+    """
+
+    def __init__(self, path: str, item: str, key: str = 'name'):
+        super().__init__(None, path)
+        self.item, self.key = item, key
+
+    def __set_name__(self, owner, name):
+        super().__set_name__(owner, name)
+        self.item_tag = _qualify(self.item, owner.namespace)
+
+    @staticmethod
+    def _fits(value) -> bool:
+        return (not isinstance(value, (dict, list, tuple, set)) and
+                value is not None and utils.xml_problem(str(value)) is None)
+
+    def check(self, obj, value):
+        if value is None:
+            return None
+        if isinstance(value, dict) and all(
+                isinstance(k, str) and k and utils.xml_problem(k) is None
+                and self._fits(v) for k, v in value.items()):
+            return dict(value)
+        raise exception.InvalidLibvirtConfigValue(
+            cls=type(obj).__name__, field=self.name, value=value,
+            expected='a dict of names to values (strings, numbers or '
+                     'booleans) XML can carry, or None')
+
+    def write(self, el, value):
+        for name, item in value.items():
+            child = etree.SubElement(el, self.item_tag)
+            child.set(self.key, name)
+            child.text = str(item)
+
+    def read(self, values, el):
+        found = {}
+        for child in el:
+            if child.tag != self.item_tag:
+                continue
+            name = child.get(self.key)
+            if not name:
+                raise exception.LibvirtConfigParseError(
+                    where=f'<{child.tag}>', value='no ' + self.key,
+                    expected=f'a non-empty attribute {self.key!r}')
+            found[name] = child.text or ''
+        values[self.name] = found
 
 
 class Child(Field):
@@ -796,6 +860,27 @@ class LibvirtConfigGuestMetaNovaFlavor(LibvirtConfigGuestMetaNova):
     swap = Text('swap', Integer(min=0))
     ephemeral = Text('ephemeral', Integer(min=0))
     vcpus = Text('vcpus', Integer(min=0))
+    #: The flavor's extra specs, {key: value}; Nova writes the element
+    #: (empty) even for a flavor that has none: give {}.
+    extra_specs = NamedValues('extraSpecs', 'extraSpec')
+
+
+class LibvirtConfigGuestMetaImage(LibvirtConfigGuestMetaNova):
+    """The image the instance booted from, as Nova records it (since Nova
+    32): its formats, minimum sizes and properties. Nova's class takes an
+    ``image_meta`` and picks these from it; this one takes them as fields.
+    """
+
+    root_name = 'image'
+    #: The image's id; "" (as Nova writes) for an instance with none.
+    uuid = Attribute('uuid', String(empty=True))
+    container_format = Text('containerFormat', String())
+    disk_format = Text('diskFormat', String())
+    min_disk = Text('minDisk', Integer(min=0))
+    min_ram = Text('minRam', Integer(min=0))
+    #: The image's properties, {name: value}; Nova writes the element
+    #: (empty) even for an image that has none: give {}.
+    properties = NamedValues('properties', 'property')
 
 
 class LibvirtConfigGuestMetaNovaOwner(LibvirtConfigGuestMetaNova):
@@ -806,6 +891,32 @@ class LibvirtConfigGuestMetaNovaOwner(LibvirtConfigGuestMetaNova):
     username = Text('user', String())
     projectid = Attribute('uuid', String(), path='project')
     projectname = Text('project', String())
+
+
+class LibvirtConfigGuestMetaNovaIp(LibvirtConfigGuestMetaNova):
+    """One address of a port: ``<nova:ip type= address= ipVersion=/>``."""
+
+    root_name = 'ip'
+    ip_type = Attribute('type', String())
+    address = Attribute('address', String())
+    ip_version = Attribute('ipVersion', Integer(min=4, max=6))
+
+
+class LibvirtConfigGuestMetaNovaPort(LibvirtConfigGuestMetaNova):
+    """One network port of the instance and its addresses."""
+
+    root_name = 'port'
+    uuid = Attribute('uuid', String())
+    ips = Children(None, LibvirtConfigGuestMetaNovaIp)
+
+
+class LibvirtConfigGuestMetaNovaPorts(LibvirtConfigGuestMetaNova):
+    """The instance's ports; Nova writes the element (empty) for an
+    instance with none.
+    """
+
+    root_name = 'ports'
+    ports = Children(None, LibvirtConfigGuestMetaNovaPort)
 
 
 class LibvirtConfigGuestMetaNovaInstance(LibvirtConfigGuestMetaNova):
@@ -821,9 +932,11 @@ class LibvirtConfigGuestMetaNovaInstance(LibvirtConfigGuestMetaNova):
     # "YYYY-MM-DD HH:MM:SS", UTC, as Nova writes it
     creation_time = Text('creationTime', String())
     flavor = Child(LibvirtConfigGuestMetaNovaFlavor)
+    image = Child(LibvirtConfigGuestMetaImage)
     owner = Child(LibvirtConfigGuestMetaNovaOwner)
     roottype = Attribute('type', Enum('image', 'volume'), path='root')
     rootid = Attribute('uuid', String(), path='root')
+    ports = Child(LibvirtConfigGuestMetaNovaPorts)
 
 
 class LibvirtConfigGuest(LibvirtConfigObject):

@@ -21,6 +21,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import local_host
+from nova.virt.libvirt import memstats
 from nova.virt.libvirt import stats_period
 from nova.virt.libvirt import stuck
 
@@ -113,13 +114,18 @@ def _get_guest_console_config(virt_type: str, instance_dir: str):
 
 
 def _get_guest_metadata_config(instance: instance_obj.Instance,
+                               image_meta: image_meta_obj.ImageMeta,
                                package: str):
-    """Nova's ``<nova:instance>`` metadata, for every virt_type.
+    """Nova's ``<nova:instance>`` metadata, for every virt_type, whole.
 
     Ceilometer's compute agent (libvirt_metadata discovery, its default)
     meters only domains that carry it, and reads the name, flavor (name,
-    id and sizes) and owner ids from it. A standalone instance has no root
-    image in Glance, so no ``<nova:root>``.
+    id and sizes) and owner ids from it. The flavor's extra specs and the
+    image's properties (Nova's since Nova 32) are what a guest's own
+    statistics period is read from once it runs. A standalone instance
+    has no image or volume in Glance or Cinder: its image's uuid is empty
+    (as Nova writes it for one booted from a volume) and it has no Glance
+    formats or minimum sizes, no ``<nova:root>`` and no ports.
     """
     return vconfig.LibvirtConfigGuestMetaNovaInstance(
         package=package,
@@ -128,11 +134,15 @@ def _get_guest_metadata_config(instance: instance_obj.Instance,
         flavor=vconfig.LibvirtConfigGuestMetaNovaFlavor(
             name=instance.flavor_name, id=instance.flavor_id,
             memory=instance.memory_mb, disk=0, swap=0, ephemeral=0,
-            vcpus=instance.vcpus),
+            vcpus=instance.vcpus,
+            extra_specs=dict(instance.flavor_extra_specs)),
+        image=vconfig.LibvirtConfigGuestMetaImage(
+            uuid='', properties=image_meta.properties.to_dict()),
         owner=vconfig.LibvirtConfigGuestMetaNovaOwner(
             userid=instance.user_id, username=instance.user_name,
             projectid=instance.project_id,
-            projectname=instance.project_name))
+            projectname=instance.project_name),
+        ports=vconfig.LibvirtConfigGuestMetaNovaPorts())
 
 
 def _get_guest_memballoon_config(virt_type: str, period: int):
@@ -179,14 +189,18 @@ def _guest_facts(name: str, guest: libvirt_guest.Guest
                  ) -> stats_period.GuestFacts:
     """What stats_period.decide needs of ``guest``, read from libvirt."""
     active, persistent = guest.is_active(), guest.is_persistent()
-    domain_type = live = config = None
+    live = config = None
     if active:
-        domain_type, live = vconfig.domain_balloon(guest.get_xml_desc())
+        live = vconfig.domain_facts(guest.get_xml_desc())
     if persistent:
-        domain_type, config = vconfig.domain_balloon(
-            guest.get_xml_desc(inactive=True))
-    return stats_period.GuestFacts(name, domain_type, active, persistent,
-                                   live, config)
+        config = vconfig.domain_facts(guest.get_xml_desc(inactive=True))
+    # The domain type and metadata of the definition in force: the
+    # running one, else the one it next starts with.
+    facts = live or config
+    return stats_period.GuestFacts(
+        name, facts.domain_type, active, persistent,
+        live.balloon if live else None, config.balloon if config else None,
+        facts.instance)
 
 
 def _instance_dir(uuid: str) -> str:
@@ -228,6 +242,22 @@ class LibvirtDriver:
                 read_only=self.read_only)
         return self._host
 
+    def memory_stats_collector(self) -> memstats.MemoryStatsCollector:
+        """A collector of this driver's Host, as the configuration says:
+        each poll bounded by [libvirt] mem_stats_poll_timeout, a new guest
+        ``starting`` for [libvirt] mem_stats_start_grace_seconds, and each
+        guest's wanted period the one it asks for (its flavor's, else its
+        image's, else [libvirt] mem_stats_period_seconds, read at every
+        poll so that a reload applies at once).
+        """
+        def wanted(metadata) -> int | None:
+            return stats_period.wanted_period(
+                CONF.libvirt.mem_stats_period_seconds, metadata)
+        return memstats.MemoryStatsCollector(
+            self.host, timeout=CONF.libvirt.mem_stats_poll_timeout,
+            wanted=wanted,
+            start_grace=CONF.libvirt.mem_stats_start_grace_seconds)
+
     def spawn(self, instance: instance_obj.Instance,
               image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:
         """Define and start the guest; on failure leave nothing behind."""
@@ -264,11 +294,38 @@ class LibvirtDriver:
     ) -> list[stats_period.Outcome]:
         """Give the guests ``names`` (default: every guest on the
         connection) the statistics period ``period`` (0 stops reports),
-        live and/or persistently as ``stats_period.decide`` says. A guest
-        that fails does not stop the others; each libvirt call is bounded
-        by [libvirt] mem_stats_poll_timeout (the Host's), so a frozen QEMU
-        or daemon does not hang it. ``stopping()``, if given, is asked
-        before each guest: once true, no further guest is changed.
+        whatever their flavor or image asks, live and/or persistently as
+        ``stats_period.decide`` says. See ``_set_periods``.
+        """
+        given = stats_period.Wanted(max(0, period), 'given')
+        return self._set_periods(lambda facts: given, names, dry_run,
+                                 stopping)
+
+    def reconcile_memory_stats_period(self, dry_run: bool = False,
+                                      stopping=None) -> tuple[int, list]:
+        """Bring every guest to the period it asks for, as a compute
+        service would at start: its flavor's
+        ``hw:mem_stats_period_seconds``, else its image's
+        ``hw_mem_stats_period_seconds``, else [libvirt]
+        mem_stats_period_seconds (read from its ``<nova:instance>``
+        metadata); 0 or below stops the reports of guests that have a
+        balloon. Returns (the option's period, outcomes).
+        """
+        host_period = max(0, CONF.libvirt.mem_stats_period_seconds)
+        return host_period, self._set_periods(
+            lambda facts: stats_period.metadata_period(host_period,
+                                                       facts.metadata),
+            None, dry_run, stopping)
+
+    def _set_periods(self, period_for, names, dry_run, stopping
+                     ) -> list[stats_period.Outcome]:
+        """Give each guest of ``names`` (default: every guest on the
+        connection) the period ``period_for(GuestFacts)`` says (a
+        stats_period.Wanted). A guest that fails does not stop the others;
+        each libvirt call is bounded by [libvirt] mem_stats_poll_timeout
+        (the Host's), so a frozen QEMU or daemon does not hang it.
+        ``stopping()``, if given, is asked before each guest: once true,
+        no further guest is changed.
         """
         if names is None:
             guests = {g.name: g for g in self.host.list_guests()}
@@ -287,10 +344,11 @@ class LibvirtDriver:
             except exception.NovaException as e:
                 outcomes.append(stats_period.Outcome(name, None, str(e)))
                 continue
-            outcomes.append(self._set_period(name, guest, period, dry_run))
+            outcomes.append(self._set_period(name, guest, period_for,
+                                             dry_run))
         return outcomes
 
-    def _set_period(self, name, guest, period, dry_run):
+    def _set_period(self, name, guest, period_for, dry_run):
         try:
             busy = guest.monitor_busy()
             if busy is not None and busy >= stuck.BRIEF_BUSY:
@@ -298,9 +356,17 @@ class LibvirtDriver:
                 # live and for the persistent definition alike.
                 return stats_period.Outcome(name, None, stats_period.stuck(
                     name, busy))
-            change = stats_period.decide(_guest_facts(name, guest), period)
+            facts = _guest_facts(name, guest)
         except (exception.NovaException, ValueError) as e:
             return stats_period.Outcome(name, None, f'{name}: {e}')
+        try:
+            wanted = period_for(facts)
+        except exception.InvalidInstance as e:
+            return stats_period.Outcome(
+                name, None, f'{name}: cannot tell the period it asks for: '
+                            f'{e}')
+        period = wanted.seconds
+        change = stats_period.decide(facts, period, wanted.asked)
         if change.action != stats_period.CHANGE or dry_run:
             return stats_period.Outcome(name, change)
         # Live first, for an immediate effect, then the definition: one
@@ -338,16 +404,6 @@ class LibvirtDriver:
         except exception.NovaException:
             pass
 
-    def reconcile_memory_stats_period(self, dry_run: bool = False,
-                                      stopping=None) -> tuple[int, list]:
-        """Bring every guest to [libvirt] mem_stats_period_seconds, as a
-        compute service would at start; 0 or below stops the reports of
-        guests that have a balloon. Returns (period, outcomes).
-        """
-        period = max(0, CONF.libvirt.mem_stats_period_seconds)
-        return period, self.set_memory_stats_period(
-            period, dry_run=dry_run, stopping=stopping)
-
     def get_instance_dir(self, instance: instance_obj.Instance) -> str:
         return _instance_dir(instance.uuid)
 
@@ -357,7 +413,11 @@ class LibvirtDriver:
     ) -> vconfig.LibvirtConfigGuest:
         """The complete domain for ``instance`` booting ``image_meta``."""
         virt_type = CONF.libvirt.virt_type
-        period = CONF.libvirt.mem_stats_period_seconds
+        # the guest's own: its flavor's, else its image's, else the host's
+        period = stats_period.guest_period(
+            CONF.libvirt.mem_stats_period_seconds,
+            instance.flavor_extra_specs,
+            image_meta.properties.to_dict()).seconds
         instance_dir = self.get_instance_dir(instance)
 
         guest = vconfig.LibvirtConfigGuest(
@@ -365,7 +425,7 @@ class LibvirtDriver:
             **_get_guest_os(virt_type, image_meta),
             **_get_guest_platform(virt_type))
         guest.metadata.append(_get_guest_metadata_config(
-            instance, version.version_string()))
+            instance, image_meta, version.version_string()))
         for device in (
                 _get_guest_storage_config(virt_type, image_meta),
                 _get_guest_console_config(virt_type, instance_dir),

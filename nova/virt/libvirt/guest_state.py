@@ -38,7 +38,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
              monitor_busy: float | None = None,
              suspended: str | None = None,
              period_changed_at: float | None = None,
-             started_at: float | None = None) -> tuple[str, str]:
+             started_at: float | None = None,
+             start_grace: float = 0) -> tuple[str, str]:
     """(stats_state, reason) of one guest: the first row that applies.
 
     ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
@@ -47,7 +48,9 @@ def classify(active: bool, balloon, stats: dict, now: float,
     busy; ``suspended`` is 'paused' or 'pmsuspended' for a guest whose
     vCPUs do not run; ``period_changed_at`` is when its period was last
     changed, where known (epoch seconds); ``started_at`` when this run of
-    the guest started, where the caller saw it start (epoch seconds).
+    the guest started, where known (epoch seconds); ``start_grace`` how
+    long after its start a guest that never reported is still booting
+    (seconds; [libvirt] mem_stats_start_grace_seconds).
 
     ====================================  ==================  ============
     the guest                             state               figures
@@ -59,7 +62,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
     paused or suspended by itself (QEMU   paused              its last
     stops its statistics timer)                               report's
     never reported, and started under     starting            host's only
-    two periods ago (where known)
+    the start grace or two periods ago
+    (whichever is longer; where known)
     never reported (last_update 0)        no-guest-driver     host's only
     reports, but with no guest figure     no-guest-figures    host's only
     (a driver that sends -1 for each)
@@ -70,7 +74,7 @@ def classify(active: bool, balloon, stats: dict, now: float,
     """
     return (_unable(active, balloon, monitor_busy) or
             _reports(balloon, stats, now, suspended, period_changed_at,
-                     started_at))
+                     started_at, start_grace))
 
 
 def _unable(active: bool, balloon,
@@ -103,7 +107,7 @@ def _unable(active: bool, balloon,
 
 def _reports(balloon, stats: dict, now: float, suspended: str | None,
              period_changed_at: float | None,
-             started_at: float | None) -> tuple[str, str]:
+             started_at: float | None, start_grace: float) -> tuple[str, str]:
     """The rows of a guest with a balloon and a period: what its reports
     say.
     """
@@ -117,17 +121,18 @@ def _reports(balloon, stats: dict, now: float, suspended: str | None,
             f'Guest {how}, and QEMU does not refresh statistics while its '
             f'vCPUs are stopped ({figures_age}): resume it for fresh '
             'figures.')
-    if not last and started_at is not None and \
-            now - started_at < 2 * balloon.period:
+    grace = max(start_grace, 2 * balloon.period)
+    if not last and started_at is not None and now - started_at < grace:
         return STARTING, (
             f'Guest started {_ago(max(0, now - started_at))} and has not '
             'reported yet: it reports within one period once its balloon '
-            'driver loads (no-guest-driver if it has not within two).')
+            f'driver loads (no-guest-driver if it has not {grace:.0f}s '
+            'after its start).')
     if not last:
         return NO_GUEST_DRIVER, (
             'Guest never reported: load virtio_balloon (Linux) or install '
-            'the virtio balloon driver (Windows); a guest that just booted '
-            'reports within one period.')
+            'the virtio balloon driver (Windows); if it boots slowly, '
+            'raise [libvirt] mem_stats_start_grace_seconds.')
     age = max(0, now - last)
     if not any(key in stats for key in GUEST_KEYS):
         return NO_GUEST_FIGURES, (

@@ -172,17 +172,21 @@ class _CachedFacts:
 class MemoryStatsCollector:
     """Polls all guests of a Host; keep one to make repeated polls cheap.
 
-    ``timeout`` bounds a whole poll in seconds, libvirt's answer included.
+    ``timeout`` bounds a whole poll in seconds, libvirt's answer included;
+    ``start_grace`` is how long after its start a guest that never
+    reported is ``starting`` (guest_state.classify).
     """
 
     def __init__(self, host, clock: Callable[[], float] = time.time,
-                 timeout: float = 5.0, wanted=None):
+                 timeout: float = 5.0, wanted=None, start_grace: float = 0):
         self._host = host
         self._clock = clock
         #: metadata -> the period a guest should have (None: not told)
         self._wanted = wanted
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
+        #: Seconds a new guest may take to report (settable).
+        self.start_grace = start_grace
         # (name, domain id) -> _CachedFacts, for the domains of the last
         # poll. A domain id is new on every start and unique among running
         # domains, so (name, id) names one run of one guest (-1: off).
@@ -269,7 +273,7 @@ class MemoryStatsCollector:
         state, reason = guest_state.classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,
-            known.started_at)
+            known.started_at, self.start_grace)
         wanted = None
         if self._wanted is not None and record.active and \
                 known.balloon is not None and known.balloon.model != 'none':
@@ -283,7 +287,7 @@ class MemoryStatsCollector:
     def _unknown_row(record, now: float) -> GuestMemoryStats:
         """The row of an unresponsive guest whose XML was never read."""
         state, reason = guest_state.classify(True, None, record.stats, now,
-                                 record.monitor_busy)
+                                             record.monitor_busy)
         return GuestMemoryStats(record.name, record.uuid, state, reason,
                                 raw=record.stats)
 

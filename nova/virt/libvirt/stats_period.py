@@ -7,10 +7,21 @@ next hard reboot. libvirt can change it in place
 definition). ``decide`` says, for one guest, whether and how: a pure
 function of plain values, with its table in the docstring. The driver
 gathers the facts and applies the decision through ``Guest``; commands only
-print. This module must not import libvirt or read nova.conf.
+print.
+
+Which period a guest should have is ``guest_period``'s decision: its
+flavor's extra spec ``hw:mem_stats_period_seconds``, else its image's
+property ``hw_mem_stats_period_seconds``, else the host's option, the
+flavor's and image's read from the guest's own ``<nova:instance>``
+metadata once it exists. This module must not import libvirt or read
+nova.conf.
 """
 
 import dataclasses
+
+from nova import exception
+from nova.api.validation.extra_specs import hw as hw_specs
+from nova.objects import image_meta as image_meta_obj
 
 CHANGE = 'change'      # libvirt can set the period; do it
 KEEP = 'keep'          # already as wanted
@@ -32,6 +43,9 @@ class GuestFacts:
     #: the persistent definition (persistent guests), else None.
     live_balloon: object = None
     config_balloon: object = None
+    #: Nova's LibvirtConfigGuestMetaNovaInstance of the definition in
+    #: force, or None: where the guest's own period is asked for.
+    metadata: object = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,12 +59,97 @@ class PeriodChange:
     message: str = ''
 
 
-def wanted_period(host_period: int, metadata=None) -> int:
-    """The statistics period a guest should have (0: none): ``[libvirt]
-    mem_stats_period_seconds``, 0 or below meaning none. ``metadata`` is
-    the guest's LibvirtConfigGuestMetaNovaInstance, or None.
+#: Where a guest's period comes from, in the order they are asked.
+EXTRA_SPEC = hw_specs.MEM_STATS_PERIOD.name
+IMAGE_PROPERTY = 'hw_mem_stats_period_seconds'
+OPTION = '[libvirt] mem_stats_period_seconds'
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Wanted:
+    """The period a guest should have (0: none) and what asks for it."""
+
+    seconds: int
+    #: 'flavor', 'image', 'host' (the option) or 'given' (set-period)
+    source: str
+
+    @property
+    def why(self) -> str:
+        """What set it, as the operator would change it."""
+        return {'flavor': f'its flavor extra spec {EXTRA_SPEC}',
+                'image': f'its image property {IMAGE_PROPERTY}',
+                'host': OPTION, 'given': 'set-period'}[self.source]
+
+    @property
+    def asked(self) -> str | None:
+        """Said after a guest's line where the guest asks for a period of
+        its own (its flavor or image), else None.
+        """
+        if self.source in ('flavor', 'image'):
+            return f'as {self.why} asks'
+        return None
+
+
+def guest_period(host_period: int, extra_specs: dict | None = None,
+                 image_properties: dict | None = None) -> Wanted:
+    """The statistics period of a guest of a flavor with ``extra_specs``
+    booted from an image with ``image_properties`` (names to values, as
+    text or Python), on a host whose option says ``host_period``.
+
+    ============================  ============================  ==========
+    flavor's extra spec           image's property              period
+    ============================  ============================  ==========
+    set                           unset, or the same period     flavor's
+    unset                         set                           image's
+    unset                         unset                         option's
+    set                           set to another period         refused
+    ============================  ============================  ==========
+
+    0 or below means none, wherever it is set (so -1 and 0 agree). A
+    value that is not an integer up to INT_MAX raises ValidationError, a
+    disagreement FlavorImageConflict: both one line naming the keys and
+    values.
     """
-    return max(0, host_period)
+    flavor = image = None
+    raw_flavor = (extra_specs or {}).get(EXTRA_SPEC)
+    if raw_flavor is not None:
+        flavor = max(0, hw_specs.MEM_STATS_PERIOD.parse(raw_flavor))
+    if image_properties and IMAGE_PROPERTY in image_properties:
+        props = image_meta_obj.ImageMetaProps.from_dict(
+            {IMAGE_PROPERTY: image_properties[IMAGE_PROPERTY]})
+        image = max(0, props.hw_mem_stats_period_seconds)
+    if flavor is not None and image is not None and flavor != image:
+        raise exception.FlavorImageConflict(
+            setting='the memory statistics period', flavor_key=EXTRA_SPEC,
+            flavor_val=raw_flavor, image_key=IMAGE_PROPERTY,
+            image_val=image_properties[IMAGE_PROPERTY])
+    if flavor is not None:
+        return Wanted(flavor, 'flavor')
+    if image is not None:
+        return Wanted(image, 'image')
+    return Wanted(max(0, host_period), 'host')
+
+
+def metadata_period(host_period: int, metadata=None) -> Wanted:
+    """``guest_period`` from a guest's LibvirtConfigGuestMetaNovaInstance
+    (None: a guest without Nova's metadata asks for nothing of its own).
+    """
+    flavor = metadata.flavor if metadata is not None else None
+    image = metadata.image if metadata is not None else None
+    return guest_period(
+        host_period, flavor.extra_specs if flavor is not None else None,
+        image.properties if image is not None else None)
+
+
+def wanted_period(host_period: int, metadata=None) -> int | None:
+    """The period (0: none) a guest with ``metadata`` should have, or None
+    where its metadata asks for one it cannot have (a value that is not a
+    period, or a flavor and image that disagree).
+    """
+    try:
+        return metadata_period(host_period, metadata).seconds
+    except exception.InvalidInstance:
+        return None
 
 
 def _period(balloon) -> int:
@@ -62,8 +161,10 @@ def _shown(seconds: int) -> str:
     return f'{seconds}s' if seconds else 'none'
 
 
-def decide(facts: GuestFacts, period: int) -> PeriodChange:
-    """How to give ``facts``' guest the statistics period ``period`` (>= 0).
+def decide(facts: GuestFacts, period: int,
+           asked: str | None = None) -> PeriodChange:
+    """How to give ``facts``' guest the statistics period ``period`` (>= 0),
+    its line ending with ``asked`` (in brackets) where given.
 
     ``live`` is the running guest's balloon, ``config`` its persistent
     definition's; a definition a guest does not have (shut off: no live
@@ -90,6 +191,14 @@ def decide(facts: GuestFacts, period: int) -> PeriodChange:
     figures go stale. "Already at" compares each definition the guest has;
     only those that differ are changed.
     """
+    change = _decide(facts, period)
+    if asked is None:
+        return change
+    return dataclasses.replace(
+        change, message=f'{change.message[:-1]} ({asked}).')
+
+
+def _decide(facts: GuestFacts, period: int) -> PeriodChange:
     name = facts.name
     if facts.domain_type == 'lxc':
         return PeriodChange(name, CANNOT, message=(

@@ -18,6 +18,7 @@ import fixtures
 
 from nova import exception
 from nova import test
+from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import embed
@@ -124,12 +125,22 @@ class RealQemuTestCase(test.TestCase):
                    group='libvirt')
         self.driver = libvirt_driver.LibvirtDriver(host=shared.host)
 
-    def boot(self, name: str, period: int, variant: str = 'balloon'):
-        """Start a guest whose cleanup is registered before it exists."""
+    def boot(self, name: str, period: int, variant: str = 'balloon',
+             extra_specs: dict | None = None,
+             properties: dict | None = None):
+        """Start a guest whose cleanup is registered before it exists: the
+        option set to ``period``, its flavor's ``extra_specs`` and its
+        image's ``properties`` as given.
+        """
         self.flags(mem_stats_period_seconds=period, group='libvirt')
         self.addCleanup(self._delete_and_check, name)
-        instance = instance_obj.Instance(name, memory_mb=256)
-        guest = self.driver.spawn(instance, self.image_meta(variant))
+        instance = instance_obj.Instance(
+            name, memory_mb=256, flavor_extra_specs=extra_specs or {})
+        image = self.image_meta(variant)
+        if properties:
+            image.properties = image_meta_obj.ImageMetaProps.from_dict(
+                properties)
+        guest = self.driver.spawn(instance, image)
         self.console_log = os.path.join(
             self.driver.get_instance_dir(instance), 'console.log')
         return guest

@@ -239,6 +239,25 @@ def _balloon(period):
     return f"<memballoon model='virtio'>{stats}</memballoon>"
 
 
+def _nova_metadata(flavor=None, image=None) -> str:
+    """Nova's <nova:instance> metadata asking for a period by flavor
+    and/or image.
+    """
+    spec = ('' if flavor is None else
+            f'<nova:extraSpec name="hw:mem_stats_period_seconds">{flavor}'
+            '</nova:extraSpec>')
+    prop = ('' if image is None else
+            f'<nova:property name="hw_mem_stats_period_seconds">{image}'
+            '</nova:property>')
+    return ('<metadata><nova:instance xmlns:nova="http://openstack.org/'
+            'xmlns/libvirt/nova/1.1"><nova:name>x</nova:name>'
+            '<nova:flavor name="f" id="1"><nova:extraSpecs>'
+            f'<nova:extraSpec name="hw:cpu_policy">shared</nova:extraSpec>'
+            f'{spec}</nova:extraSpecs></nova:flavor><nova:image uuid="">'
+            f'<nova:properties>{prop}</nova:properties></nova:image>'
+            '</nova:instance></metadata>')
+
+
 class PeriodCommandsTest(base.CommandTestCase):
     """set-period and reconcile on libvirt's test driver, fed a host of
     guests of every kind (a fresh copy per command).
@@ -388,6 +407,48 @@ class PeriodCommandsTest(base.CommandTestCase):
         lines = self._lines(out)
         self.assertIn('30s -> 0 (reports stop', lines['run30'])
         self.assertIn('already disabled', lines['disabled'])
+
+    def test_reconcile_gives_each_guest_the_period_it_asks_for(self):
+        guests = {
+            'plain30': (30, ''),
+            'flavor2': (30, _nova_metadata(flavor=2)),
+            'flavor-off': (30, _nova_metadata(flavor=0)),
+            'image7': (30, _nova_metadata(image=7)),
+            'both3': (30, _nova_metadata(flavor=3, image=3)),
+            'conflict': (30, _nova_metadata(flavor=2, image=5)),
+            'bad': (30, _nova_metadata(flavor='two')),
+        }
+        rc, out, err = self.run_cmd(*self._conf(period=5, guests=guests),
+                                    'reconcile')
+        self.assertEqual(1, rc, out + err)  # two guests cannot be told
+        lines = self._lines(out)
+        self.assertIn('bringing every guest to the period it asks for',
+                      out.splitlines()[0])
+        self.assertIn('else 5s ([libvirt] mem_stats_period_seconds)',
+                      out.splitlines()[0])
+        self.assertIn('30s -> 5s', lines['plain30'])
+        self.assertNotIn('asks', lines['plain30'])
+        self.assertIn('30s -> 2s', lines['flavor2'])
+        self.assertIn('(as its flavor extra spec hw:mem_stats_period_seconds '
+                      'asks)', lines['flavor2'])
+        self.assertIn('30s -> 0 (reports stop', lines['flavor-off'])
+        self.assertIn('30s -> 7s', lines['image7'])
+        self.assertIn('its image property hw_mem_stats_period_seconds',
+                      lines['image7'])
+        self.assertIn('30s -> 3s', lines['both3'])
+        self.assertIn('cannot tell the period it asks for: The flavor and '
+                      'the image disagree', lines['conflict'])
+        self.assertIn("hw:mem_stats_period_seconds='two' is not valid",
+                      lines['bad'])
+        self.assertEqual('reconcile: 5 changed, 0 already right, 0 need '
+                         'recreation, 2 failed', out.splitlines()[-1])
+        # a new option touches only the guests that ask for nothing
+        rc, out, err = self.run_cmd(*self._conf(period=9, guests={
+            'plain30': (30, ''), 'flavor2': (2, _nova_metadata(flavor=2))}),
+            'reconcile', '--dry-run')
+        lines = self._lines(out)
+        self.assertIn('30s -> 9s', lines['plain30'])
+        self.assertIn('already 2s', lines['flavor2'])
 
     def test_reconcile_fails_only_on_libvirt_errors(self):
         self.useFixture(fixtures.MockPatch(

@@ -21,20 +21,30 @@ def _all_config_classes():
     return sorted(found, key=lambda c: c.__name__)
 
 
+def _sample_object(cls):
+    """A ``cls`` with its first field set."""
+    obj = cls()
+    first = cls.fields()[0]
+    setattr(obj, first.name, _sample_value(first))
+    return obj
+
+
 def _sample_value(field):
     """A value for ``field`` that differs from its empty value."""
     if isinstance(field, config.Flag):
         return True
+    if isinstance(field, config.NamedValues):
+        return {'hw:cpu_policy': 'dedicated', f'{field.name}-2': '5'}
     if isinstance(field, config.Children):
         if field.base is config.LibvirtConfigGuestMetaNova:
             return [config.LibvirtConfigGuestMetaNovaInstance(name='vm')]
-        return [config.LibvirtConfigMemoryBalloon(model='virtio', period=5),
-                config.LibvirtConfigGuestConsole(type='pty')]
+        if field.base is config.LibvirtConfigGuestDevice:
+            return [config.LibvirtConfigMemoryBalloon(model='virtio',
+                                                      period=5),
+                    config.LibvirtConfigGuestConsole(type='pty')]
+        return [_sample_object(field.base), _sample_object(field.base)]
     if isinstance(field, config.Child):
-        obj = field.cls()
-        first = field.cls.fields()[0]
-        setattr(obj, first.name, _sample_value(first))
-        return obj
+        return _sample_object(field.cls)
     kind = field.kind
     if isinstance(kind, config.Integer):
         return kind.min if kind.min is not None else 7

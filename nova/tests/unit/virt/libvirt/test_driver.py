@@ -35,11 +35,16 @@ METADATA = f"""
         <nova:swap>0</nova:swap>
         <nova:ephemeral>0</nova:ephemeral>
         <nova:vcpus>2</nova:vcpus>
+        <nova:extraSpecs/>
       </nova:flavor>
+      <nova:image uuid="">
+        <nova:properties/>
+      </nova:image>
       <nova:owner>
         <nova:user uuid="{USER_ID}">alice</nova:user>
         <nova:project uuid="{PROJECT_ID}">web</nova:project>
       </nova:owner>
+      <nova:ports/>
     </nova:instance>
   </metadata>"""
 
@@ -117,6 +122,53 @@ class GuestConfigBalloonTest(test.TestCase):
             balloon = self.get_one_device(
                 guest, config.LibvirtConfigMemoryBalloon)
             self.assertXmlEqual(self.expected, balloon.to_xml())
+
+
+class GuestOwnPeriodTest(test.TestCase):
+    """The same table through the flavor's extra spec and the image's
+    property, whatever the option says; and their metadata.
+    """
+
+    scenarios = [(name, dict(kw, source=source))
+                 for name, kw in _scenarios()
+                 for source in ('flavor', 'image')]
+
+    def test_get_guest_config(self):
+        self.flags(virt_type=self.virt_type, mem_stats_period_seconds=7,
+                   group='libvirt')
+        specs, props = {'hw:cpu_policy': 'shared'}, {}
+        if self.source == 'flavor':
+            specs['hw:mem_stats_period_seconds'] = str(self.period)
+        else:
+            props['hw_mem_stats_period_seconds'] = str(self.period)
+        instance = instance_obj.Instance('guest-1', uuid=UUID,
+                                         flavor_extra_specs=specs)
+        image = image_meta_obj.ImageMeta(
+            disk_path='/srv/rootfs' if self.virt_type == 'lxc' else
+            '/srv/disk.img',
+            properties=image_meta_obj.ImageMetaProps.from_dict(props))
+        guest = driver.LibvirtDriver().get_guest_config(instance, image)
+        self.assertValidDomain(guest.to_xml())
+        balloons = guest.get_device(config.LibvirtConfigMemoryBalloon)
+        if self.expected is None:
+            self.assertEqual([], balloons)
+        else:
+            self.assertXmlEqual(self.expected, balloons[0].to_xml())
+        meta = guest.metadata[0]
+        self.assertEqual(specs, meta.flavor.extra_specs)
+        self.assertEqual({k: int(v) for k, v in props.items()},
+                         meta.image.properties)
+
+    def test_conflict_refused(self):
+        instance = instance_obj.Instance(
+            'guest-1', flavor_extra_specs={'hw:mem_stats_period_seconds':
+                                           '2'})
+        image = image_meta_obj.ImageMeta(
+            disk_path='/d', properties=image_meta_obj.ImageMetaProps(
+                hw_mem_stats_period_seconds=5))
+        self.assertRaises(exception.FlavorImageConflict,
+                          driver.LibvirtDriver().get_guest_config, instance,
+                          image)
 
 
 class GuestConfigTest(test.TestCase):
@@ -271,7 +323,8 @@ class MetadataStepTest(test.TestCase):
     """Nova's instance metadata: the step, and every virt_type."""
 
     def test_step(self):
-        got = driver._get_guest_metadata_config(_instance(), '1.2.3')
+        got = driver._get_guest_metadata_config(
+            _instance(), image_meta_obj.ImageMeta(), '1.2.3')
         self.assertXmlEqual(METADATA.replace('<metadata>', '').replace(
             '</metadata>', ''), got.to_xml())
 
@@ -289,7 +342,8 @@ class MetadataStepTest(test.TestCase):
 
     def test_defaults_on_a_standalone_host(self):
         instance = instance_obj.Instance('web1', memory_mb=1024, vcpus=2)
-        got = driver._get_guest_metadata_config(instance, '1')
+        got = driver._get_guest_metadata_config(
+            instance, image_meta_obj.ImageMeta(), '1')
         self.assertEqual('web1', got.name)
         self.assertEqual(('m1024-c2', 'm1024-c2'),
                          (got.flavor.name, got.flavor.id))

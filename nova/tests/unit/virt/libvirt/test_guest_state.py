@@ -150,3 +150,37 @@ class PeriodMayHaveChangedTest(test.TestCase):
     def test_decision(self):
         self.assertEqual(self.want,
                          guest_state.period_may_have_changed(*self.args))
+
+
+class StartGraceTest(test.TestCase):
+    """A guest that never reported is starting for the grace after its
+    start, or two periods if longer; then it has no guest driver.
+    """
+
+    scenarios = [
+        # (seconds since start, period, grace) -> state
+        ('within_grace', dict(since=59, period=2, grace=60,
+                              state='starting', words='not 60s after')),
+        ('grace_over', dict(since=60, period=2, grace=60,
+                            state='no-guest-driver',
+                            words='mem_stats_start_grace_seconds')),
+        ('two_periods_longer', dict(since=100, period=60, grace=30,
+                                    state='starting', words='120s')),
+        ('no_grace_two_periods', dict(since=3, period=2, grace=0,
+                                      state='starting', words='4s')),
+        ('no_grace_over', dict(since=4, period=2, grace=0,
+                               state='no-guest-driver',
+                               words='virtio_balloon')),
+    ]
+
+    def test_grace(self):
+        state, reason = guest_state.classify(
+            True, _balloon(period=self.period), {'actual': 1}, NOW,
+            started_at=NOW - self.since, start_grace=self.grace)
+        self.assertEqual(self.state, state, reason)
+        self.assertIn(self.words, reason)
+
+    def test_unknown_start_is_judged_at_once(self):
+        state, _ = guest_state.classify(True, _balloon(), {'actual': 1}, NOW,
+                                        start_grace=600)
+        self.assertEqual('no-guest-driver', state)

@@ -390,6 +390,17 @@ class CollectorStartingTest(test.TestCase):
         self.assertEqual({'old': 'no-guest-driver', 'young': 'starting'},
                          rows)
 
+    def test_start_grace_is_settable(self):
+        self.host.records = [make_record('slow', self.PERIOD_2,
+                                         {'actual': 262144})]
+        self.host.qemu_started_at = lambda name: NOW - 30
+        self.assertEqual('no-guest-driver',
+                         self.collector.collect()[0].stats_state)
+        self.collector.start_grace = 60
+        row = self.collector.collect()[0]
+        self.assertEqual('starting', row.stats_state, row.reason)
+        self.assertIn('started 30s ago', row.reason)
+
     def test_the_qemu_process_start_is_known_to_every_process(self):
         self.host.records = [make_record('old', self.PERIOD_2,
                                          {'actual': 262144})]

@@ -1,7 +1,10 @@
-"""Tests for stats_period.decide: every kind of guest x wanted period."""
+"""Tests for stats_period: the period a guest asks for (guest_period),
+and decide: every kind of guest x wanted period.
+"""
 
 import testscenarios
 
+from nova import exception
 from nova import test
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import stats_period
@@ -114,3 +117,106 @@ class DecideTest(test.TestCase):
         self.assertIn(self.words, change.message)
         self.assertTrue(change.message.startswith('g: '), change.message)
         self.assertEqual(1, len(change.message.splitlines()))
+
+
+SPEC = 'hw:mem_stats_period_seconds'
+PROP = 'hw_mem_stats_period_seconds'
+
+
+class GuestPeriodTest(test.TestCase):
+    """The period a guest asks for: flavor, else image, else the option."""
+
+    scenarios = [
+        # (host option, extra specs, image properties) -> (seconds, source)
+        ('nothing_asked', dict(args=(10, {}, {}), want=(10, 'host'))),
+        ('nothing_given', dict(args=(10, None, None), want=(10, 'host'))),
+        ('option_disabled', dict(args=(-1, {}, {}), want=(0, 'host'))),
+        ('flavor', dict(args=(10, {SPEC: '2'}, {}), want=(2, 'flavor'))),
+        ('flavor_disables', dict(args=(10, {SPEC: '0'}, {}),
+                                 want=(0, 'flavor'))),
+        ('flavor_negative', dict(args=(10, {SPEC: '-5'}, {}),
+                                 want=(0, 'flavor'))),
+        ('flavor_over_disabled_option', dict(args=(0, {SPEC: '3'}, {}),
+                                             want=(3, 'flavor'))),
+        ('image', dict(args=(10, {}, {PROP: '7'}), want=(7, 'image'))),
+        ('image_as_python', dict(args=(10, {}, {PROP: 7}),
+                                 want=(7, 'image'))),
+        ('image_disables', dict(args=(10, None, {PROP: '0'}),
+                                want=(0, 'image'))),
+        ('both_agree', dict(args=(10, {SPEC: '4'}, {PROP: '4'}),
+                            want=(4, 'flavor'))),
+        ('both_disable_differently', dict(
+            args=(10, {SPEC: '0'}, {PROP: '-1'}), want=(0, 'flavor'))),
+        ('others_ignored', dict(
+            args=(10, {'hw:cpu_policy': 'dedicated'}, {'os_type': 'linux'}),
+            want=(10, 'host'))),
+        ('blanks', dict(args=(10, {SPEC: ' 8 '}, {}), want=(8, 'flavor'))),
+    ]
+
+    def test_guest_period(self):
+        got = stats_period.guest_period(*self.args)
+        self.assertEqual(self.want, (got.seconds, got.source))
+
+
+class GuestPeriodRefusedTest(test.TestCase):
+
+    def test_conflict_names_both(self):
+        e = self.assertRaises(exception.FlavorImageConflict,
+                              stats_period.guest_period, 10, {SPEC: '2'},
+                              {PROP: '5'})
+        self.assertEqual(
+            'The flavor and the image disagree on the memory statistics '
+            'period: flavor extra spec hw:mem_stats_period_seconds=2, image '
+            'property hw_mem_stats_period_seconds=5; unset one of them or '
+            'make them equal.', str(e))
+        self.assertRaises(exception.FlavorImageConflict,
+                          stats_period.guest_period, 10, {SPEC: '0'},
+                          {PROP: '5'})
+
+    def test_bad_values_name_key_value_and_range(self):
+        for specs, props, words in (
+                ({SPEC: 'two'}, {}, "Flavor extra spec "
+                 "hw:mem_stats_period_seconds='two' is not valid: expected "
+                 'an integer of at most 2147483647 (0 or below disables '
+                 'statistics).'),
+                ({SPEC: '1.5'}, {}, "'1.5' is not valid"),
+                ({SPEC: '2147483648'}, {}, 'at most 2147483647'),
+                ({}, {PROP: 'yes'}, "Image property "
+                 "hw_mem_stats_period_seconds='yes' is not valid"),
+                ({}, {PROP: True}, 'is not valid')):
+            e = self.assertRaises(exception.ValidationError,
+                                  stats_period.guest_period, 10, specs,
+                                  props)
+            self.assertIn(words, str(e))
+            self.assertNotIn('\n', str(e))
+
+    def test_from_metadata(self):
+        flavor = vconfig.LibvirtConfigGuestMetaNovaFlavor(
+            extra_specs={SPEC: '2'})
+        image = vconfig.LibvirtConfigGuestMetaImage(properties={PROP: '2'})
+        meta = vconfig.LibvirtConfigGuestMetaNovaInstance(flavor=flavor,
+                                                          image=image)
+        self.assertEqual(2, stats_period.wanted_period(10, meta))
+        self.assertEqual(10, stats_period.wanted_period(10, None))
+        self.assertEqual(10, stats_period.wanted_period(
+            10, vconfig.LibvirtConfigGuestMetaNovaInstance()))
+        image.properties = {PROP: '3'}
+        self.assertIsNone(stats_period.wanted_period(10, meta))  # conflict
+        self.assertEqual('flavor', stats_period.metadata_period(
+            10, vconfig.LibvirtConfigGuestMetaNovaInstance(
+                flavor=flavor)).source)
+
+
+class DecideAskedTest(test.TestCase):
+
+    def test_the_line_says_who_asked(self):
+        wanted = stats_period.Wanted(2, 'flavor')
+        change = stats_period.decide(_facts(live=_virtio(30),
+                                            config=_virtio(30)),
+                                     2, wanted.asked)
+        self.assertEqual(
+            'g: period 30s -> 2s, live and in the persistent definition (as '
+            'its flavor extra spec hw:mem_stats_period_seconds asks).',
+            change.message)
+        self.assertIsNone(stats_period.Wanted(2, 'host').asked)
+        self.assertIsNone(stats_period.Wanted(2, 'given').asked)

@@ -1,0 +1,1 @@
+"""Validation of what users give: flavor extra specs (``extra_specs``)."""
