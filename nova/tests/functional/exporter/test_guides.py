@@ -21,37 +21,13 @@ import time
 import fixtures
 
 from nova import test
+from nova.tests import doc_pages
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))))
 ADMIN = os.path.join(TOP, 'doc', 'source', 'admin')
 SERVERS = ('tools/nova-libvirt-exporter',)
 NOT_HERE = ('tools/install-service',)
-
-
-def console_blocks(text: str) -> list[list[tuple[str, list[str]]]]:
-    """The console blocks of an RST text: each a list of (command, the
-    lines it prints) for lines prompted ``#`` or ``$``.
-    """
-    blocks = []
-    for block in re.findall(r'\.\. code-block:: console\n\n((?:   .*\n|\n)+)',
-                            text):
-        commands = []
-        for line in block.splitlines():
-            line = line[3:]
-            if line.startswith(('# ', '$ ')):
-                commands.append((line[2:], []))
-            elif line.strip() and commands:
-                commands[-1][1].append(line)
-        blocks.append(commands)
-    return blocks
-
-
-def section(text: str, title: str) -> str:
-    start = text.index(f'{title}\n{"-" * len(title)}\n')
-    rest = text[start + 2 * len(title) + 2:]
-    end = re.search(r'\n\S.*\n-+\n', rest)
-    return rest[:end.start()] if end else rest
 
 
 class GuidesTest(test.TestCase):
@@ -93,7 +69,7 @@ class GuidesTest(test.TestCase):
         """
         ran = []
         server = None
-        for block in console_blocks(text):
+        for block in doc_pages.console_blocks(text):
             for command, printed in block:
                 if command.startswith(NOT_HERE):
                     continue
@@ -169,7 +145,7 @@ class GuidesTest(test.TestCase):
 
     def test_the_exporter_guides_first_commands(self):
         with open(os.path.join(ADMIN, 'exporter.rst')) as f:
-            ran = self.run_page(section(f.read(), 'Running it'))
+            ran = self.run_page(doc_pages.section(f.read(), 'Running it'))
         self.assertEqual(3, len(ran), ran)
         self.assertTrue(all(c.startswith('tools/nova-libvirt-exporter')
                             for c in ran), ran)
