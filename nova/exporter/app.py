@@ -43,10 +43,14 @@ class MetricsApp:
         self._encoded_for = None
         self._encoded: dict = {}
         self._stopping: asyncio.Event | None = None
+        # The wake-ups of scrapes waiting for a poll or a body.
+        self._stop_waiters: set = set()
 
     def stopping(self) -> None:
         """Answer 503 to requests still waiting (call on the loop)."""
         self._stop_event().set()
+        for wake in list(self._stop_waiters):
+            wake()
 
     def _stop_event(self) -> asyncio.Event:
         if self._stopping is None:
@@ -55,13 +59,24 @@ class MetricsApp:
 
     async def _unless_stopping(self, future):
         """``future``'s result, or _Stopping once the server stops."""
-        stop = asyncio.ensure_future(self._stop_event().wait())
-        try:
-            done, _ = await asyncio.wait(
-                {future, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if future not in done:
+        stop = self._stop_event()
+        if not future.done():
+            # one waiter woken by whichever comes first (cheaper, for each
+            # of a burst's scrapes, than asyncio.wait and a task)
+            waiter = asyncio.get_running_loop().create_future()
+
+            def wake(_=None):
+                if not waiter.done():
+                    waiter.set_result(None)
+            future.add_done_callback(wake)
+            stop_waiters = self._stop_waiters
+            stop_waiters.add(wake)
+            try:
+                await waiter
+            finally:
+                future.remove_done_callback(wake)
+                stop_waiters.discard(wake)
+        if stop.is_set():
             raise _Stopping()
         return future.result()
 

@@ -10,6 +10,8 @@ not running has only its state. Building families only: no HTTP, no
 libvirt.
 """
 
+import platform
+
 from prometheus_client import core
 from prometheus_client.samples import Sample
 
@@ -191,6 +193,20 @@ class _Families:
                 [family for family, _ in self.counters] +
                 [self.used, self.updated, self.period, self.wanted,
                  self.state, self.info])
+
+
+def build_info(version: str) -> core.GaugeMetricFamily:
+    """``nova_libvirt_exporter_build_info``: 1, labelled by the exporter's
+    version and the Python that runs it, as every exporter has a
+    ``*_build_info``.
+    """
+    family = core.GaugeMetricFamily(
+        'nova_libvirt_exporter_build_info',
+        'A metric with a constant 1, labelled by the version of '
+        'nova-libvirt-exporter and of the Python it runs on.',
+        labels=('version', 'pythonversion'))
+    family.add_metric((version, platform.python_version()), 1)
+    return family
 
 
 def host_families(up: bool, duration: float) -> list:

@@ -82,8 +82,9 @@ class PrometheusCollector(prom_registry.Collector):
     callers off the collector's cache at once.
     """
 
-    def __init__(self, collector):
+    def __init__(self, collector, version: str = ''):
         self._collector = collector
+        self._build_info = metrics.build_info(version)
         self._lock = threading.Lock()
         self._last_error = None
         # Each guest's state-set samples, reused while its state holds.
@@ -108,7 +109,8 @@ class PrometheusCollector(prom_registry.Collector):
                             'answers again: %s', e)
             self._last_error = str(e)
         found = metrics.families(rows, self._state_samples)
-        return found + metrics.host_families(up, time.monotonic() - start)
+        return found + metrics.host_families(
+            up, time.monotonic() - start) + [self._build_info]
 
 
 class ExporterService:
@@ -128,7 +130,7 @@ class ExporterService:
         self.uri = uri
         self._reread = reread
         self.version = version
-        self.exporter = PrometheusCollector(self.collector)
+        self.exporter = PrometheusCollector(self.collector, version)
         self._httpd: web_server.HTTPServer | None = None
         self._web: watch.Current | None = None
         self._app: app.MetricsApp | None = None

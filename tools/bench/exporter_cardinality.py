@@ -88,7 +88,7 @@ def bench(n: int, repeat: int = 10) -> dict:
         rows = poll()
         kept = {}
         found = metrics.families(rows, kept) + metrics.host_families(
-            True, 0.01)
+            True, 0.01) + [metrics.build_info('0.0.0')]
         # Ours only: test:///default has a domain of its own, "test".
         per_family = collections.Counter()
         for family in found:
@@ -100,14 +100,15 @@ def bench(n: int, repeat: int = 10) -> dict:
                            if k.startswith('libvirt_domain_')) / n
         host_series = sum(v for k, v in per_family.items()
                           if not k.startswith('libvirt_domain_'))
-        om, _ = encoding.encode(found, OPENMETRICS)
-        text, _ = encoding.encode(found, '')
+        om = encoding.encode(found, encoding.negotiate(OPENMETRICS))
+        text = encoding.encode(found, encoding.negotiate(''))
         zipped = gzip.compress(om, compresslevel=1)
+        as_prometheus = encoding.negotiate(OPENMETRICS, 'gzip')
 
         def scrape():
             families = metrics.families(poll(), kept) + \
                 metrics.host_families(True, 0.01)
-            encoding.encode(families, OPENMETRICS, zipped=True)
+            encoding.encode(families, as_prometheus)
         return {
             'n': n, 'guest_series': guest_series, 'host_series': host_series,
             'per_family': per_family, 'openmetrics': len(om),

@@ -125,14 +125,19 @@ def bench_scrapes(n: int, uri: str, repeat: int = 20,
     """
     from memstats_poll import booted_guests
 
+    from nova.cmd import exporter as exporter_cmd
     import nova.conf
-    from nova.exporter import service
+    from nova.virt.libvirt import driver as libvirt_driver
 
     with booted_guests(n, uri) as drv:
         conf = nova.conf.CONF
         conf.set_override('listen_port', 0, 'exporter')
         conf.set_override('mem_stats_poll_workers', 0, 'libvirt')
-        svc = service.ExporterService(drv, conf)
+        # the exporter as its command builds it: a read-only driver of its
+        # own on the same connection
+        svc = exporter_cmd.build(conf, libvirt_driver.LibvirtDriver(
+            read_only=True))
+        sys.setswitchinterval(exporter_cmd.SWITCH_INTERVAL)  # as its main
         svc.start()
         try:
             url = f'http://127.0.0.1:{svc.port}/metrics'

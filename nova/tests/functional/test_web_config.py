@@ -15,6 +15,9 @@ import base64
 import concurrent.futures
 import http.client
 import os
+import platform
+import re
+import signal
 import ssl
 import subprocess
 import sys
@@ -209,7 +212,24 @@ class ServerBehaviourTest(WebConfigTestCase):
 
     def test_no_web_config(self):
         exporter = self.start(None)
-        self.assertEqual(200, self.get(exporter)[0])
+        status, headers, body, _ = self.get(exporter)
+        self.assertEqual(200, status)
+        # the conventions: a build_info, and a landing page as the
+        # toolkit's LandingConfig makes one
+        version = subprocess.run(
+            [sys.executable, '-m', 'nova.cmd.exporter', '--version'],
+            capture_output=True, text=True, timeout=60).stdout.split()[-1]
+        self.assertRegex(body.decode(), (
+            r'nova_libvirt_exporter_build_info\{pythonversion="'
+            + re.escape(platform.python_version()) + r'",version="'
+            + re.escape(version) + r'"\} 1\.0'))
+        status, headers, body, _ = self.get(exporter, '/')
+        self.assertEqual((200, 'text/html; charset=utf-8'),
+                         (status, headers['Content-Type']))
+        for words in ('<title>nova-libvirt-exporter</title>',
+                      f'Version: {version}', '<a href="metrics">Metrics',
+                      '<a href="-/healthy">Health'):
+            self.assertIn(words, body.decode())
         # a TLS client to a plain HTTP server fails its handshake
         self.assertRefusedTLS(exporter, self.client_context())
 
@@ -456,6 +476,63 @@ class UsersTest(WebConfigTestCase):
         doc_table.check(self, 'http-password-flood', 429, said[0])
         # ... and said once, not per request
         self.assertEqual(1, exporter.log().count('password checks wait'))
+
+
+class SlowHashTest(WebConfigTestCase):
+    """A hash of high cost, as the toolkit's users file has one (cost 18
+    there; 16 here, a check of about 4 s of CPU): accepted with one
+    warning at start saying what a check costs, and a check under way
+    never delays a scrape whose credentials were verified, nor SIGTERM.
+    Whether a check is under way, and how much of it ran, is read from
+    the exporter's CPU time: an idle exporter spends next to none.
+    """
+
+    COST = 16
+
+    def test_accepted_and_never_in_the_way(self):
+        exporter = self.start('basic_auth_users:\n'
+                              f'  prom: {_hash("prom123")}\n'
+                              f'  slow: {_hash("slow123", self.COST)}\n')
+        pid = exporter.proc.pid
+        self.assertEqual(1, exporter.log().count(
+            f"a user's bcrypt hash has cost {self.COST}"), exporter.log())
+        self.assertIn('"htpasswd -nBC 10 USER" makes a cheaper one',
+                      exporter.log())
+        self.assertEqual(200, self.get(exporter, user='prom',
+                                       password='prom123')[0])
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            # a slow check under way: the verified scraper is answered
+            # while it runs, not after it
+            before = _cpu_seconds(pid)
+            checking = pool.submit(self.get, exporter, user='slow',
+                                   password='slow123')
+            self.wait_for('the slow check to start', lambda: _cpu_seconds(
+                pid) - before > 0.5, 60, 0.05)
+            self.assertEqual(200, self.get(exporter, user='prom',
+                                           password='prom123')[0])
+            self.assertFalse(checking.done())
+            self.assertEqual(200, checking.result()[0])
+            check = _cpu_seconds(pid) - before
+            # a second slow check under way: SIGTERM ends the exporter
+            # long before the check would have
+            before = _cpu_seconds(pid)
+            pool.submit(self.get, exporter, user='slow', password='nope')
+            self.wait_for('the second check to start', lambda: _cpu_seconds(
+                pid) - before > check / 4, 60, 0.05)
+            exporter.proc.send_signal(signal.SIGTERM)
+            _, status, usage = os.wait4(pid, 0)
+            exporter.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.assertEqual(0, exporter.proc.returncode, exporter.log())
+        spent = usage.ru_utime + usage.ru_stime - before
+        self.assertLess(spent, check * 0.75, (spent, check))
+        self.assertNotIn('Traceback', exporter.log())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) process ``pid`` has used so far."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 class ReloadTest(WebConfigTestCase):

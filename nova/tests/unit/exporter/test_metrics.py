@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import re
 import shutil
 
@@ -151,6 +152,16 @@ class FamiliesTest(test.TestCase):
         self.assertEqual(0.25, got[(
             'libvirt_memory_stats_scrape_duration_seconds', None, None)])
 
+    def test_build_info(self):
+        family = metrics.build_info('1.2.3')
+        self.assertEqual(1, len(family.samples))
+        sample = family.samples[0]
+        self.assertEqual(('nova_libvirt_exporter_build_info', 1),
+                         (sample.name, sample.value))
+        self.assertEqual({'version': '1.2.3',
+                          'pythonversion': platform.python_version()},
+                         sample.labels)
+
     def test_every_family_has_help_and_a_unit_or_count(self):
         for family in metrics.families([make_row('g', 'ok', RAW)]):
             self.assertTrue(family.documentation, family.name)
@@ -166,7 +177,8 @@ class FamiliesTest(test.TestCase):
         rows = [make_row(f'g-{s}', s, RAW if s == 'ok' else {})
                 for s in guest_state.STATES]
         text = _text(metrics.families(rows) +
-                     metrics.host_families(True, 0.01))
+                     metrics.host_families(True, 0.01) +
+                     [metrics.build_info('1.2.3')])
         rc, out = prometheus.promtool('check', 'metrics', stdin=text)
         self.assertEqual(0, rc, out)
 
@@ -182,7 +194,7 @@ class DocumentedRulesTest(test.TestCase):
         rules = os.path.join(admin, 'exporter-alerts.yml')
         rc, out = prometheus.promtool('check', 'rules', rules)
         self.assertEqual(0, rc, out)
-        self.assertIn('SUCCESS: 6 rules found', out)
+        self.assertIn('SUCCESS: 8 rules found', out)
         rc, out = prometheus.promtool(
             'check', 'config', os.path.join(admin, 'exporter-scrape.yml'))
         self.assertEqual(0, rc, out)
@@ -207,7 +219,9 @@ class DocumentedRulesTest(test.TestCase):
             text = f.read()
         for alert in ('LibvirtDown', 'GuestMemoryStatsStale',
                       'GuestWithoutStatsPeriod', 'GuestUnresponsive',
-                      'GuestReportsNoFigures', 'GuestStatsPeriodDrift'):
+                      'GuestReportsNoFigures', 'GuestStatsPeriodDrift',
+                      'NovaLibvirtExporterDown',
+                      'NovaLibvirtExportersAbsent'):
             self.assertIn(f'alertname: {alert}', text)
 
 
@@ -225,25 +239,35 @@ class FleetRulesTest(test.TestCase):
             self.fail(reason)
 
     def test_promtool_accepts_the_fleet_configuration(self):
-        # promtool checks that the TLS files it names exist: the same
-        # configuration, pointed at files of the test's.
+        # Filled in as the guide says, for each of 4 shards, with and
+        # without client certificates; promtool checks that the TLS files
+        # it names exist: the same configuration, pointed at files of the
+        # test's.
         tmp = self.useFixture(fixtures.TempDir()).path
-        with open(os.path.join(self.ADMIN, 'exporter-fleet-scrape.yml')) as f:
-            text = f.read()
         for name in ('nova-libvirt-ca.crt', 'prometheus.crt',
                      'prometheus.key', 'nova-libvirt.password'):
             open(os.path.join(tmp, name), 'w').close()
-            text = text.replace(f'/etc/prometheus/{name}',
-                                os.path.join(tmp, name))
-        self.assertNotIn('/etc/prometheus/', text)
         for name in ('exporter-fleet-rules.yml', 'exporter-alerts.yml'):
             shutil.copy(os.path.join(self.ADMIN, name), tmp)
         config = os.path.join(tmp, 'prometheus.yml')
-        with open(config, 'w') as f:
-            f.write(text)
-        rc, out = prometheus.promtool('check', 'config', config)
-        self.assertEqual(0, rc, out)
-        self.assertIn('SUCCESS: 16 rules found', out)
+        for shard in range(4):
+            for certs in (False, True):
+                prometheus.render_fleet_config(shard, 4, certs, config)
+                with open(config) as f:
+                    text = f.read()
+                self.assertEqual(certs, bool(re.search(
+                    r'^ +cert_file:', text, re.MULTILINE)), text)
+                self.assertIn(f'prometheus_shard: "{shard}"', text)
+                self.assertIn(f'regex: "{shard}"', text)
+                self.assertIn('modulus: 4', text)
+                self.assertNotIn('SHARD_', text)
+                text = text.replace('/etc/prometheus/', tmp + '/')
+                with open(config, 'w') as f:
+                    f.write(text)
+                rc, out = prometheus.promtool('check', 'config', config)
+                self.assertEqual(0, rc, out)
+                self.assertIn('SUCCESS: 16 rules found', out)
+                self.assertIn('SUCCESS: 8 rules found', out)
         for needed in ('role: hypervisor', 'action: hashmod',
                        '__meta_openstack_hypervisor_state',
                        '__meta_openstack_hypervisor_type',
@@ -251,6 +275,14 @@ class FleetRulesTest(test.TestCase):
                        'application_credential_id', 'port: 9179',
                        'basic_auth:', 'tls_config:'):
             self.assertIn(needed, text)
+        # the template itself, not filled in, is refused
+        with open(os.path.join(self.ADMIN, 'exporter-fleet-scrape.yml')) as f:
+            text = f.read().replace('/etc/prometheus/', tmp + '/')
+        with open(config, 'w') as f:
+            f.write(text)
+        rc, out = prometheus.promtool('check', 'config', config)
+        self.assertNotEqual(0, rc, out)
+        self.assertIn('cannot unmarshal !!str `SHARD_C', out)
 
     def test_each_recording_rule_gives_what_the_guests_add_up_to(self):
         tests = os.path.join(self.ADMIN, 'exporter-fleet-rules-test.yml')
