@@ -63,6 +63,19 @@ OWNER_OPTIONS = (
 )
 
 
+# The instance's flavor extra specs and image properties, KEY=VALUE each.
+KEY_VALUE_OPTIONS = (
+    ('--flavor-extra-spec',
+     "An extra spec of the instance's flavor, as Nova's flavors carry them "
+     '(repeatable); hw:mem_stats_period_seconds=N gives the guest its own '
+     'statistics period (0 or below: none).'),
+    ('--image-property',
+     "A property of the instance's image, as Glance's images carry them "
+     '(repeatable); hw_mem_stats_period_seconds=N gives the guest its own '
+     "statistics period unless the flavor's says."),
+)
+
+
 def _add_instance_args(parser: argparse.ArgumentParser,
                        positional_name: bool = False) -> None:
     """The options that describe one instance and its image."""
@@ -90,18 +103,9 @@ def _add_instance_args(parser: argparse.ArgumentParser,
     parser.add_argument('--disk-format', choices=('raw', 'qcow2'),
                         default='raw',
                         help='Format of --disk (default: %(default)s).')
-    parser.add_argument(
-        '--flavor-extra-spec', metavar='KEY=VALUE', action='append',
-        type=args_util.key_value,
-        help="An extra spec of the instance's flavor, as Nova's flavors "
-             'carry them (repeatable); hw:mem_stats_period_seconds=N gives '
-             'the guest its own statistics period (0 or below: none).')
-    parser.add_argument(
-        '--image-property', metavar='KEY=VALUE', action='append',
-        type=args_util.key_value,
-        help="A property of the instance's image, as Glance's images carry "
-             'them (repeatable); hw_mem_stats_period_seconds=N gives the '
-             "guest its own statistics period unless the flavor's says.")
+    for option, text in KEY_VALUE_OPTIONS:
+        parser.add_argument(option, metavar='KEY=VALUE', action='append',
+                            type=args_util.key_value, help=text)
     owner = parser.add_argument_group(
         "owner and flavor (Nova's instance metadata, which Ceilometer "
         'reads)')

@@ -145,6 +145,20 @@ class RealQemuTestCase(test.TestCase):
             self.driver.get_instance_dir(instance), 'console.log')
         return guest
 
+    def reports(self, guest, count: int, timeout: float) -> list:
+        """``count`` distinct last_update values of ``guest``, as they
+        arrive.
+        """
+        seen = []
+
+        def more():
+            update = guest.get_memory_stats().get('last_update')
+            if update and update not in seen:
+                seen.append(update)
+            return len(seen) >= count
+        self.wait_for(f'{count} reports', more, timeout, interval=0.2)
+        return seen
+
     def image_meta(self, variant: str = 'balloon'):
         """The test image, as kernel/ramdisk image properties."""
         return self.images[variant].image_meta()

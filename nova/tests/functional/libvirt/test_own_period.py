@@ -18,18 +18,6 @@ class OwnPeriodTest(base.RealQemuTestCase):
         return vconfig.domain_balloon(
             guest.get_xml_desc(inactive=inactive))[1]
 
-    def _reports(self, guest, count, timeout):
-        """``count`` distinct last_update values, as they arrive."""
-        seen = []
-
-        def more():
-            update = guest.get_memory_stats().get('last_update')
-            if update and update not in seen:
-                seen.append(update)
-            return len(seen) >= count
-        self.wait_for(f'{count} reports', more, timeout, interval=0.2)
-        return seen
-
     def test_two_guests_refresh_at_their_own_periods(self):
         fast = self.boot('ft-own-fast', period=10,
                          extra_specs={SPEC: '2', 'hw:cpu_policy': 'shared'})
@@ -37,10 +25,10 @@ class OwnPeriodTest(base.RealQemuTestCase):
         self.assertEqual(2, self._balloon(fast).period)
         self.assertEqual(6, self._balloon(slow).period)
         # gaps between reports: about 2 s for one, about 6 s for the other
-        updates = self._reports(fast, 5, 60)
+        updates = self.reports(fast, 5, 60)
         gaps = [b - a for a, b in zip(updates[1:], updates[2:])]
         self.assertTrue(all(1 <= gap <= 3 for gap in gaps), updates)
-        updates = self._reports(slow, 4, 60)
+        updates = self.reports(slow, 4, 60)
         gaps = [b - a for a, b in zip(updates[1:], updates[2:])]
         self.assertTrue(all(5 <= gap <= 7 for gap in gaps), updates)
         # the collector's wanted period follows each guest's own

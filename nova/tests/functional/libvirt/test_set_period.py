@@ -12,21 +12,9 @@ class SetPeriodTest(base.RealQemuTestCase):
         return vconfig.domain_balloon(
             guest.get_xml_desc(inactive=inactive))[1].period
 
-    def _reports(self, guest, count, timeout):
-        """``count`` distinct last_update values, as they arrive."""
-        seen = []
-
-        def more():
-            update = guest.get_memory_stats().get('last_update')
-            if update and update not in seen:
-                seen.append(update)
-            return len(seen) >= count
-        self.wait_for(f'{count} reports', more, timeout, interval=0.2)
-        return seen
-
     def test_running_guest_from_30_to_2_survives_restart(self):
         guest = self.boot('ft-setp-30', period=30)
-        self._reports(guest, 1, 60)  # booted: the first report is in
+        self.reports(guest, 1, 60)  # booted: the first report is in
         collector = memstats.MemoryStatsCollector(self.driver.host)
         before = collector.collect(['ft-setp-30'])[0]
         self.assertEqual((30, 'ok'), (before.period, before.stats_state))
@@ -37,7 +25,7 @@ class SetPeriodTest(base.RealQemuTestCase):
         self.assertIn('30s -> 2s, live and in the persistent definition',
                       outcome.line)
         # reports now come every ~2 s (they came every 30 s before)
-        updates = self._reports(guest, 4, 20)
+        updates = self.reports(guest, 4, 20)
         gaps = [b - a for a, b in zip(updates[1:], updates[2:])]
         self.assertTrue(all(1 <= gap <= 3 for gap in gaps), updates)
         self.assertEqual(2, self._period(guest))
@@ -52,7 +40,7 @@ class SetPeriodTest(base.RealQemuTestCase):
         guest.poweroff()
         guest.launch()
         self.assertEqual(2, self._period(guest))
-        again = self._reports(guest, 3, 60)
+        again = self.reports(guest, 3, 60)
         self.assertLessEqual(again[-1] - again[-2], 3)
 
     def test_disabled_guest_reported_and_left_alone(self):
