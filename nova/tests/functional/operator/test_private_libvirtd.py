@@ -1,0 +1,79 @@
+"""The suite's own libvirtd leaves nothing behind even when the test
+process is killed: a worker that gets SIGKILL (a CI timeout, an operator's
+``kill``) runs no clean-up of its own, so a guard process of the fixture's
+stops its libvirtd, virtlogd and their guests' QEMUs and removes their
+directory.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+from nova.tests.fixtures import private_libvirtd
+from nova.tests.functional.operator import base
+from nova.virt.libvirt import testimage
+
+CHILD = """\
+import sys
+from nova.tests.fixtures.private_libvirtd import PrivateLibvirtd
+PrivateLibvirtd.ensure()
+print(PrivateLibvirtd.root, PrivateLibvirtd.uri, flush=True)
+sys.stdin.read()
+"""
+
+
+def _holding(root: str) -> list[int]:
+    """The processes whose command line names ``root``."""
+    mark = os.fsencode(root)
+    return [pid for pid, (_, argv) in private_libvirtd._processes().items()
+            if mark in argv]
+
+
+class KilledWorkerTest(base.OperatorTestCase):
+
+    def test_a_killed_process_leaves_no_daemon_or_guest(self):
+        env = dict(os.environ, TMPDIR=self.work)
+        child = subprocess.Popen(
+            [sys.executable, '-c', CHILD], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(lambda: child.poll() is None and child.kill())
+        root, uri = child.stdout.readline().split()
+        # whatever happens below, nothing of the child's daemon stays
+        self.addCleanup(private_libvirtd.sweep, root)
+        name = base.PREFIX + 'orphan'
+        kernel, initrd = self.images['balloon']
+        conf = self.write_conf('child.conf', f'[libvirt]\n'
+                               f'connection_uri = {uri}\n')
+        self.nova_libvirt('boot', name, '--kernel', kernel, '--initrd',
+                          initrd, '--cmdline', testimage.CMDLINE,
+                          conf_files=[conf])
+        with open(f'{root}/run/qemu/{name}.pid') as f:
+            qemu = int(f.read().strip())
+        self.assertTrue(os.path.exists(f'/proc/{qemu}'))
+        self.assertGreaterEqual(len(_holding(root)), 4)  # 2 tinis, daemons
+
+        child.kill()
+        child.wait()
+        deadline = time.monotonic() + 30
+        while (_holding(root) or os.path.exists(f'/proc/{qemu}') or
+               os.path.exists(root)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertEqual([], _holding(root))
+        self.assertFalse(os.path.exists(f'/proc/{qemu}'),
+                         f'QEMU {qemu} outlived its killed test process')
+        self.assertFalse(os.path.exists(root))
+
+    def test_the_guard_ends_with_a_clean_stop(self):
+        # the usual way: stop() at exit, and the guard goes with it
+        env = dict(os.environ, TMPDIR=self.work)
+        child = subprocess.Popen(
+            [sys.executable, '-c', CHILD], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(lambda: child.poll() is None and child.kill())
+        root, _ = child.stdout.readline().split()
+        self.addCleanup(private_libvirtd.sweep, root)
+        child.stdin.close()  # the child returns and exits
+        self.assertEqual(0, child.wait(60))
+        self.assertEqual([], _holding(root))
+        self.assertFalse(os.path.exists(root))
