@@ -4,7 +4,13 @@ value with one line naming it and the allowed range. Parsing only.
 
 import argparse
 
+from nova import exception
 from nova import utils
+
+
+class UsageError(exception.NovaException):
+    """Bad input on the command line: exit status 2, one line."""
+    msg_fmt = '%(reason)s'
 
 
 def integer(low: int | None = None, high: int | None = None):

@@ -7,7 +7,6 @@ or configuration), 1 for a failure while acting. This module parses and
 prints only; building guests is the driver's job.
 """
 
-import argparse
 import contextlib
 import io
 import os
@@ -21,14 +20,12 @@ from oslo_config import cfg
 from nova import config
 from nova import exception
 from nova import utils
-from nova.api.validation.extra_specs import validators as extra_spec_validators
 from nova.cmd import args as args_util
 from nova.cmd import demo
+from nova.cmd import instance_args
 from nova.cmd import output
 import nova.conf
 from nova.conf import libvirt as libvirt_conf
-from nova.objects import image_meta as image_meta_obj
-from nova.objects import instance as instance_obj
 from nova.virt.libvirt import driver
 from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import local_host
@@ -38,116 +35,11 @@ CONF = nova.conf.CONF
 PROG = 'nova-libvirt'
 
 
-class UsageError(exception.NovaException):
-    msg_fmt = '%(reason)s'
-
-
 ALL_AND_NAMES = 'give either guest names or --all, not both'
 
 
-def _add_name_arg(parser):
-    # dest is not "name": oslo.config keeps the command's name there.
-    parser.add_argument('instance_name', metavar='NAME', help='Guest name.')
-
-
-#: Instance fields set from options of the same name (--display-name ...),
-#: and their defaults in words (objects.instance sets them).
-OWNER_OPTIONS = (
-    ('display_name', 'the guest name'),
-    ('project_name', "'standalone'"),
-    ('project_id', 'a UUID derived from the project name'),
-    ('user_name', 'the user running this command'),
-    ('user_id', 'a UUID derived from the user name'),
-    ('flavor_name', "'m<MiB>-c<vCPUs>'"),
-    ('flavor_id', 'the flavor name'),
-)
-
-
-# The instance's flavor extra specs and image properties, KEY=VALUE each.
-KEY_VALUE_OPTIONS = (
-    ('--flavor-extra-spec',
-     "An extra spec of the instance's flavor, as Nova's flavors carry them "
-     '(repeatable); hw:mem_stats_period_seconds=N gives the guest its own '
-     'statistics period (0 or below: none).'),
-    ('--image-property',
-     "A property of the instance's image, as Glance's images carry them "
-     '(repeatable); hw_mem_stats_period_seconds=N gives the guest its own '
-     "statistics period unless the flavor's says."),
-)
-
-
-def _add_instance_args(parser: argparse.ArgumentParser,
-                       positional_name: bool = False) -> None:
-    """The options that describe one instance and its image."""
-    if positional_name:
-        _add_name_arg(parser)
-    else:  # dest: see _add_name_arg
-        parser.add_argument('--name', dest='instance_name', default='guest',
-                            help='Guest name (default: %(default)s).')
-    parser.add_argument('--memory-mb',
-                        type=args_util.integer(16, 16 * 1024 * 1024),
-                        default=256,
-                        help='Memory in MiB, at least 16 '
-                             '(default: %(default)s).')
-    parser.add_argument('--vcpus', type=args_util.integer(1, 4096), default=1,
-                        help='Virtual CPUs (default: %(default)s).')
-    parser.add_argument('--kernel', metavar='PATH',
-                        help='Kernel for direct kernel boot.')
-    parser.add_argument('--initrd', metavar='PATH',
-                        help='Ramdisk for direct kernel boot.')
-    parser.add_argument('--cmdline', metavar='TEXT',
-                        help='Kernel command line for direct kernel boot.')
-    parser.add_argument('--disk', metavar='PATH',
-                        help='Disk image to boot from (for lxc: the root '
-                             'directory).')
-    parser.add_argument('--disk-format', choices=('raw', 'qcow2'),
-                        default='raw',
-                        help='Format of --disk (default: %(default)s).')
-    for option, text in KEY_VALUE_OPTIONS:
-        parser.add_argument(option, metavar='KEY=VALUE', action='append',
-                            type=args_util.key_value, help=text)
-    owner = parser.add_argument_group(
-        "owner and flavor (Nova's instance metadata, which Ceilometer "
-        'reads)')
-    for field, default in OWNER_OPTIONS:
-        owner.add_argument('--' + field.replace('_', '-'), dest=field,
-                           metavar='TEXT', help=f'Default: {default}.')
-
-
-def instance_from_args(args) -> tuple:
-    """(Instance, ImageMeta) from parsed instance options, checked."""
-    for option, path in (('--kernel', args.kernel),
-                         ('--initrd', args.initrd),
-                         ('--disk', args.disk)):
-        if path is not None and not os.path.exists(path):
-            raise UsageError(reason=f'{option} {utils.shorten(path)}: no '
-                                    'such file or directory.')
-    try:
-        specs = args_util.key_values(args.flavor_extra_spec,
-                                     '--flavor-extra-spec')
-        properties = args_util.key_values(args.image_property,
-                                          '--image-property')
-    except argparse.ArgumentTypeError as e:
-        raise UsageError(reason=f'{e}.') from None
-    instance = instance_obj.Instance(
-        name=args.instance_name, memory_mb=args.memory_mb, vcpus=args.vcpus,
-        flavor_extra_specs=extra_spec_validators.check(specs),
-        **{field: getattr(args, field) for field, _ in OWNER_OPTIONS})
-    image_meta = image_meta_obj.ImageMeta(
-        disk_path=_absolute(args.disk), disk_format=args.disk_format,
-        kernel_path=_absolute(args.kernel),
-        ramdisk_path=_absolute(args.initrd),
-        os_command_line=args.cmdline,
-        properties=image_meta_obj.ImageMetaProps.from_dict(properties))
-    return instance, image_meta
-
-
-def _absolute(path):
-    return None if path is None else os.path.abspath(path)
-
-
 def do_guest_xml(args) -> int:
-    instance, image_meta = instance_from_args(args)
+    instance, image_meta = instance_args.instance_from_args(args)
     # Nothing is asked of libvirt; were it, read-only would do.
     guest = driver.LibvirtDriver(read_only=True).get_guest_config(
         instance, image_meta)
@@ -199,7 +91,7 @@ def _check_readable_by_qemu(drv, image_meta) -> None:
                          ('--disk', image_meta.disk_path)):
         closed = path and closed_to_others(path)
         if closed:
-            raise UsageError(reason=(
+            raise args_util.UsageError(reason=(
                 f'{option} {utils.shorten(path)}: libvirtd runs QEMU as '
                 f'its own user, which cannot read it ({closed} is closed to '
                 'other users): copy it under /var/lib/libvirt/images, or '
@@ -221,7 +113,7 @@ def where(drv) -> str:
 def do_boot(args) -> int:
     if args.virt_type is not None:
         CONF.set_override('virt_type', args.virt_type, 'libvirt')
-    instance, image_meta = instance_from_args(args)
+    instance, image_meta = instance_args.instance_from_args(args)
     drv = driver.LibvirtDriver()
     _check_readable_by_qemu(drv, image_meta)
     collector = None
@@ -337,10 +229,10 @@ def _report(command: str, drv, outcomes, dry_run: bool,
 
 def do_set_period(args) -> int:
     if args.names and args.all:
-        raise UsageError(reason=ALL_AND_NAMES)
+        raise args_util.UsageError(reason=ALL_AND_NAMES)
     if not args.names and not args.all:
-        raise UsageError(reason='give the guests to change (NAME ...) or '
-                                '--all')
+        raise args_util.UsageError(
+            reason='give the guests to change (NAME ...) or --all')
     drv = driver.LibvirtDriver()
     outcomes = drv.set_memory_stats_period(
         args.seconds, args.names or None, dry_run=args.dry_run)
@@ -386,7 +278,7 @@ def _add_dry_run_arg(parser):
 
 
 def _add_boot_args(parser):
-    _add_instance_args(parser, positional_name=True)
+    instance_args.add_instance_args(parser, positional_name=True)
     parser.add_argument(
         '--virt-type', choices=('qemu', 'kvm'),
         help='Override [libvirt] virt_type for this guest: qemu '
@@ -414,11 +306,11 @@ def _add_memstats_args(parser):
 COMMANDS = {
     'guest-xml': (do_guest_xml,
                   'Print the domain XML built for an instance under the '
-                  'loaded configuration.', _add_instance_args),
+                  'loaded configuration.', instance_args.add_instance_args),
     'boot': (do_boot, 'Define and start a guest on the configured '
                       'connection and print its UUID.', _add_boot_args),
     'destroy': (do_destroy, 'Stop and undefine a guest and remove its '
-                            'files.', _add_name_arg),
+                            'files.', instance_args.add_name_arg),
     'memstats': (do_memstats, "Report every guest's memory statistics, "
                               'with a reason wherever a figure is missing.',
                  _add_memstats_args),
@@ -467,7 +359,7 @@ def _one_line_usage_errors(argv: list[str]):
                     'set-period' in argv and '--all' in argv):
                 # names after --all: argparse cannot take them there
                 message = ALL_AND_NAMES
-            raise UsageError(reason=message) from None
+            raise args_util.UsageError(reason=message) from None
         sys.stderr.write(captured.getvalue())
         raise
     sys.stderr.write(captured.getvalue())
@@ -493,15 +385,15 @@ def _run(argv: list[str]) -> int:
             print(f'{PROG}: warning: {warning}', file=sys.stderr)
         handler = getattr(CONF.command, 'handler', None)
         if handler is None:
-            raise UsageError(reason='a command is required: one of ' +
-                             ', '.join(COMMANDS))
-    except (UsageError, exception.InvalidConfig,
+            raise args_util.UsageError(
+                reason='a command is required: one of ' + ', '.join(COMMANDS))
+    except (args_util.UsageError, exception.InvalidConfig,
             exception.InvalidInstance) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     try:
         return handler(CONF.command)
-    except (UsageError, exception.InvalidInstance,
+    except (args_util.UsageError, exception.InvalidInstance,
             exception.InvalidLibvirtConfigValue) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
