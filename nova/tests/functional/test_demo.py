@@ -8,6 +8,7 @@ import sys
 import fixtures
 
 from nova.tests import doc_table
+from nova.tests.fixtures import private_libvirtd
 from nova.tests.functional.libvirt import base
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -25,7 +26,8 @@ class DemoCommandTest(base.RealQemuTestCase):
         # Its own state_path, so its own embedded root: only one process
         # may hold the one the other functional tests use. libvirt's log
         # goes to a file of its own.
-        state = self.useFixture(fixtures.TempDir(rootdir='/tmp')).path
+        state = self.useFixture(fixtures.TempDir(
+            rootdir=private_libvirtd.RUN_TMP)).path
         conf = os.path.join(state, 'nova.conf')
         with open(conf, 'w') as f:
             f.write(f'[DEFAULT]\nstate_path = {state}\n')

@@ -20,6 +20,7 @@ from nova import exception
 from nova import test
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
+from nova.tests.fixtures import private_libvirtd
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import host as libvirt_host
@@ -64,10 +65,12 @@ class _Shared:
     @classmethod
     def get(cls):
         if cls.state_path is None:
-            # Not $TMPDIR: oslotest points it at the current test's own
-            # directory. Short, too: QEMU's sockets live under the root and
-            # a socket path may not exceed 107 bytes.
-            cls.state_path = tempfile.mkdtemp(prefix='nlv-ft-', dir='/tmp')
+            # The run's directory, not $TMPDIR: oslotest points that at the
+            # current test's own. A short name: QEMU's sockets live under
+            # the root, and a socket path may not exceed 107 bytes (the
+            # longest here, a monitor's, is the root's plus 54).
+            cls.state_path = tempfile.mkdtemp(
+                prefix='ft-', dir=private_libvirtd.RUN_TMP)
             atexit.register(cls.close)
             cls.host = libvirt_host.Host(embed_uri(cls.state_path))
             cls.host.connect()
