@@ -8,7 +8,6 @@ directory.
 import os
 import subprocess
 import sys
-import time
 
 from nova.tests.fixtures import private_libvirtd
 from nova.tests.functional.operator import base
@@ -23,24 +22,24 @@ sys.stdin.read()
 """
 
 
-def _holding(root: str) -> list[int]:
-    """The processes whose command line names ``root``."""
-    mark = os.fsencode(root)
-    return [pid for pid, (_, argv) in private_libvirtd._processes().items()
-            if mark in argv]
-
-
 class KilledWorkerTest(base.OperatorTestCase):
 
-    def test_a_killed_process_leaves_no_daemon_or_guest(self):
-        env = dict(os.environ, TMPDIR=self.work)
+    def start_child(self) -> tuple:
+        """(a process with a private libvirtd of its own, the daemon's
+        directory, its URI); whatever the test does, nothing of that
+        daemon stays.
+        """
         child = subprocess.Popen(
             [sys.executable, '-c', CHILD], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, TMPDIR=self.work))
         self.addCleanup(lambda: child.poll() is None and child.kill())
         root, uri = child.stdout.readline().split()
-        # whatever happens below, nothing of the child's daemon stays
         self.addCleanup(private_libvirtd.sweep, root)
+        return child, root, uri
+
+    def test_a_killed_process_leaves_no_daemon_or_guest(self):
+        child, root, uri = self.start_child()
         name = base.PREFIX + 'orphan'
         kernel, initrd = self.images['balloon']
         conf = self.write_conf('child.conf', f'[libvirt]\n'
@@ -51,29 +50,25 @@ class KilledWorkerTest(base.OperatorTestCase):
         with open(f'{root}/run/qemu/{name}.pid') as f:
             qemu = int(f.read().strip())
         self.assertTrue(os.path.exists(f'/proc/{qemu}'))
-        self.assertGreaterEqual(len(_holding(root)), 4)  # 2 tinis, daemons
+        # 2 tinis, their daemons
+        self.assertGreaterEqual(len(private_libvirtd.naming(root)), 4)
 
         child.kill()
         child.wait()
-        deadline = time.monotonic() + 30
-        while (_holding(root) or os.path.exists(f'/proc/{qemu}') or
-               os.path.exists(root)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        self.assertEqual([], _holding(root))
+        self.wait_for('the killed process\'s daemons, QEMU and directory '
+                      'gone', lambda: not (
+                          private_libvirtd.naming(root) or
+                          os.path.exists(f'/proc/{qemu}') or
+                          os.path.exists(root)), 30)
+        self.assertEqual(set(), private_libvirtd.naming(root))
         self.assertFalse(os.path.exists(f'/proc/{qemu}'),
                          f'QEMU {qemu} outlived its killed test process')
         self.assertFalse(os.path.exists(root))
 
     def test_the_guard_ends_with_a_clean_stop(self):
         # the usual way: stop() at exit, and the guard goes with it
-        env = dict(os.environ, TMPDIR=self.work)
-        child = subprocess.Popen(
-            [sys.executable, '-c', CHILD], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env=env)
-        self.addCleanup(lambda: child.poll() is None and child.kill())
-        root, _ = child.stdout.readline().split()
-        self.addCleanup(private_libvirtd.sweep, root)
+        child, root, _ = self.start_child()
         child.stdin.close()  # the child returns and exits
         self.assertEqual(0, child.wait(60))
-        self.assertEqual([], _holding(root))
+        self.assertEqual(set(), private_libvirtd.naming(root))
         self.assertFalse(os.path.exists(root))
