@@ -34,23 +34,35 @@ def _boot_time() -> float:
     raise OSError('no btime in /proc/stat')
 
 
-def started_at(directory: str | None, name: str) -> float | None:
-    """When the QEMU process of guest ``name`` started (epoch seconds), or
-    None where it cannot be read here.
+def pid(directory: str | None, name: str) -> int | None:
+    """The pid of guest ``name``'s QEMU process, from the pid file in
+    ``directory``, if that process still is the guest's (not one that took
+    the pid since); None where it cannot be read here.
     """
     if directory is None:
         return None
     try:
         with open(os.path.join(directory, f'{name}.pid')) as f:
-            pid = int(f.read().strip())
-        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            found = int(f.read().strip())
+        with open(f'/proc/{found}/cmdline', 'rb') as f:
             argv = f.read().split(b'\0')
-        # the pid is this guest's QEMU, not a process that took the pid
-        if not any(arg == f'guest={name}'.encode() or
-                   arg.startswith(f'guest={name},'.encode())
-                   for arg in argv):
-            return None
-        with open(f'/proc/{pid}/stat') as f:
+    except (OSError, ValueError):
+        return None
+    if any(arg == f'guest={name}'.encode() or
+           arg.startswith(f'guest={name},'.encode()) for arg in argv):
+        return found
+    return None
+
+
+def started_at(directory: str | None, name: str) -> float | None:
+    """When the QEMU process of guest ``name`` started (epoch seconds), or
+    None where it cannot be read here.
+    """
+    qemu = pid(directory, name)
+    if qemu is None:
+        return None
+    try:
+        with open(f'/proc/{qemu}/stat') as f:
             fields = f.read().rsplit(')', 1)[1].split()
         ticks = int(fields[19])  # starttime, field 22 of proc(5)
         return _boot_time() + ticks / os.sysconf('SC_CLK_TCK')
