@@ -19,8 +19,12 @@ import urllib.parse
 
 from nova.exporter import encoding
 from nova.exporter.web import handler as web_handler
+from nova.exporter.web import messages
 
 HEALTHY = b'Healthy.\n'
+# Encoded bodies kept for a poll: every Format and name filter a few
+# scrapers use (Formats are a few dozen at most; filters, any).
+MAX_BODIES = 16
 
 
 class _Stopping(Exception):
@@ -80,34 +84,39 @@ class MetricsApp:
             raise _Stopping()
         return future.result()
 
-    async def __call__(self, request) -> web_handler.Response:
+    async def __call__(self, request) -> messages.Response:
         if request.method not in ('GET', 'HEAD'):
-            return web_handler.text(405, b'Use GET.\n',
-                                    [(b'allow', b'GET, HEAD')])
+            return messages.text(405, b'Use GET.\n',
+                                 [(b'allow', b'GET, HEAD')])
         if request.path == web_handler.HEALTHY_PATH:
-            return web_handler.text(200, HEALTHY)
+            return messages.text(200, HEALTHY)
         if request.path == '/':
-            return web_handler.Response(200, self._landing, [
+            return messages.Response(200, self._landing, [
                 (b'content-type', b'text/html; charset=utf-8')])
         if request.path != '/metrics':
-            return web_handler.text(404, b'Not found: see /metrics.\n')
+            return messages.text(404, b'Not found: see /metrics.\n')
         try:
             return await self._metrics(request)
         except _Stopping:
-            return web_handler.text(503, b'Stopping.\n')
+            return messages.text(503, b'Stopping.\n')
 
-    async def _metrics(self, request) -> web_handler.Response:
+    async def _metrics(self, request) -> messages.Response:
         query = urllib.parse.parse_qs(request.query)
-        names = tuple(query.get('name[]', ()))
+        names = query.get('name[]', ())
         fmt = encoding.negotiate(
             (request.header(b'accept') or b'').decode('latin-1'),
             (request.header(b'accept-encoding') or b'').decode('latin-1'))
         families = await self._poll()
-        body = await self._body(families, fmt, names)
+        if names:
+            # the families asked for, by their own names: any spelling of
+            # a filter that keeps the same families shares one body
+            names = tuple(f.name for f in encoding.wanted(families, names))
+            names = names or ('',)
+        body = await self._body(families, fmt, tuple(names))
         headers = [(b'content-type', fmt.content_type.encode())]
         if fmt.zipped:
             headers.append((b'content-encoding', b'gzip'))
-        return web_handler.Response(200, body, headers)
+        return messages.Response(200, body, headers)
 
     async def _poll(self):
         """This poll's families: the one running, or a new one."""
@@ -118,16 +127,21 @@ class MetricsApp:
         return await self._unless_stopping(asyncio.shield(self._current))
 
     async def _body(self, families, fmt, names: tuple) -> bytes:
-        """``families`` encoded, once per poll for each format and name
-        filter: fifty scrapes sharing a poll cost one encoding.
+        """``families`` encoded, once per poll for each Format and set of
+        families: fifty scrapes sharing a poll cost one encoding, and so
+        do any number of spellings of one Accept header. The bodies of a
+        poll kept are at most MAX_BODIES (the latest asked for).
         """
         if self._encoded_for is not families:
             self._encoded_for, self._encoded = families, {}
-        body = self._encoded.get((fmt, names))
+        key = (fmt, names)
+        body = self._encoded.pop(key, None)
         if body is None:
-            body = self._encoded[(fmt, names)] = asyncio.get_running_loop(
-            ).run_in_executor(self._executor, encoding.encode, families,
-                              fmt, names)
+            body = asyncio.get_running_loop().run_in_executor(
+                self._executor, encoding.encode, families, fmt, names)
+            if len(self._encoded) >= MAX_BODIES:
+                del self._encoded[next(iter(self._encoded))]
+        self._encoded[key] = body  # the newest
         return await self._unless_stopping(asyncio.shield(body))
 
 

@@ -13,7 +13,8 @@ compare the two byte for byte.
 
 Content negotiation happens once, in ``negotiate()``: the format an
 Accept header asks for (as prometheus_client's ``choose_encoder`` chooses
-it) and whether Accept-Encoding takes gzip (its q-values read). ``encode()``
+it, but never failing, and always one of a few: what a body is made for)
+and whether Accept-Encoding takes gzip (its q-values read). ``encode()``
 is then the one way a scrape's body is made: the families a name filter
 asks for, in that format. The fast path is chosen from the content type
 that choice gives (format, version, escaping: an HTTP contract), never from
@@ -21,6 +22,7 @@ which function the library returned.
 """
 
 import dataclasses
+import functools
 import gzip
 import re
 import typing
@@ -182,10 +184,76 @@ def gzip_wanted(accept_encoding: str) -> bool:
     return q > 0
 
 
+_OPENMETRICS = 'application/openmetrics-text'
+_ESCAPINGS = (om_exposition.UNDERSCORES, om_exposition.ALLOWUTF8,
+              om_exposition.DOTS, om_exposition.VALUES)
+
+
+def _version(value: str | None) -> tuple | None:
+    """A version parameter as numbers (``1.0.0`` is (1, 0, 0)); None when
+    absent or not numbers (``x``, ``1.a``).
+    """
+    if not value:
+        return None
+    try:
+        return tuple(int(part) for part in value.split('.'))
+    except ValueError:
+        return None
+
+
+def _media_ranges(accept: str):
+    """(media type, {parameter: value}) of each of an Accept header's media
+    ranges, in its order.
+    """
+    for part in accept.split(','):
+        media, *params = (p.strip() for p in part.split(';'))
+        values = {}
+        for param in params:
+            key, sep, value = param.partition('=')
+            if sep:
+                values.setdefault(key.strip(), value.strip())
+        yield media, values
+
+
 def negotiate(accept: str, accept_encoding: str = '') -> Format:
-    """The Format of a request's Accept and Accept-Encoding headers."""
-    library, content_type = exposition.choose_encoder(accept)
-    return Format(content_type, gzip_wanted(accept_encoding), library)
+    """The Format of a request's Accept and Accept-Encoding headers: the
+    first media range prometheus_client serves, as its ``choose_encoder``
+    takes them in order (OpenMetrics 1.0.0 or 2.0.0, or the text format
+    1.0.0, with an escaping), else the text format 0.0.4. A version that
+    is not numbers skips its range, as Go's client_golang does, and never
+    fails the request; any spelling comes to one of these few Formats
+    (``1.0.0.7`` is 1.0.0), so the bodies made for them can be shared.
+    """
+    for media, params in _media_ranges(accept):
+        escaping = params.get('escaping', om_exposition.UNDERSCORES)
+        if escaping not in _ESCAPINGS:
+            escaping = om_exposition.UNDERSCORES
+        version = params.get('version')
+        number = _version(version)
+        if media == _OPENMETRICS:
+            if not version:
+                return Format(om_exposition.CONTENT_TYPE_LATEST,
+                              gzip_wanted(accept_encoding),
+                              functools.partial(
+                                  om_exposition.generate_latest,
+                                  escaping=om_exposition.UNDERSCORES,
+                                  version='1.0.0'))
+            if number is not None and number >= (1, 0, 0):
+                version = '2.0.0' if number >= (2,) else '1.0.0'
+                return Format(
+                    f'{_OPENMETRICS}; version={version}; charset=utf-8; '
+                    f'escaping={escaping}', gzip_wanted(accept_encoding),
+                    functools.partial(om_exposition.generate_latest,
+                                      escaping=escaping, version=version))
+        elif media == 'text/plain' and number is not None and \
+                number >= (1, 0, 0):
+            return Format(
+                f'{exposition.CONTENT_TYPE_LATEST}; escaping={escaping}',
+                gzip_wanted(accept_encoding),
+                functools.partial(exposition.generate_latest,
+                                  escaping=escaping))
+    return Format(exposition.CONTENT_TYPE_PLAIN_0_0_4,
+                  gzip_wanted(accept_encoding), exposition.generate_latest)
 
 
 def encode(families: list, fmt: Format, names=()) -> bytes:

@@ -1,77 +1,60 @@
-"""One client of the exporter's HTTP server: TLS on memory buffers, then
-HTTP/1.1 through h11, one request at a time.
+"""The asyncio transport of one client: it reads what the client's
+ServerConnection (nova.exporter.web.protocol) has room for, writes what it
+owes within a window, and keeps the time.
 
 ``Connection`` is the asyncio protocol nova.exporter.web.server makes for
-each accepted socket. It holds what a connection may hold, and no more
-(see the server's module docstring for the bounds): the bytes of a
-handshake not yet done up to HANDSHAKE_INPUT, a request head up to
-MAX_HEAD, a response written CHUNK at a time as the client takes it; a
-request body is never read. It asks its server to admit it, to queue its
-handshake work, and to trust it once a request was let in; it hands each
-request to the server's handler. Nothing here knows credentials, metrics
-or libvirt.
+each accepted socket. It decides nothing about HTTP or TLS: it hands bytes
+to the ServerConnection and does what ``next_event`` says. What it adds:
+
+- **reads** go into the server's one shared buffer, at most the
+  connection's ``room`` at a time; reading pauses while there is none;
+- **writes**: at most WRITE_WINDOW bytes wait in the transport; more are
+  asked of the ServerConnection only as the client takes them;
+- **time**: a client has ``client_timeout`` seconds to finish its handshake
+  and send its request head, to send the next one on a kept connection,
+  and to take each piece of an answer; then it is cut;
+- **its rank** in the server's table (nova.exporter.web.table), told on
+  each change: who is closed to make room.
+
+Each request goes to the server's handler (a Request in, a Response out);
+nothing here knows credentials, metrics or libvirt.
 """
 
 import asyncio
-import http
 import logging
 import socket
-import ssl
-import urllib.parse
 
-import h11
-
-from nova.exporter.web import handler as web_handler
+from nova.exporter.web import messages
+from nova.exporter.web import protocol
+from nova.exporter.web import table
 
 LOG = logging.getLogger(__name__)
 
-READ_SIZE = 16 * 1024
-MAX_HEAD = 16 * 1024
-HANDSHAKE_INPUT = 32 * 1024
-CHUNK = 64 * 1024
-WRITE_HIGH = 64 * 1024
-# What Go's net/http answers to plain HTTP on a TLS port.
-PLAIN_HTTP_REPLY = (b'HTTP/1.0 400 Bad Request\r\n\r\n'
-                    b'Client sent an HTTP request to an HTTPS server.\n')
-TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a handshake
-
-
-def reply(status: int, body: bytes) -> bytes:
-    """A whole response that closes the connection, written by hand for
-    requests h11 could not parse.
-    """
-    return (f'HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n'
-            'Content-Type: text/plain; charset=utf-8\r\n'
-            f'Content-Length: {len(body)}\r\nConnection: close\r\n\r\n'
-            ).encode() + body
+READ_SIZE = protocol.RAW_WINDOW
+# Bytes of answers waiting in the transport, at most (plus one TLS
+# record's overhead): what the kernel's socket buffer did not take yet.
+WRITE_WINDOW = 32 * 1024
 
 
 class Connection(asyncio.BufferedProtocol):
-    """One client: TLS on memory buffers (when the server has TLS), then
-    HTTP/1.1 through h11, one request at a time.
-    """
+    """One client's socket, driving its ServerConnection."""
 
     def __init__(self, server):
         self.server = server
         self.transport = None
         self.address = ''
-        self.tls = None
-        self.ssl = None
-        self.incoming = self.outgoing = None
-        self.handshaken = False
-        self.http = h11.Connection(h11.SERVER,
-                                   max_incomplete_event_size=MAX_HEAD)
-        #: a request is being answered
-        self.busy = False
+        self.http: protocol.ServerConnection | None = None
         self.closed = False
         #: waiting in the server's handshake queue
         self.queued = False
         self._reading = True
-        self._writable = None  # a future while the client takes nothing
+        self._stalled = False  # the client takes nothing of its answer
+        self._let_in = False  # the request answered was let in
+        self._verified = False  # ... with a password checked
         self._timer = None
         self._task = None
 
-    # -- events from asyncio -------------------------------------------------
+    # -- events from asyncio --------------------------------------------------
 
     def connection_made(self, transport):
         self.transport = transport
@@ -81,170 +64,112 @@ class Connection(asyncio.BufferedProtocol):
             self.closed = True
             transport.abort()
             return
-        transport.set_write_buffer_limits(high=WRITE_HIGH,
-                                          low=WRITE_HIGH // 4)
+        # pause_writing once the window is full, resume once a quarter is
+        # left: the window is checked before each write (_flush)
+        transport.set_write_buffer_limits(high=WRITE_WINDOW - 1,
+                                          low=WRITE_WINDOW // 4)
         sock = transport.get_extra_info('socket')
         if sock is not None and sock.family != socket.AF_UNIX:
             # asyncio sets it only on sockets it made itself: without it,
             # each answer waited for the client's delayed ACK (40 ms).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.tls = self.server.tls()
-        self._deadline()
+        self.http = protocol.ServerConnection(self.server.tls(),
+                                              self.address)
+        self._timing()
 
     def get_buffer(self, sizehint):
-        return self.server.read_buffer
+        # never empty: reading is paused while there is no room
+        return self.server.read_view[:max(1, self.http.room)]
 
     def buffer_updated(self, nbytes):
         if self.closed:
             return
-        data = bytes(self.server.read_buffer[:nbytes])
-        if self.tls is None:
-            self._feed(data)
-            return
-        if self.ssl is None:
-            if data[0] != TLS_HANDSHAKE:
-                self.server.rare.warning(
-                    'plain', 'A client sent plain HTTP to the HTTPS port: '
-                             'answered 400.')
-                self._send_raw(PLAIN_HTTP_REPLY)
-                return
-            self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            self.ssl = self.tls.context.wrap_bio(
-                self.incoming, self.outgoing, server_side=True)
-        self.incoming.write(data)
-        if self.handshaken:
-            self._decrypt()
-            return
-        if self.incoming.pending > HANDSHAKE_INPUT:
-            self._pause_reading()
-        self.server.handshake_later(self)
+        self.http.receive_data(bytes(self.server.read_view[:nbytes]))
+        self.pump()
 
     def eof_received(self):
-        self.close()
-        return False
+        if not self.closed:
+            self.http.receive_data(b'')
+            self.pump()
+        # keep the write side: the answers owed before the FIN go out
+        return True
 
     def pause_writing(self):
-        self._writable = self.server.loop.create_future()
+        self._stalled = True
+        self._changed()
 
     def resume_writing(self):
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self._writable = None
+        # it took a piece: its time for the next starts again
+        self._stalled = False
+        self._cancel_deadline()
+        self.pump()
 
     def connection_lost(self, exc):
         self._forget()
 
-    # -- TLS -----------------------------------------------------------------
+    # -- doing what the client's bytes ask ------------------------------------
 
-    def handshake(self):
-        failed = None
-        try:
-            self.ssl.do_handshake()
-        except ssl.SSLWantReadError:
+    def pump(self) -> None:
+        """Write what is owed, then do what ``next_event`` says until it
+        waits for the client, the handler or the handshake queue.
+        """
+        while not self.closed:
             self._flush()
-            if self.incoming.pending <= HANDSHAKE_INPUT:
-                self._resume_reading()
-            return
-        except (ssl.SSLError, OSError) as e:
-            failed = getattr(e, 'reason', None) or e
-        if failed is not None:  # logged outside the except: no traceback
-            self._flush()
-            self._refuse(f'a TLS handshake failed: {failed}')
-            return
-        self.handshaken = True
-        self._flush()
-        if not self.tls.peer_allowed(self.ssl.getpeercert()):
-            self._refuse('a client certificate has no SAN that '
-                         'client_allowed_sans lists')
-            return
-        self._resume_reading()
-        self._decrypt()
-
-    def _decrypt(self):
-        failed = None
-        while not self.busy and not self.closed:
-            try:
-                data = self.ssl.read(READ_SIZE)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:  # the client's close_notify
+            if self.server.stopping and not self.http.busy:
+                self.close()  # answered: no next request once stopping
+                return
+            event = self.http.next_event()
+            if isinstance(event, messages.Request):
+                self._answer(event)
+            elif event is protocol.HANDSHAKE:
+                self.server.handshake_later(self)
+            elif event is protocol.CLOSED:
+                self._flush()
+                self._log_refusal()
                 self.close()
                 return
-            except (ssl.SSLError, OSError) as e:
-                # a renegotiation refused, a bad record...
-                failed = getattr(e, 'reason', None) or e
+            elif event is protocol.BUSY and self._flush() and \
+                    not self.http.busy:
+                continue  # an answer just made, and all taken: go on
+            break
+        self._changed()
+
+    def handshake(self) -> None:
+        """The handshake queue's turn for this connection."""
+        if not self.closed:
+            self.http.handshake()
+            self.pump()
+
+    def _window(self) -> int:
+        """Bytes the transport may take now (0 once it is closing)."""
+        if self.transport.is_closing():
+            return 0
+        return WRITE_WINDOW - self.transport.get_write_buffer_size()
+
+    def _flush(self) -> bool:
+        """Write what is owed, within the window; whether any was."""
+        wrote = False
+        while self.http.has_output:
+            room = self._window()
+            if room <= 0:
                 break
+            data = self.http.data_to_send(room)
             if not data:
                 break
-            self._feed(data)
-        if not self.closed:
-            self._flush()
-        if failed is not None:
-            self._refuse(f'a TLS connection failed: {failed}')
+            self.transport.write(data)
+            wrote = True
+        return wrote
 
-    def _flush(self):
-        pending = self.outgoing.read()
-        if pending and not self.transport.is_closing():
-            self.transport.write(pending)
+    def _answer(self, request: messages.Request) -> None:
+        self._let_in = self._verified = False
+        request.on_let_in = self._on_let_in
+        self._task = self.server.loop.create_task(self._respond(request))
 
-    def _refuse(self, why: str):
-        self.server.rare.warning('refused', f'Refused a client: {why}.')
-        self.close()
+    def _on_let_in(self, verified: bool) -> None:
+        self._let_in, self._verified = True, verified
+        self._changed()
 
-    # -- HTTP ----------------------------------------------------------------
-
-    def _feed(self, data: bytes):
-        try:
-            self.http.receive_data(data)
-        except h11.RemoteProtocolError:
-            self.abort()
-            return
-        self._events()
-
-    def _events(self):
-        while not self.busy and not self.closed:
-            try:
-                event = self.http.next_event()
-            except h11.RemoteProtocolError as e:
-                self._send_raw(reply(e.error_status_hint,
-                                      b'Bad Request.\n'))
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if isinstance(event, h11.Request):
-                self._start(event)
-                return
-            if isinstance(event, h11.ConnectionClosed):
-                self.close()
-                return
-            # Data or EndOfMessage of a body we do not read: the
-            # connection closes after its answer anyway.
-
-    def _start(self, event: h11.Request):
-        if event.http_version not in (b'1.0', b'1.1'):
-            # An HTTP/2 preface (PRI * HTTP/2.0): HTTP/1.1 only here.
-            self._send_raw(reply(505, b'HTTP Version Not Supported: '
-                                       b'HTTP/1.1 only.\n'))
-            return
-        self.busy = True
-        self._pause_reading()
-        self._cancel_deadline()
-        headers = [(name, value) for name, value in event.headers]
-        body = any(name == b'transfer-encoding' or (
-            name == b'content-length' and value.strip() not in (b'0', b''))
-            for name, value in headers)
-        target = event.target.decode('latin-1')
-        if target.startswith(('http://', 'https://')):
-            parts = urllib.parse.urlsplit(target)
-            path, query = parts.path or '/', parts.query
-        else:
-            path, _, query = target.partition('?')
-        request = web_handler.Request(event.method.decode('latin-1'), path,
-                                      query, headers, self.address)
-        self._task = self.server.loop.create_task(
-            self._answer(request, keep=not body))
-
-    async def _answer(self, request, keep: bool):
+    async def _respond(self, request: messages.Request) -> None:
         try:
             response = await self.server.handler(request)
         except Exception as e:  # logged, never a traceback per request
@@ -252,142 +177,79 @@ class Connection(asyncio.BufferedProtocol):
             if more is not None:
                 LOG.error('Answering %s %s failed: %s%s', request.method,
                           request.path, e, more)
-            response = web_handler.text(500, b'Internal Server Error.\n')
+            response = messages.text(500, b'Internal Server Error.\n')
+        self._task = None
         if self.closed:
             return
-        if response.trusted:
-            self.server.trust(self)
-        head = request.method == 'HEAD'
-        try:
-            await self._respond(response, head, keep)
-        except h11.LocalProtocolError:
-            self.abort()
-            return
+        self.http.send_response(response, ((b'date', self.server.date()),))
+        self.pump()
+
+    def _log_refusal(self) -> None:
+        if self.http.refused is not None:
+            kind, message = self.http.refused
+            self.server.rare.warning(kind, message)
+
+    # -- flow, rank and time --------------------------------------------------
+
+    def _changed(self) -> None:
+        """After any change: reading on or off, the rank, the deadline."""
         if self.closed:
             return
-        if keep:
-            self._end_of_request()
-        if not keep or self.server.stopping or \
-                self.http.our_state is not h11.DONE or \
-                self.http.their_state is not h11.DONE:
-            self.close()
-            return
-        self.http.start_next_cycle()
-        self.busy = False
-        self._deadline()
-        self._resume_reading()
-        if self.ssl is not None:
-            self._decrypt()
-        else:
-            self._events()
+        http = self.http
+        reading = http.room > 0
+        if reading != self._reading and not self.transport.is_closing():
+            self._reading = reading
+            if reading:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
+        self.server.set_rank(self, table.rank(
+            http.busy, self._let_in, self._verified, self._stalled))
+        self._timing()
 
-    def _end_of_request(self) -> None:
-        """Take the request's end (a request without a body has it
-        already), so that the next one can be read.
+    def _timing(self) -> None:
+        """A deadline while the connection waits for its client: its
+        handshake and head, its next request, its taking an answer.
         """
-        try:
-            while self.http.their_state is h11.SEND_BODY:
-                event = self.http.next_event()
-                if event is h11.NEED_DATA or event is h11.PAUSED:
-                    return
-        except h11.RemoteProtocolError:
-            return
+        waiting = not self.http.busy or self._stalled
+        if not waiting:
+            self._cancel_deadline()
+        elif self._timer is None:
+            self._timer = self.server.loop.call_later(
+                self.server.client_timeout, self._expired)
 
-    async def _respond(self, response, head: bool, keep: bool):
-        body = response.body
-        headers = [(b'date', self.server.date()), *response.headers,
-                   (b'content-length', str(len(body)).encode())]
-        if not keep:
-            headers.append((b'connection', b'close'))
-        pending = [self.http.send(h11.Response(
-            status_code=response.status, headers=headers,
-            reason=http.HTTPStatus(response.status).phrase.encode()))]
-        if not head:
-            view = memoryview(body)
-            for offset in range(0, len(body), CHUNK):
-                if not await self._taken():
-                    return
-                # the head goes with the first piece: one TLS record,
-                # one segment for a small answer
-                pending += self.http.send_with_data_passthrough(
-                    h11.Data(data=view[offset:offset + CHUNK]))
-                self._write(b''.join(pending))
-                pending = []
-        pending.append(self.http.send(h11.EndOfMessage()))
-        self._write(b''.join(pending))
-
-    async def _taken(self) -> bool:
-        """Wait until the client took what was written (at most
-        client_timeout); whether the connection is still open.
-        """
-        while self._writable is not None and not self.closed:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._writable),
-                                       self.server.client_timeout)
-            except asyncio.TimeoutError:
-                self.server.rare.warning(
-                    'slow', 'A client took nothing of its answer for '
-                    f'{self.server.client_timeout:g}s: closed.')
-                self.abort()
-        return not self.closed
-
-    def _write(self, data):
-        if self.closed or self.transport.is_closing() or not data:
-            return
-        if self.ssl is None:
-            self.transport.write(data)
-            return
-        try:
-            self.ssl.write(data)
-        except (ssl.SSLError, OSError):
-            self.abort()
-            return
-        self._flush()
-
-    def _send_raw(self, data: bytes):
-        """Bytes for the client (encrypted if need be), then close."""
-        self._write(data)
-        self.close()
-
-    # -- flow and time -------------------------------------------------------
-
-    def _pause_reading(self):
-        if self._reading and not self.transport.is_closing():
-            self._reading = False
-            self.transport.pause_reading()
-
-    def _resume_reading(self):
-        if not self._reading and not self.closed:
-            self._reading = True
-            self.transport.resume_reading()
-
-    def _deadline(self):
-        self._cancel_deadline()
-        self._timer = self.server.loop.call_later(
-            self.server.client_timeout, self._expired)
-
-    def _cancel_deadline(self):
+    def _cancel_deadline(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _expired(self):
+    def _expired(self) -> None:
         self._timer = None
-        if not self.busy:
-            self.abort()
+        if self.closed:
+            return
+        if self._stalled:
+            self.server.rare.warning(
+                'slow', 'A client took nothing of its answer for '
+                f'{self.server.client_timeout:g}s: closed.')
+        elif self.http.busy:
+            return
+        self.abort()
 
-    # -- ending --------------------------------------------------------------
+    # -- ending ---------------------------------------------------------------
 
-    def _forget(self):
-        if self.closed and self not in self.server.connections:
+    @property
+    def busy(self) -> bool:
+        """A request is being answered."""
+        return self.http is not None and self.http.busy
+
+    def _forget(self) -> None:
+        if self.closed and self not in self.server.table:
             return
         self.closed = True
         self._cancel_deadline()
         self.server.forget(self)
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
 
-    def close(self):
+    def close(self) -> None:
         """Close once what was written has gone (at most client_timeout
         later: a client that reads nothing is then cut).
         """
@@ -397,6 +259,6 @@ class Connection(asyncio.BufferedProtocol):
             self.server.loop.call_later(self.server.client_timeout,
                                         self.transport.abort)
 
-    def abort(self):
+    def abort(self) -> None:
         self._forget()
         self.transport.abort()

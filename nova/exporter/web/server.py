@@ -10,24 +10,23 @@ was read whole into memory; and TLS needed a relay of our own in front of
 it (three file descriptors a connection). Here the server speaks HTTP/1.1
 only (h11 parses it), on TLS or not, and owns each limit:
 
-- **Memory a connection may hold is bounded.** Reads go into one buffer the
-  whole server shares (a read is handled before the next one); bytes of a
-  TLS handshake not yet done are kept up to ``HANDSHAKE_INPUT``, then
-  reading pauses; a request's head may be ``MAX_HEAD`` bytes; while a
-  request is answered nothing more is read; a request body is never read
-  (the connection closes after the answer); a response is written in
-  ``CHUNK`` pieces, the next only once the client took the last
-  (``WRITE_HIGH``).
+- **Memory is bounded by construction.** Each connection's
+  ServerConnection (nova.exporter.web.protocol) holds at most RAW_WINDOW
+  bytes received and not parsed and a head of MAX_HEAD in h11; its
+  transport at most WRITE_WINDOW bytes of answers not yet taken
+  (nova.exporter.web.connection). Reads go into one buffer the whole
+  server shares and are handed on at once. So a connection holds at most
+  CONNECTION_BYTES, and the server at most ``max_connections`` of them:
+  the cap comes from MEMORY_BUDGET as well as from the file descriptors.
 - **Time is bounded.** A client has ``client_timeout`` seconds to finish
   its handshake and send its request head, to send the next one on a kept
   connection, and to take each piece of a response; after that it is cut.
-- **Nobody is locked out by strangers.** At most ``max_connections`` are
-  open, ``per_address`` from one address (from the file-descriptor limit).
-  When a new connection finds the table full, the oldest connection that
-  was never let in (no request answered with credentials, or at all) and
-  is not being answered is closed to make room: idle or handshaking
-  strangers cannot keep a scraper out, and a connection a scraper was let
-  in on is never closed for another.
+- **Strangers never keep a scraper out.** At most ``max_connections`` are
+  open, ``per_address`` from one address. A new connection that finds its
+  scope full closes the one that costs a scraper least
+  (nova.exporter.web.table): in its handshake or head, idle, not let in,
+  not reading its answer; it is refused only when every one is a scrape
+  being answered.
 - **TLS handshakes never hold up the loop**: they are done in slices of
   ``HANDSHAKE_BUDGET`` seconds per turn of the event loop, oldest first,
   so connected clients are served between slices; each connection takes
@@ -49,7 +48,9 @@ import threading
 import time
 
 from nova.exporter.web import connection
+from nova.exporter.web import protocol
 from nova.exporter.web import rarelog
+from nova.exporter.web import table
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +58,15 @@ HANDSHAKE_BUDGET = 0.002
 BACKLOG = 1024
 # File descriptors kept for what is not a client (libvirt, logs, files).
 RESERVED_FDS = 64
+# What one connection may hold, at most: its input window, h11's head and
+# feed, its output window, and the slack of a TLS handshake flight and
+# records' overhead (72 KiB).
+CONNECTION_BYTES = (protocol.RAW_WINDOW + protocol.MAX_HEAD + protocol.FEED +
+                    connection.WRITE_WINDOW + 8 * 1024)
+# What all connections together may hold, at most: the cap on connections
+# is MEMORY_BUDGET // CONNECTION_BYTES (4,096) where the descriptors allow
+# more. Under the unit's MemoryMax=512M, beside the process's own ~60 MB.
+MEMORY_BUDGET = 288 * 1024 * 1024
 
 
 # After this many connections were open at once, memory is handed back to
@@ -80,11 +90,12 @@ def release_memory() -> None:
 def connection_limits(nofile: int | None = None) -> tuple[int, int]:
     """(connections at most, from one address at most) for a process
     that may open ``nofile`` files (default: its soft limit): all but
-    RESERVED_FDS of them, 4,096 at most.
+    RESERVED_FDS of them, and no more than MEMORY_BUDGET allows.
     """
     if nofile is None:
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    most = max(16, min(4096, nofile - RESERVED_FDS))
+    most = max(16, min(MEMORY_BUDGET // CONNECTION_BYTES,
+                       nofile - RESERVED_FDS))
     return most, max(4, most // 4)
 
 
@@ -135,15 +146,10 @@ class HTTPServer:
         self.tls = tls or (lambda: None)
         self._heartbeat = heartbeat
         self._heartbeat_interval = heartbeat_interval
-        self.max_connections, self.per_address = limits or \
-            connection_limits()
-        self.read_buffer = bytearray(connection.READ_SIZE)
-        self.connections: set = set()
+        self.table = table.ConnectionTable(*(limits or connection_limits()))
+        # Every read goes here first, and is handed on at once.
+        self.read_view = memoryview(bytearray(connection.READ_SIZE))
         self._high_water = 0
-        self.by_address: collections.Counter = collections.Counter()
-        # Connections never let in, oldest first: all, and by address.
-        self._strangers: collections.OrderedDict = collections.OrderedDict()
-        self._strangers_of: dict[str, collections.OrderedDict] = {}
         self._handshakes: collections.deque = collections.deque()
         self._draining = False
         self.rare = rarelog.RareLog(LOG)
@@ -167,7 +173,7 @@ class HTTPServer:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    # -- running -------------------------------------------------------------
+    # -- running --------------------------------------------------------------
 
     def start(self) -> None:
         self._thread.start()
@@ -188,7 +194,7 @@ class HTTPServer:
             self._loop.run_forever()
         finally:
             self._started.set()
-            for client in list(self.connections):
+            for client in list(self.table):
                 client.abort()
             self._loop.run_until_complete(asyncio.sleep(0))
             self._loop.close()
@@ -226,78 +232,57 @@ class HTTPServer:
         self.stopping = True
         for server in self._servers:
             server.close()
-        for client in list(self.connections):
+        for client in list(self.table):
             if not client.busy:
                 client.abort()
         self._loop.create_task(self._last_answers())
 
     async def _last_answers(self) -> None:
         deadline = self._loop.time() + 1.0
-        while any(c.busy for c in self.connections) and \
+        while any(c.busy for c in self.table) and \
                 self._loop.time() < deadline:
             await asyncio.sleep(0.02)
         self._loop.stop()
 
-    # -- the connection table ------------------------------------------------
+    # -- the connection table -------------------------------------------------
 
     def admit(self, client) -> bool:
-        """Whether ``client`` may stay, making room by closing the
-        oldest stranger where the table (or its address's share) is full.
+        """Whether ``client`` may stay; where the table (or its address's
+        share) is full, the connection that costs a scraper least is
+        closed for it (nova.exporter.web.table).
         """
-        address = client.address
-        if len(self.connections) >= self.max_connections and \
-                not self._evict(self._strangers, 'connections'):
-            return False
-        if self.by_address[address] >= self.per_address and \
-                not self._evict(self._strangers_of.get(address, {}),
-                                'connections from one address'):
+        admitted, victim = self.table.admit(client, client.address)
+        if victim is not None:
+            self.rare.warning(
+                'full', f'{len(self.table)} connections open (at most '
+                f'{self.table.most}, {self.table.per_address} from one '
+                'address): for each new one, the one that costs a scraper '
+                'least is closed (idle or in its handshake, not let in, '
+                'or not reading its answer).')
+            victim.abort()
+        if not admitted:
+            self.rare.warning(
+                'refused', f'{len(self.table)} connections open (at most '
+                f'{self.table.most}, {self.table.per_address} from one '
+                'address), every one a scrape being answered: new ones are '
+                'closed until some end.')
             return False
         self.fds_exhausted = False
-        self.connections.add(client)
-        self._high_water = max(self._high_water, len(self.connections))
-        self.by_address[address] += 1
-        self._strangers[client] = None
-        self._strangers_of.setdefault(address, collections.OrderedDict())[
-            client] = None
+        self._high_water = max(self._high_water, len(self.table))
         return True
 
-    def _evict(self, strangers, what: str) -> bool:
-        for victim in strangers:
-            if not victim.busy:
-                self.rare.warning(
-                    'full', f'{len(self.connections)} {what} open (at most '
-                    f'{self.max_connections}, {self.per_address} from one '
-                    'address): the oldest that was never let in is closed '
-                    'for each new one.')
-                victim.abort()
-                return True
-        self.rare.warning('refused', f'{len(self.connections)} {what} open,'
-                          ' every one let in or being answered: new ones '
-                          'are closed until some end.')
-        return False
-
-    def trust(self, client) -> None:
-        """``client`` was let in: never closed to make room."""
-        self._strangers.pop(client, None)
-        mine = self._strangers_of.get(client.address)
-        if mine is not None:
-            mine.pop(client, None)
+    def set_rank(self, client, rank) -> None:
+        self.table.set_rank(client, rank)
 
     def forget(self, client) -> None:
-        if client not in self.connections:
+        if client not in self.table:
             return
-        self.connections.discard(client)
-        self.trust(client)
-        address = client.address
-        self.by_address[address] -= 1
-        if not self.by_address[address]:
-            del self.by_address[address]
-            self._strangers_of.pop(address, None)
-        if not self.connections and self._high_water >= TRIM_AFTER:
+        self.table.remove(client)
+        if not len(self.table) and self._high_water >= TRIM_AFTER:
             self._high_water = 0
             release_memory()
 
-    # -- TLS handshakes ------------------------------------------------------
+    # -- TLS handshakes -------------------------------------------------------
 
     def handshake_later(self, client) -> None:
         if client.queued:

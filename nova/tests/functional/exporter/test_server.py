@@ -221,45 +221,78 @@ class ServerProcessTest(base.ServiceTestCase):
         self.assertEqual(0, proc.wait(timeout=10))
         self.assertLess(time.monotonic() - start, 2)
 
-    def test_more_clients_than_descriptors_close_the_oldest_strangers(self):
+    def _flooded(self, web: str, auth: tuple | None):
+        """An exporter with 64 descriptors (16 connections at most, 4 from
+        one address) and ``web`` for its web configuration; a connection
+        answered 200 with ``auth``, then 80 idle ones from the same
+        address. (the first connection, whether it was closed, the
+        process).
+        """
         def low_fd_limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        # 64 descriptors: at most 16 connections, 4 from one address
-        proc, port = self._serve('client_timeout = 30\n',
+        path = os.path.join(self.tmp, 'web.yml')
+        with open(path, 'w') as f:
+            f.write(web)
+        proc, port = self._serve(f'client_timeout = 30\n'
+                                 f'web_config_file = {path}\n',
                                  preexec_fn=low_fd_limit)
-        kept = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
-        self.addCleanup(kept.close)
-        kept.request('GET', '/metrics')
-        response = kept.getresponse()
+        headers = {} if auth is None else {
+            'Authorization': 'Basic ' + base64.b64encode(
+                ':'.join(auth).encode()).decode()}
+        first = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+        self.addCleanup(first.close)
+        first.request('GET', '/metrics', headers=headers)
+        response = first.getresponse()
         response.read()
-        self.assertEqual(200, response.status)  # let in
+        self.assertEqual(200, response.status)
         hogs = []
         for _ in range(80):
             hogs.append(socket.create_connection(('127.0.0.1', port)))
         self.addCleanup(lambda: [s.close() for s in hogs])
 
         def closed(sock) -> bool:
+            timeout = sock.gettimeout()
             sock.setblocking(False)
             try:
-                return sock.recv(1) == b''
+                return sock.recv(1, socket.MSG_PEEK) == b''
             except BlockingIOError:
                 return False
             except OSError:
                 return True
-        deadline = time.monotonic() + 10
-        while sum(not closed(s) for s in hogs) > 3:
-            self.assertLess(time.monotonic(), deadline, 'hogs kept')
-            time.sleep(0.1)
-        # the newest strangers stay, the scraper gets in, the connection
-        # let in before them is still served
-        self.assertFalse(any(closed(s) for s in hogs[-3:]))
-        with urllib.request.urlopen(f'http://127.0.0.1:{port}/metrics',
-                                    timeout=10) as r:
-            seen = self._wait_for(proc, 'never let in')
+            finally:
+                sock.settimeout(timeout)
+        # the newest strangers stay, as many as the address's share has
+        # room for
+        room = 4 if auth is None else 3
+        self.wait_for('the oldest strangers closed', lambda: sum(
+            not closed(s) for s in hogs) <= room, 10)
+        self.assertFalse(any(closed(s) for s in hogs[-room:]))
+        # a scraper gets in
+        request = urllib.request.Request(f'http://127.0.0.1:{port}/metrics',
+                                         headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as r:
+            seen = self._wait_for(proc, 'costs a scraper least')
             doc_table.check(self, 'http-fd-exhaustion', r.status,
                             r.read().decode() + seen)
-        kept.request('GET', '/metrics')
-        self.assertEqual(200, kept.getresponse().status)
+        gone = closed(first.sock)
+        return first, gone, proc
+
+    def test_a_flood_of_strangers_keeps_no_scraper_out(self):
+        # without passwords, an earlier 200 earns nothing: the first
+        # connection, idle since, was closed like any stranger
+        _, gone, proc = self._flooded('', None)
+        self.assertTrue(gone)
         proc.send_signal(15)
         rest = self._wait_for(proc, 'Stopped.')
-        self.assertNotIn('never let in', rest)  # once a minute at most
+        self.assertNotIn('costs a scraper least', rest)  # once a minute
+
+    def test_a_flood_of_strangers_never_closes_a_verified_scraper(self):
+        first, gone, proc = self._flooded(
+            f'basic_auth_users:\n  prom: {fakeexporter.bcrypt_hash("pw")}\n',
+            ('prom', 'pw'))
+        self.assertFalse(gone)
+        first.request('GET', '/metrics', headers={
+            'Authorization': 'Basic ' + base64.b64encode(b'prom:pw').decode()})
+        self.assertEqual(200, first.getresponse().status)
+        proc.send_signal(15)
+        self._wait_for(proc, 'Stopped.')

@@ -10,11 +10,11 @@ from prometheus_client import core
 
 from nova import test
 from nova.exporter import app
-from nova.exporter.web import handler as web_handler
+from nova.exporter.web import messages
 
 
 def _request(path='/metrics', method='GET', headers=()):
-    return web_handler.Request(method, path, '', list(headers), '127.0.0.1')
+    return messages.Request(method, path, '', list(headers), '127.0.0.1')
 
 
 class AppTest(test.TestCase):

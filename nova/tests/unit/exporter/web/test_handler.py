@@ -11,6 +11,7 @@ import threading
 from nova import test
 from nova.exporter.web import config as web_config
 from nova.exporter.web import handler as web_handler
+from nova.exporter.web import messages
 from nova.tests.fixtures.exporter import bcrypt_hash
 
 
@@ -36,7 +37,7 @@ class BasicCredentialsTest(test.TestCase):
                              web_handler.basic_credentials(value), value)
 
     def test_the_first_authorization_header_wins(self):
-        request = web_handler.Request('GET', '/metrics', '', [
+        request = messages.Request('GET', '/metrics', '', [
             (b'authorization', _basic('first', 'x')),
             (b'authorization', _basic('second', 'y'))])
         self.assertEqual(_basic('first', 'x'),
@@ -62,7 +63,8 @@ class _Checks:
 
     def __call__(self, password, hashed):
         self.gate.wait(10)
-        self.calls.append(password)
+        self.calls.append(password if hashed != web_handler.DECOY_HASH
+                          else (password, hashed))
         return password == self.good
 
 
@@ -80,7 +82,7 @@ class HandlerTestCase(test.TestCase):
 
         async def app(request):
             self.served.append(request.path)
-            return web_handler.text(200, b'ok\n')
+            return messages.text(200, b'ok\n')
         self.handler = web_handler.WebHandler(app, lambda: self.config,
                                               self.passwords)
 
@@ -92,9 +94,12 @@ class HandlerTestCase(test.TestCase):
         headers = [] if user is None else [
             (b'authorization', _basic(user, password))]
 
+        self.let_in = []
+        request = messages.Request('GET', path, '', headers, peer,
+                                   on_let_in=self.let_in.append)
+
         async def one():
-            return await self.handler(web_handler.Request(
-                'GET', path, '', headers, peer))
+            return await self.handler(request)
         return self.run_async(one())
 
 
@@ -107,7 +112,8 @@ class WebHandlerTest(HandlerTestCase):
                                        ('prom', 'right', 200)):
             response = self.ask(user, password)
             self.assertEqual(status, response.status, (user, password))
-            self.assertEqual(status == 200, response.trusted)
+            # let in, with its password checked, only when it passed
+            self.assertEqual([True] if status == 200 else [], self.let_in)
             if status == 401:
                 self.assertIn((b'www-authenticate',
                                b'Basic realm="nova-libvirt-exporter"'),
@@ -120,7 +126,7 @@ class WebHandlerTest(HandlerTestCase):
                                                  'deny'),))
         response = self.ask(path='/-/healthy')
         self.assertEqual(200, response.status)
-        self.assertFalse(response.trusted)
+        self.assertEqual([False], self.let_in)  # let in, nothing checked
         self.assertIn((b'x-frame-options', b'deny'), response.headers)
         self.assertIn((b'x-frame-options', b'deny'),
                       self.ask().headers)  # the 401 too
@@ -128,16 +134,27 @@ class WebHandlerTest(HandlerTestCase):
     def test_rate_limit(self):
         self.config = web_config.WebConfig(
             rate_limit=web_config.RateLimit(3600.0, 2))
-        self.assertEqual([200, 200, 429, 429],
-                         [self.ask().status for _ in range(4)])
+        statuses = []
+        for _ in range(4):
+            statuses.append(self.ask().status)
+            # without passwords a request is let in, never verified
+            self.assertEqual([False] if statuses[-1] == 200 else [],
+                             self.let_in)
+        self.assertEqual([200, 200, 429, 429], statuses)
         self.assertEqual(200, self.ask(path='/-/healthy').status)
 
-    def test_an_unknown_user_costs_a_check_of_the_costliest_hash(self):
-        costly = b'$2y$12$' + self.hash[7:]
+    def test_an_unknown_user_costs_an_ordinary_check(self):
+        costly = b'$2y$18$' + self.hash[7:]
         self.config = web_config.WebConfig(users={'prom': self.hash,
                                                   'other': costly})
         self.assertEqual(401, self.ask('nobody', 'right').status)
-        self.assertEqual([b'right'], self.checks.calls)
+        # checked against the decoy, cost 10, not the file's cost 18
+        self.assertEqual([(b'right', web_handler.DECOY_HASH)],
+                         self.checks.calls)
+        self.assertEqual(b'$2b$10$', web_handler.DECOY_HASH[:7])
+        # ... which no password passes, even one bcrypt would take
+        self.checks.good = b'right'
+        self.assertEqual(401, self.ask('nobody', 'right2').status)
 
     def test_verified_credentials_survive_a_reload(self):
         self.assertEqual(200, self.ask('prom', 'right').status)
@@ -171,12 +188,12 @@ class PasswordQueueTest(HandlerTestCase):
 
         async def flood():
             tasks = [asyncio.ensure_future(self.handler(
-                web_handler.Request('GET', '/metrics', '', [
+                messages.Request('GET', '/metrics', '', [
                     (b'authorization', _basic('prom', f'guess-{i}'))],
                     '10.0.0.66'))) for i in range(per + 5)]
             await asyncio.sleep(0.05)
             scraper = asyncio.ensure_future(self.handler(
-                web_handler.Request('GET', '/metrics', '', [
+                messages.Request('GET', '/metrics', '', [
                     (b'authorization', _basic('prom', 'right'))],
                     '10.0.0.1')))
             await asyncio.sleep(0.05)
@@ -197,7 +214,7 @@ class PasswordQueueTest(HandlerTestCase):
 
         async def many():
             tasks = [asyncio.ensure_future(self.handler(
-                web_handler.Request('GET', '/metrics', '', [
+                messages.Request('GET', '/metrics', '', [
                     (b'authorization', _basic('prom', 'right'))],
                     f'10.0.0.{i}'))) for i in range(30)]
             await asyncio.sleep(0.05)

@@ -63,8 +63,13 @@ class RareTest(test.TestCase):
 
 class LimitsTest(test.TestCase):
 
-    def test_connections_follow_the_descriptor_limit(self):
-        self.assertEqual((4096, 1024), web_server.connection_limits(8192))
+    def test_connections_follow_the_descriptors_and_the_memory(self):
+        # the unit's LimitNOFILE=8192: the memory budget decides
+        most = web_server.MEMORY_BUDGET // web_server.CONNECTION_BYTES
+        self.assertEqual(4096, most)
+        self.assertEqual((most, most // 4),
+                         web_server.connection_limits(8192))
+        self.assertEqual((960, 240), web_server.connection_limits(1024))
         self.assertEqual((960, 240), web_server.connection_limits(1024))
         self.assertEqual((16, 4), web_server.connection_limits(64))
 
