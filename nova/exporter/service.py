@@ -96,18 +96,21 @@ class PrometheusCollector(prom_registry.Collector):
 
     def _poll(self) -> list:
         start = time.monotonic()
+        failed = None
         try:
             rows = self._collector.collect()
-            up = True
-            if self._last_error is not None:
-                LOG.info('libvirt answers again.')
-            self._last_error = None
         except exception.NovaException as e:
-            rows, up = [], False
-            if self._last_error is None:  # log a change, not a flood
-                LOG.warning('Scrapes have no guest figures until libvirt '
-                            'answers again: %s', e)
-            self._last_error = str(e)
+            rows, failed = [], str(e)
+        # logged outside the except: oslo.log would add the exception's
+        # class to the line
+        if failed is None and self._last_error is not None:
+            LOG.info('libvirt answers again.')
+        elif failed is not None and self._last_error is None:
+            # a change is logged, not a flood
+            LOG.warning('Scrapes have no guest figures until libvirt '
+                        'answers again: %s', failed)
+        self._last_error = failed
+        up = failed is None
         found = metrics.families(rows, self._state_samples)
         return found + metrics.host_families(
             up, time.monotonic() - start) + [self._build_info]
@@ -269,11 +272,14 @@ class ExporterService:
     def _reload(self) -> None:
         if self._reread is None:
             return
+        refused = None
         try:
             self.settings, changed = self._reread()
         except exception.InvalidConfig as e:
+            refused = str(e)
+        if refused is not None:  # logged outside the except (oslo.log)
             LOG.error('Configuration not reloaded, the previous one stays: '
-                      '%s', e)
+                      '%s', refused)
             return
         web_changed = self._reload_web()
         if not changed and not web_changed:

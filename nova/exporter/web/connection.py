@@ -170,14 +170,17 @@ class Connection(asyncio.BufferedProtocol):
         self._changed()
 
     async def _respond(self, request: messages.Request) -> None:
+        failed = None
         try:
             response = await self.server.handler(request)
         except Exception as e:  # logged, never a traceback per request
+            failed = str(e) or type(e).__name__
+            response = messages.text(500, b'Internal Server Error.\n')
+        if failed is not None:  # logged outside the except (oslo.log)
             more = self.server.rare.allow('handler')
             if more is not None:
                 LOG.error('Answering %s %s failed: %s%s', request.method,
-                          request.path, e, more)
-            response = messages.text(500, b'Internal Server Error.\n')
+                          request.path, failed, more)
         self._task = None
         if self.closed:
             return

@@ -47,16 +47,19 @@ class Current:
         """Read the files again; whether what applies changed."""
         with self._lock:
             running = self.config
+            refused = None
             try:
                 config, tls = self._load()
             except (exception.NovaException, ValueError, OSError) as e:
+                refused = str(e)
+            if refused is not None:  # outside the except (oslo.log)
                 files = tuple(yamlread.identity(f[0])
                               for f in running.files)
                 if files != self._refused:
                     self._refused = files
                     LOG.warning('Web configuration not reloaded, the last '
                                 'good one stays; the next start will fail: '
-                                '%s', e)
+                                '%s', refused)
                 # Not looked at again until a file changes once more.
                 self.config = _with_files(running, files)
                 return False

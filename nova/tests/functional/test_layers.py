@@ -4,9 +4,13 @@ Each module named in FORBIDDEN, imported alone in a fresh interpreter,
 pulls in none of what STYLE's layout forbids it. Every module of nova/
 (but the tests), nova.cmd included, imported under watch, starts no
 process, makes no directory and changes no environment variable: the
-commands do such things when they run, through nova.cmd.launch.
+commands do such things when they run, through nova.cmd.launch. And no
+module logs a warning or an error inside an ``except`` block: oslo.log
+would add the exception's class to the line
+(``...: nova.exporter.service.ExporterFailed: ...``).
 """
 
+import ast
 import json
 import os
 import pkgutil
@@ -39,12 +43,22 @@ FORBIDDEN = {
                                  'libvirt', 'nova.exporter.app'),
     'nova.exporter.web.handler': ('nova.conf', 'libvirt',
                                   'nova.exporter.app'),
+    # sans-IO: bytes in, bytes and events out; no event loop (ssl, for
+    # its memory buffers, brings the socket module in)
+    'nova.exporter.web.protocol': ('nova.conf', 'libvirt', 'asyncio',
+                                   'nova.exporter.web.handler',
+                                   'nova.exporter.app'),
+    'nova.exporter.web.table': ('asyncio', 'socket', 'ssl', 'h11'),
+    'nova.exporter.web.messages': ('asyncio', 'socket', 'ssl', 'h11'),
     'nova.exporter.web.config': ('nova.conf', 'libvirt', 'ssl'),
     'nova.exporter.web.yamlread': ('nova.conf', 'libvirt', 'ssl'),
     'nova.exporter.metrics': ('nova.conf', 'nova.virt.libvirt.driver',
                               'libvirt'),
     'nova.cmd.launch': ('libvirt', 'nova.conf'),
 }
+
+# Logging calls oslo.log adds an active exception's class to.
+LOUD = ('warning', 'error', 'critical', 'exception', 'fatal')
 
 PROBE = """
 import json, os, sys
@@ -107,6 +121,29 @@ class LayersTest(test.TestCase):
             for name in forbidden:
                 self.assertNotIn(name, found['modules'],
                                  f'{module} imports {name}')
+
+    def test_no_warning_is_logged_inside_an_except(self):
+        root = os.path.dirname(nova.__file__)
+        found = []
+        for directory, _, files in os.walk(root):
+            if os.sep + 'tests' in directory[len(root):] + os.sep:
+                continue
+            for name in files:
+                if not name.endswith('.py'):
+                    continue
+                path = os.path.join(directory, name)
+                with open(path) as f:
+                    tree = ast.parse(f.read())
+                for handler in ast.walk(tree):
+                    if not isinstance(handler, ast.ExceptHandler):
+                        continue
+                    for call in ast.walk(handler):
+                        if isinstance(call, ast.Call) and isinstance(
+                                call.func, ast.Attribute) and \
+                                call.func.attr in LOUD:
+                            found.append(f'{os.path.relpath(path, root)}:'
+                                         f'{call.lineno}')
+        self.assertEqual([], found)
 
     def test_every_module_imports_without_doing_anything(self):
         modules = house_modules()

@@ -481,8 +481,9 @@ class UsersTest(WebConfigTestCase):
 class SlowHashTest(WebConfigTestCase):
     """A hash of high cost, as the toolkit's users file has one (cost 18
     there; 16 here, a check of about 4 s of CPU): accepted with one
-    warning at start saying what a check costs, and a check under way
-    never delays a scrape whose credentials were verified, nor SIGTERM.
+    warning at start saying what a check costs, an unknown user's check
+    costs what cost 10 does, and a check under way never delays a scrape
+    whose credentials were verified, nor SIGTERM.
     Whether a check is under way, and how much of it ran, is read from
     the exporter's CPU time: an idle exporter spends next to none.
     """
@@ -500,6 +501,12 @@ class SlowHashTest(WebConfigTestCase):
                       exporter.log())
         self.assertEqual(200, self.get(exporter, user='prom',
                                        password='prom123')[0])
+        # an unknown user costs an ordinary check (the toolkit's cost-10
+        # decoy), not the file's costliest: measured below against one
+        before = _cpu_seconds(pid)
+        self.assertEqual(401, self.get(exporter, user='fakeuser',
+                                       password='fakepassword')[0])
+        unknown = _cpu_seconds(pid) - before
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             # a slow check under way: the verified scraper is answered
             # while it runs, not after it
@@ -513,6 +520,8 @@ class SlowHashTest(WebConfigTestCase):
             self.assertFalse(checking.done())
             self.assertEqual(200, checking.result()[0])
             check = _cpu_seconds(pid) - before
+            # cost 16 is 64 times cost 10
+            self.assertLess(unknown, check / 8, (unknown, check))
             # a second slow check under way: SIGTERM ends the exporter
             # long before the check would have
             before = _cpu_seconds(pid)
@@ -572,6 +581,9 @@ class ReloadTest(WebConfigTestCase):
             self.assertIn('the next start will fail', said)
             self.assertEqual(1, len([line for line in said.splitlines()
                                      if 'WARNING' in line]), said)
+            # the cause once, and no class of ours (oslo.log adds the
+            # exception's when a warning is logged inside an except)
+            self.assertNotRegex(said, r'nova(\.\w+)+\.[A-Z]\w+:')
             self.assertEqual(200, self.get(exporter, user='dave',
                                            password='dave123')[0])
         self.assertEqual(401, self.get(exporter)[0])

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import threading
 
+import fixtures
 from prometheus_client import core
 
 from nova import test
@@ -84,6 +85,50 @@ class AppTest(test.TestCase):
                 polls.append(self.polls)
         asyncio.run(go())
         self.assertEqual([1, 2, 3], polls)
+
+    def test_any_spelling_of_a_request_costs_one_encoding(self):
+        encodings = []
+        real = app.encoding.encode
+
+        def counted(*args):
+            encodings.append(args[1:])
+            return real(*args)
+        self.useFixture(fixtures.MockPatchObject(app.encoding, 'encode',
+                                                 counted))
+        requests = [_request(headers=[(
+            b'accept', f'application/openmetrics-text; version=1.0.0.{i}'
+            .encode())]) for i in range(50)]
+        requests += [messages.Request(
+            'GET', '/metrics', f'name[]=libvirt_up&name[]=x{i}', [], '')
+            for i in range(50)]
+        got = self.run_all(*requests)
+        self.assertEqual([200] * 100, [r.status for r in got])
+        # one poll; one body for the Accept spellings, one for the filter
+        self.assertEqual(1, self.polls)
+        self.assertEqual(2, len(encodings), encodings)
+        self.assertEqual(1, len({r.body for r in got[:50]}))
+
+    def test_bodies_kept_for_a_poll_are_bounded(self):
+        encodings = []
+        real = app.encoding.encode
+
+        def counted(*args):
+            encodings.append(args[2])
+            return real(*args)
+        self.useFixture(fixtures.MockPatchObject(app.encoding, 'encode',
+                                                 counted))
+        families = [core.GaugeMetricFamily(f'f{i}', 'x', value=1)
+                    for i in range(app.MAX_BODIES * 2)]
+        self.app = app.MetricsApp(lambda: families, self.executor, b'')
+        names = [f.name for f in families]
+        # every filter once, the newest MAX_BODIES again, the first again:
+        # all on one poll
+        asked = names + names[-app.MAX_BODIES:] + names[:1]
+        got = self.run_all(*(messages.Request(
+            'GET', '/metrics', f'name[]={n}', [], '') for n in asked))
+        self.assertEqual([200] * len(asked), [r.status for r in got])
+        # the newest kept, the first encoded again: it was let go
+        self.assertEqual([(n,) for n in names + names[:1]], encodings)
 
     def test_stopping_answers_waiting_scrapes_503(self):
         self.release.clear()

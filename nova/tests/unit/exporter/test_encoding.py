@@ -153,6 +153,29 @@ class NegotiateTest(test.TestCase):
                                ('notgzip', False)):
             self.assertEqual(wanted, encoding.gzip_wanted(header), header)
 
+    def test_any_accept_header_gives_one_of_a_few_formats(self):
+        # prometheus_client's choose_encoder fails on a version that is
+        # not numbers (a 500 here once); Go's client falls back to text
+        for accept in ('text/plain; version=x', 'text/plain; version=1.a',
+                       'application/openmetrics-text; version=x.y',
+                       ';;;,=,', 'text/plain; version=',
+                       'application/openmetrics-text; version=0.0.1'):
+            self.assertEqual(encoding.negotiate(''),
+                             encoding.negotiate(accept), accept)
+        # versions past 1.0.0 are 1.0.0 (or 2.0.0): one body for them all
+        seen = {encoding.negotiate(
+            f'application/openmetrics-text; version=1.0.0.{i}')
+            for i in range(100)}
+        self.assertEqual({encoding.negotiate(
+            'application/openmetrics-text; version=1.0.0; '
+            'escaping=underscores')}, seen)
+        # the closed set: formats x escapings x gzip, a few dozen
+        self.assertEqual(
+            'application/openmetrics-text; version=2.0.0; charset=utf-8; '
+            'escaping=dots', encoding.negotiate(
+                'application/openmetrics-text;version=2.7;escaping=dots'
+            ).content_type)
+
     def test_equal_requests_equal_formats(self):
         a = encoding.negotiate('text/plain;version=0.0.4', 'gzip')
         b = encoding.negotiate('text/plain;version=0.0.4', 'gzip, br')
