@@ -14,6 +14,7 @@ import os
 import sys
 
 from oslo_config import cfg
+from oslo_config import types
 from oslo_log import log as logging
 
 from nova import config
@@ -48,24 +49,53 @@ _NO_OSLO_CHANGE_LINES = _NoOsloChangeLines()
 
 
 #: Command-line flags for what is asked most on a first run; they win over
-#: [exporter] listen_address and listen_port.
+#: [exporter] listen_address and listen_port. Read as strings and checked
+#: by ``check_flags`` (oslo.config's own check of a command-line value
+#: exits 1 naming the option's dest, --cli_listen_port).
 CLI_OPTS = [
-    cfg.HostAddressOpt('listen-address', dest='cli_listen_address',
-                       metavar='ADDRESS',
-                       help='Address to listen on (overrides [exporter] '
-                            'listen_address; default 127.0.0.1).'),
-    cfg.PortOpt('listen-port', dest='cli_listen_port', metavar='PORT',
-                help='TCP port to listen on (overrides [exporter] '
-                     'listen_port; default 9179).'),
+    cfg.StrOpt('listen-address', dest='cli_listen_address',
+               metavar='ADDRESS',
+               help='Address to listen on (overrides [exporter] '
+                    'listen_address; default 127.0.0.1).'),
+    cfg.StrOpt('listen-port', dest='cli_listen_port', metavar='PORT',
+               help='TCP port to listen on (overrides [exporter] '
+                    'listen_port; default 9179).'),
 ]
+#: dest: (the flag, its type, what it takes)
+CLI_TYPES = {
+    'cli_listen_address': ('--listen-address', types.HostAddress(),
+                           'expected an IPv4 or IPv6 address or a host '
+                           'name'),
+    'cli_listen_port': ('--listen-port', types.Port(),
+                        'expected an integer from 0 to 65535'),
+}
+
+
+def check_flags(conf) -> dict:
+    """The command-line flags' values, converted ({dest: value}, None
+    where not given); InvalidConfig in one line for a bad one, as a bad
+    value in nova.conf is.
+    """
+    found = {}
+    for dest, (flag, kind, expected) in CLI_TYPES.items():
+        value = getattr(conf, dest, None)
+        if value is not None:
+            try:
+                value = kind(value)
+            except ValueError:
+                raise exception.InvalidConfig(
+                    f'{flag} {value} is not valid: {expected}.') from None
+        found[dest] = value
+    return found
 
 
 def settings(conf) -> service.Settings:
     """The service's settings from the loaded configuration."""
     opts = conf.exporter
     # (not registered where the service is built without its command line)
-    address = getattr(conf, 'cli_listen_address', None)
-    port = getattr(conf, 'cli_listen_port', None)
+    flags = check_flags(conf)
+    address = flags['cli_listen_address']
+    port = flags['cli_listen_port']
     return service.Settings(
         listen_address=opts.listen_address if address is None else address,
         listen_port=opts.listen_port if port is None else port,
@@ -140,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                 '[--config-dir DIR] [--listen-address '
                                 'ADDRESS] [--listen-port PORT] [logging '
                                 'options]')
+        check_flags(CONF)
     except exception.InvalidConfig as e:
         print(f'{service.PROG}: error: {e}', file=sys.stderr)
         return 2

@@ -75,6 +75,12 @@ class DemoCommandTest(base.RealQemuTestCase):
         self.assertIn('<memballoon model="none"/>', out)
         self.assertIn('memstats-demo-on: fresh figures', out)
         self.assertIn('memstats-demo-off: balloon-disabled', out)
+        # each guest read against the period it asks for: no drift shown
+        # (the option left at 0 once made the first guest "want" 0s), and
+        # the second told the fix for its flavor, not for the option
+        self.assertNotIn('wanted period', out)
+        self.assertIn('its flavor extra spec hw:mem_stats_period_seconds '
+                      'is 0: resize it to a flavor', ' '.join(out.split()))
         self.assertIn('removed memstats-demo-on', err)
         self.assertIn('removed memstats-demo-off', err)
         self._only_documented_libvirt_log_lines()

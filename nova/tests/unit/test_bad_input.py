@@ -26,6 +26,7 @@ FUNCTIONAL = {
     'exporter-log-file': 'nova/tests/functional/exporter/test_service.py',
     'exporter-port-in-use':
         'nova/tests/functional/exporter/test_service.py',
+    'exporter-bad-flag': 'nova/tests/functional/exporter/test_service.py',
     'frozen-daemon-commands':
         'nova/tests/functional/operator/test_hangs.py',
 }

@@ -250,8 +250,8 @@ class LibvirtDriver:
         image's, else [libvirt] mem_stats_period_seconds, read at every
         poll so that a reload applies at once).
         """
-        def wanted(metadata) -> int | None:
-            return stats_period.wanted_period(
+        def wanted(metadata) -> stats_period.Wanted | None:
+            return stats_period.asked_period(
                 CONF.libvirt.mem_stats_period_seconds, metadata)
         return memstats.MemoryStatsCollector(
             self.host, timeout=CONF.libvirt.mem_stats_poll_timeout,
@@ -366,7 +366,12 @@ class LibvirtDriver:
                 name, None, f'{name}: cannot tell the period it asks for: '
                             f'{e}')
         period = wanted.seconds
-        change = stats_period.decide(facts, period, wanted.asked)
+        # how a guest without a balloon gets one: as its own period is
+        # decided, whatever set-period was given
+        own = stats_period.asked_period(
+            CONF.libvirt.mem_stats_period_seconds, facts.metadata)
+        change = stats_period.decide(facts, period, wanted.asked,
+                                     stats_period.disabled_remedy(own))
         if change.action != stats_period.CHANGE or dry_run:
             return stats_period.Outcome(name, change)
         # Live first, for an immediate effect, then the definition: one

@@ -39,7 +39,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
              suspended: str | None = None,
              period_changed_at: float | None = None,
              started_at: float | None = None,
-             start_grace: float = 0) -> tuple[str, str]:
+             start_grace: float = 0,
+             remedy: str | None = None) -> tuple[str, str]:
     """(stats_state, reason) of one guest: the first row that applies.
 
     ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
@@ -50,7 +51,9 @@ def classify(active: bool, balloon, stats: dict, now: float,
     changed, where known (epoch seconds); ``started_at`` when this run of
     the guest started, where known (epoch seconds); ``start_grace`` how
     long after its start a guest that never reported is still booting
-    (seconds; [libvirt] mem_stats_start_grace_seconds).
+    (seconds; [libvirt] mem_stats_start_grace_seconds); ``remedy`` how a
+    guest with its balloon disabled gets statistics, as what decides its
+    period says (stats_period.disabled_remedy; default: the option).
 
     ====================================  ==================  ============
     the guest                             state               figures
@@ -72,13 +75,13 @@ def classify(active: bool, balloon, stats: dict, now: float,
     otherwise                             ok                  fresh
     ====================================  ==================  ============
     """
-    return (_unable(active, balloon, monitor_busy) or
+    return (_unable(active, balloon, monitor_busy, remedy) or
             _reports(balloon, stats, now, suspended, period_changed_at,
                      started_at, start_grace))
 
 
-def _unable(active: bool, balloon,
-            monitor_busy: float | None) -> tuple[str, str] | None:
+def _unable(active: bool, balloon, monitor_busy: float | None,
+            remedy: str | None = None) -> tuple[str, str] | None:
     """The rows of a guest that cannot report now, or None."""
     if not active:
         return NOT_RUNNING, 'Guest is not running: start it to get figures.'
@@ -94,9 +97,10 @@ def _unable(active: bool, balloon,
     if balloon is None or balloon.model == 'none':
         what = 'has no memory balloon' if balloon is None else \
             'has its memory balloon disabled (model none)'
+        remedy = remedy or ('set [libvirt] mem_stats_period_seconds above '
+                            '0 and recreate it')
         return BALLOON_DISABLED, (
-            f'Guest {what}: only host-side figures; set [libvirt] '
-            'mem_stats_period_seconds above 0 and recreate it.')
+            f'Guest {what}: only host-side figures; {remedy}.')
     if balloon.period is None:
         return NO_STATS_PERIOD, (
             'Balloon has no statistics period: guest figures are read once '

@@ -28,6 +28,7 @@ import time
 from nova import exception
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest_state
+from nova.virt.libvirt import stats_period
 
 
 def _mib(kib):
@@ -181,7 +182,7 @@ class MemoryStatsCollector:
                  timeout: float = 5.0, wanted=None, start_grace: float = 0):
         self._host = host
         self._clock = clock
-        #: metadata -> the period a guest should have (None: not told)
+        #: metadata -> the stats_period.Wanted of a guest (None: not told)
         self._wanted = wanted
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
@@ -270,14 +271,17 @@ class MemoryStatsCollector:
         figures. A running guest whose balloon can take a period is told
         the period it should have.
         """
+        asked = self._wanted(known.metadata) \
+            if self._wanted is not None and record.active else None
         state, reason = guest_state.classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,
-            known.started_at, self.start_grace)
+            known.started_at, self.start_grace,
+            stats_period.disabled_remedy(asked) if asked else None)
         wanted = None
-        if self._wanted is not None and record.active and \
-                known.balloon is not None and known.balloon.model != 'none':
-            wanted = self._wanted(known.metadata)
+        if asked is not None and known.balloon is not None and \
+                known.balloon.model != 'none':
+            wanted = asked.seconds
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
             known.project, known.period, wanted,

@@ -141,15 +141,57 @@ def metadata_period(host_period: int, metadata=None) -> Wanted:
         image.properties if image is not None else None)
 
 
-def wanted_period(host_period: int, metadata=None) -> int | None:
-    """The period (0: none) a guest with ``metadata`` should have, or None
-    where its metadata asks for one it cannot have (a value that is not a
-    period, or a flavor and image that disagree).
+def asked_period(host_period: int, metadata=None) -> Wanted | None:
+    """The Wanted of a guest with ``metadata`` (what period, and what
+    decides it), or None where its metadata asks for one it cannot have
+    (a value that is not a period, or a flavor and image that disagree).
     """
     try:
-        return metadata_period(host_period, metadata).seconds
+        return metadata_period(host_period, metadata)
     except exception.InvalidInstance:
         return None
+
+
+def wanted_period(host_period: int, metadata=None) -> int | None:
+    """The period (0: none) a guest with ``metadata`` should have, or None
+    where its metadata asks for one it cannot have.
+    """
+    asked = asked_period(host_period, metadata)
+    return None if asked is None else asked.seconds
+
+
+def disabled_remedy(wanted: Wanted | None) -> str:
+    """How a guest whose balloon is disabled (model none, or none at all)
+    gets statistics, as what decides its period says (``wanted``: the
+    period it asks for; None where that is not known). libvirt cannot add
+    a balloon to a guest, so each way goes through recreating it.
+
+    =====================  =========  =====================================
+    decided by             period     remedy
+    =====================  =========  =====================================
+    not known              any        recreate it with the option above 0
+    any                    above 0    recreate it: it asks for one already
+    its flavor             0          resize it to a flavor with a period
+    its image              0          rebuild it from an image with one,
+                                      or resize it to a flavor with one
+    the option             0          set the option above 0, recreate it
+    =====================  =========  =====================================
+    """
+    if wanted is None:
+        return RECREATE
+    if wanted.seconds:
+        return (f'it asks for a {wanted.seconds}s period ({wanted.why}) but '
+                'was created without one: recreate it (in Nova: a hard '
+                'reboot)')
+    if wanted.source == 'flavor':
+        return (f'{wanted.why} is 0: resize it to a flavor whose '
+                f'{EXTRA_SPEC} is above 0, or unset')
+    if wanted.source == 'image':
+        return (f'{wanted.why} is 0: rebuild it from an image whose '
+                f'{IMAGE_PROPERTY} is above 0, or unset, or resize it to a '
+                f'flavor with {EXTRA_SPEC} above 0')
+    return (f'set {OPTION} above 0 and recreate it (in Nova: a hard '
+            'reboot)')
 
 
 def _period(balloon) -> int:
@@ -161,10 +203,11 @@ def _shown(seconds: int) -> str:
     return f'{seconds}s' if seconds else 'none'
 
 
-def decide(facts: GuestFacts, period: int,
-           asked: str | None = None) -> PeriodChange:
+def decide(facts: GuestFacts, period: int, asked: str | None = None,
+           remedy: str = RECREATE) -> PeriodChange:
     """How to give ``facts``' guest the statistics period ``period`` (>= 0),
-    its line ending with ``asked`` (in brackets) where given.
+    its line ending with ``asked`` (in brackets) where given; ``remedy``:
+    how a guest whose balloon is disabled gets one (``disabled_remedy``).
 
     ``live`` is the running guest's balloon, ``config`` its persistent
     definition's; a definition a guest does not have (shut off: no live
@@ -191,14 +234,14 @@ def decide(facts: GuestFacts, period: int,
     figures go stale. "Already at" compares each definition the guest has;
     only those that differ are changed.
     """
-    change = _decide(facts, period)
+    change = _decide(facts, period, remedy)
     if asked is None:
         return change
     return dataclasses.replace(
         change, message=f'{change.message[:-1]} ({asked}).')
 
 
-def _decide(facts: GuestFacts, period: int) -> PeriodChange:
+def _decide(facts: GuestFacts, period: int, remedy: str) -> PeriodChange:
     name = facts.name
     if facts.domain_type == 'lxc':
         return PeriodChange(name, CANNOT, message=(
@@ -220,7 +263,7 @@ def _decide(facts: GuestFacts, period: int) -> PeriodChange:
             'has its balloon disabled (model none)')
         return PeriodChange(name, CANNOT, message=(
             f'{name}: cannot change: the guest {what}, and libvirt cannot '
-            f'add one to an existing guest; {RECREATE}.'))
+            f'add one to an existing guest; {remedy}.'))
     was = {t: _period(b) for t, b in targets.items()}
     differ = {t for t, p in was.items() if p != period}
     if not differ:

@@ -253,6 +253,29 @@ class BadInputProcessTest(base.ServiceTestCase):
         doc_table.check(self, 'exporter-log-file', result.returncode,
                         result.stderr)
 
+    def test_exporter_bad_flag(self):
+        def run(*args):
+            return subprocess.run(
+                [sys.executable, '-m', 'nova.cmd.exporter', *args],
+                capture_output=True, text=True, timeout=60)
+        result = run('--listen-port', 'abc')
+        self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
+        doc_table.check(self, 'exporter-bad-flag', result.returncode,
+                        result.stderr)
+        for args, said in (
+                (('--listen-port', '-1'), '--listen-port -1 is not valid'),
+                (('--listen-port', '70000'), '--listen-port 70000 is not'),
+                (('--listen-address', '999.1.1.1'),
+                 '--listen-address 999.1.1.1 is not valid: expected an '
+                 'IPv4 or IPv6 address')):
+            result = run(*args)
+            self.assertEqual(2, result.returncode, result.stderr)
+            self.assertEqual(f'nova-libvirt-exporter: error: {said}',
+                             result.stderr[:30 + len(said)], result.stderr)
+        # the same value in nova.conf: the same exit status
+        conf = self._file('[exporter]\nlisten_port = abc\n')
+        self.assertEqual(2, run('--config-file', conf).returncode)
+
     def test_exporter_port_in_use(self):
         taken = socket.socket()
         self.addCleanup(taken.close)

@@ -395,7 +395,10 @@ class PeriodCommandsTest(base.CommandTestCase):
         lines = self._lines(out)
         self.assertIn('already 5s', lines['run5'])
         self.assertIn('30s -> 5s', lines['run30'])
-        self.assertIn('recreate the guest', lines['disabled'])
+        # it asks for the option's period, which it was created without
+        self.assertIn('it asks for a 5s period ([libvirt] '
+                      'mem_stats_period_seconds) but was created without '
+                      'one: recreate it', lines['disabled'])
         self.assertEqual('reconcile: 3 changed, 1 already right, 1 need '
                          'recreation, 0 failed', out.splitlines()[-1])
 

@@ -10,6 +10,7 @@ from nova.tests.fixtures.memstats import domain_xml
 from nova.tests.fixtures.memstats import make_record
 from nova.virt.libvirt import memstats
 from nova.virt.libvirt import records
+from nova.virt.libvirt import stats_period
 
 load_tests = testscenarios.load_tests_apply_scenarios
 
@@ -133,19 +134,31 @@ class CollectorTest(test.TestCase):
         self.assertEqual('stale', row.stats_state)
         self.assertIn('13s ago', row.reason)
 
+    def test_a_disabled_balloon_is_told_the_fix_for_its_source(self):
+        collector = memstats.MemoryStatsCollector(
+            self.host, clock=lambda: NOW,
+            wanted=lambda metadata: stats_period.Wanted(0, 'flavor'))
+        off = {r.name: r for r in collector.collect()}['a-off']
+        self.assertEqual('balloon-disabled', off.stats_state)
+        self.assertIn('its flavor extra spec hw:mem_stats_period_seconds '
+                      'is 0: resize it to a flavor', off.reason)
+        self.assertNotIn('[libvirt] mem_stats_period_seconds', off.reason)
+
     def test_wanted_period_only_where_a_balloon_can_take_one(self):
         asked = []
 
         def wanted(metadata):
             asked.append(metadata)
-            return 7
+            return stats_period.Wanted(7, 'flavor')
         collector = memstats.MemoryStatsCollector(
             self.host, clock=lambda: NOW, wanted=wanted)
         rows = {r.name: r for r in collector.collect()}
         self.assertEqual({'b-ok': 7, 'a-off': None, 'c-down': None,
                           'd-gone': None, 'e-err': None},
                          {n: r.wanted_period for n, r in rows.items()})
-        self.assertEqual(1, len(asked))
+        # asked of each running guest (for its remedy too), told only
+        # where the balloon can take a period
+        self.assertEqual(2, len(asked))
         # without the rule, nobody is told
         self.assertIsNone(self.collector.collect(['b-ok'])[0].wanted_period)
 

@@ -220,3 +220,44 @@ class DecideAskedTest(test.TestCase):
             change.message)
         self.assertIsNone(stats_period.Wanted(2, 'host').asked)
         self.assertIsNone(stats_period.Wanted(2, 'given').asked)
+
+
+class DisabledRemedyTest(test.TestCase):
+    """A guest without statistics is told the fix that applies to what
+    decided its period (issue 40: a flavor's 0 was told to raise the
+    option).
+    """
+
+    def test_each_source_its_fix(self):
+        remedy = stats_period.disabled_remedy
+        wanted_ = stats_period.Wanted
+        self.assertIn('resize it to a flavor whose '
+                      'hw:mem_stats_period_seconds is above 0',
+                      remedy(wanted_(0, 'flavor')))
+        self.assertIn('its flavor extra spec hw:mem_stats_period_seconds '
+                      'is 0', remedy(wanted_(0, 'flavor')))
+        self.assertIn('rebuild it from an image whose '
+                      'hw_mem_stats_period_seconds is above 0',
+                      remedy(wanted_(0, 'image')))
+        self.assertEqual('set [libvirt] mem_stats_period_seconds above 0 '
+                         'and recreate it (in Nova: a hard reboot)',
+                         remedy(wanted_(0, 'host')))
+        self.assertIn('it asks for a 5s period (its image property '
+                      'hw_mem_stats_period_seconds) but was created '
+                      'without one: recreate it', remedy(wanted_(5, 'image')))
+        self.assertEqual(stats_period.RECREATE, remedy(None))
+        for wanted in (wanted_(0, 'flavor'), wanted_(0, 'image')):
+            self.assertNotIn('[libvirt]', remedy(wanted))
+
+    def test_set_period_says_it(self):
+        facts = stats_period.GuestFacts(
+            'g', 'kvm', True, True,
+            live_balloon=vconfig.LibvirtConfigMemoryBalloon(model='none'),
+            config_balloon=vconfig.LibvirtConfigMemoryBalloon(model='none'))
+        change = stats_period.decide(
+            facts, 5, remedy=stats_period.disabled_remedy(
+                stats_period.Wanted(0, 'flavor')))
+        self.assertEqual(stats_period.CANNOT, change.action)
+        self.assertIn('resize it to a flavor', change.message)
+        self.assertNotIn('[libvirt] mem_stats_period_seconds',
+                         change.message)
