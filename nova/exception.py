@@ -89,8 +89,10 @@ class HypervisorCallFailed(HypervisorUnavailable):
 
 
 class InstanceNotFound(NovaException):
-    msg_fmt = ('No guest named %(name)s on %(uri)s: "nova-libvirt memstats" '
-               'lists the guests there.')
+    """``command``: how memstats is run (nova.hints.command('memstats'))."""
+
+    msg_fmt = ('No guest named %(name)s on %(uri)s: "%(command)s" lists the '
+               'guests there.')
 
 
 class LibvirtCallFailed(NovaException):

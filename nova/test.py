@@ -15,6 +15,7 @@ from lxml import etree
 from oslo_config import fixture as config_fixture
 from oslotest import base
 
+from nova import hints
 import nova.conf
 from nova.tests.unit import matchers
 
@@ -38,6 +39,9 @@ class TestCase(base.BaseTestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(config_fixture.Config(CONF))
+        # how advice names the command: each test as a process starts
+        hints.reset()
+        self.addCleanup(hints.reset)
 
     def _fake_logs(self):
         """Each test's log is captured (and shown with its failure), at

@@ -1,4 +1,5 @@
-"""What the console scripts call: route libvirt's log, then run.
+"""What the console scripts call: route libvirt's log, say how advice
+names the command (nova.hints), then run.
 
 libvirt reads where to log once, when it loads, and each command imports
 libvirt at module level; so the route is set here, before the command's
@@ -9,12 +10,16 @@ or where LIBVIRT_LOG_OUTPUTS says.
 """
 
 import importlib
+import sys
 
+from nova import hints
 from nova.virt import libvirt as libvirt_package
 
 
 def _run(module: str, function: str):
     libvirt_package.route_libvirt_log()
+    # advice names nova-libvirt as this operator can run it
+    hints.set_command(hints.runnable_name(sys.argv[0]))
     return getattr(importlib.import_module(module), function)()
 
 

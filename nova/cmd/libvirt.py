@@ -10,7 +10,6 @@ prints only; building guests is the driver's job.
 import contextlib
 import io
 import os
-import shlex
 import stat
 import sys
 import time
@@ -19,6 +18,7 @@ from oslo_config import cfg
 
 from nova import config
 from nova import exception
+from nova import hints
 from nova import utils
 from nova.cmd import args as args_util
 from nova.cmd import demo
@@ -48,17 +48,18 @@ def do_guest_xml(args) -> int:
 
 
 def command(*words: str) -> str:
-    """``nova-libvirt WORDS`` as the user would type it again: with the
-    --config-file and --config-dir this run was given, so that advice
-    reaches the same libvirt.
+    """``nova-libvirt WORDS`` as the user would type it again (as they
+    ran it, with the --config-file and --config-dir this run was given:
+    nova.hints), so that advice reaches the same libvirt.
     """
-    argv = [PROG]
-    for path in CONF.config_file or ():
-        argv += ['--config-file', path]
-    dirs = CONF.config_dir or ()
-    for path in [dirs] if isinstance(dirs, str) else dirs:
-        argv += ['--config-dir', path]
-    return shlex.join(argv + list(words))
+    return hints.command(*words)
+
+
+def _dirs(value) -> list:
+    """oslo.config's config_dir: one path, a list, or None."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def closed_to_others(path: str) -> str | None:
@@ -377,10 +378,16 @@ def main(argv: list[str] | None = None) -> int:
         CONF.unregister_opt(command_opt)
 
 
+def configure(argv: list[str]) -> None:
+    """Load the configuration ``argv`` names; advice repeats its files."""
+    config.parse_args(argv)
+    hints.set_config(CONF.config_file, _dirs(CONF.config_dir))
+
+
 def _run(argv: list[str]) -> int:
     try:
         with _one_line_usage_errors(argv):
-            config.parse_args(argv)
+            configure(argv)
         for warning in config.unknown_options(CONF):
             print(f'{PROG}: warning: {warning}', file=sys.stderr)
         handler = getattr(CONF.command, 'handler', None)

@@ -10,6 +10,8 @@ period cached for it. nova.virt.libvirt.memstats gathers the facts and
 applies both. Nothing here talks to libvirt or reads nova.conf.
 """
 
+from nova import hints
+
 OK = 'ok'
 STALE = 'stale'
 PAUSED = 'paused'
@@ -104,8 +106,8 @@ def _unable(active: bool, balloon, monitor_busy: float | None,
     if balloon.period is None:
         return NO_STATS_PERIOD, (
             'Balloon has no statistics period: guest figures are read once '
-            'and never refreshed; give it one with "nova-libvirt '
-            'set-period SECONDS NAME".')
+            'and never refreshed; give it one with '
+            f'"{hints.command("set-period", "SECONDS", "NAME")}".')
     return None
 
 

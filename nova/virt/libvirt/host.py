@@ -18,6 +18,7 @@ import time
 import libvirt
 
 from nova import exception
+from nova import hints
 from nova.virt.libvirt import bounded
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import connection
@@ -149,8 +150,9 @@ class Host:
                 return conn.lookupByName(name)
             except libvirt.libvirtError as e:
                 if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                    raise exception.InstanceNotFound(name=name,
-                                                     uri=self.uri) from None
+                    raise exception.InstanceNotFound(
+                        name=name, uri=self.uri,
+                        command=hints.command('memstats')) from None
                 raise exception.LibvirtCallFailed(
                     call='lookupByName()', name=name,
                     reason=e.get_error_message()) from None

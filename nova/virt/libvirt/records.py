@@ -12,6 +12,7 @@ where a driver lacks the bulk call. It must not read nova.conf.
 import libvirt
 
 from nova import exception
+from nova import hints
 from nova.virt.libvirt import guest as libvirt_guest
 
 # libvirt domain states in which QEMU runs.
@@ -142,7 +143,9 @@ def figures_skipped(record: dict) -> bool:
 
 def missing(name: str, uri: str) -> StatsRecord:
     return StatsRecord(None, name, None, False, {},
-                       str(exception.InstanceNotFound(name=name, uri=uri)))
+                       str(exception.InstanceNotFound(
+                           name=name, uri=uri,
+                           command=hints.command('memstats'))))
 
 
 def per_domain_stats(domains: list, names: list[str] | None,

@@ -6,7 +6,6 @@ import sys
 
 import fixtures
 
-from nova import config as nova_config
 from nova import exception
 from nova.cmd import libvirt as cmd
 from nova.tests.unit.cmd import base
@@ -473,9 +472,8 @@ class AdviceTest(base.CommandTestCase):
         with open(conf, 'w') as f:
             f.write('[libvirt]\nvirt_type = qemu\n')
         os.mkdir(os.path.join(tmp, 'conf.d'))
-        nova_config.parse_args(['--config-file', conf, '--config-dir',
-                                os.path.join(tmp, 'conf.d')],
-                               prog=cmd.PROG)
+        cmd.configure(['--config-file', conf, '--config-dir',
+                       os.path.join(tmp, 'conf.d')])
         self.assertEqual(
             f"nova-libvirt --config-file '{conf}' --config-dir "
             f"{tmp}/conf.d destroy g1", cmd.command('destroy', 'g1'))
