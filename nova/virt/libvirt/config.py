@@ -1015,6 +1015,16 @@ class DomainFacts(typing.NamedTuple):
     balloon: LibvirtConfigMemoryBalloon | None
     instance: LibvirtConfigGuestMetaNovaInstance | None
     period_change: LibvirtConfigGuestMetaMemStatsPeriod | None
+    #: the file the guest's serial console is logged to, where it is one
+    console_log: str | None = None
+
+
+def _console_log(root) -> str | None:
+    """The path of the first serial port logged to a file, or None."""
+    for el in root.iterfind('devices/serial'):
+        if el.get('type') == 'file':
+            return LibvirtConfigGuestSerial().parse_dom(el).source_path
+    return None
 
 
 def _optional(root, cls: type, path: str):
@@ -1032,7 +1042,8 @@ def domain_facts(xml: str) -> DomainFacts:
         root.get('type'),
         _optional(root, LibvirtConfigMemoryBalloon, 'devices/'),
         _optional(root, LibvirtConfigGuestMetaNovaInstance, 'metadata/'),
-        _optional(root, LibvirtConfigGuestMetaMemStatsPeriod, 'metadata/'))
+        _optional(root, LibvirtConfigGuestMetaMemStatsPeriod, 'metadata/'),
+        _console_log(root))
 
 
 def domain_balloon(xml: str) -> tuple[str | None, LibvirtConfigMemoryBalloon

@@ -18,6 +18,7 @@ PAUSED = 'paused'
 NO_STATS_PERIOD = 'no-stats-period'
 BALLOON_DISABLED = 'balloon-disabled'
 NO_GUEST_DRIVER = 'no-guest-driver'
+NOT_BOOTED = 'not-booted'
 STARTING = 'starting'
 NO_GUEST_FIGURES = 'no-guest-figures'
 NOT_RUNNING = 'not-running'
@@ -25,7 +26,7 @@ UNRESPONSIVE = 'unresponsive'
 ERROR = 'error'
 STATES = (OK, STALE, PAUSED, NO_STATS_PERIOD, BALLOON_DISABLED, STARTING,
           NO_GUEST_DRIVER, NO_GUEST_FIGURES, NOT_RUNNING, UNRESPONSIVE,
-          ERROR)
+          ERROR, NOT_BOOTED)
 
 # Figures only the guest's balloon driver reports.
 GUEST_KEYS = ('unused', 'available', 'usable')
@@ -42,7 +43,8 @@ def classify(active: bool, balloon, stats: dict, now: float,
              period_changed_at: float | None = None,
              started_at: float | None = None,
              start_grace: float = 0,
-             remedy: str | None = None) -> tuple[str, str]:
+             remedy: str | None = None,
+             console: tuple[str, bool] | None = None) -> tuple[str, str]:
     """(stats_state, reason) of one guest: the first row that applies.
 
     ``balloon`` is the LibvirtConfigMemoryBalloon of the live XML, or None
@@ -55,7 +57,10 @@ def classify(active: bool, balloon, stats: dict, now: float,
     long after its start a guest that never reported is still booting
     (seconds; [libvirt] mem_stats_start_grace_seconds); ``remedy`` how a
     guest with its balloon disabled gets statistics, as what decides its
-    period says (stats_period.disabled_remedy; default: the option).
+    period says (stats_period.disabled_remedy; default: the option);
+    ``console`` (the file its serial console is logged to, whether it is
+    still empty) where that tells anything: not for a guest that may
+    write nothing there (Windows), nor where the file could not be read.
 
     ====================================  ==================  ============
     the guest                             state               figures
@@ -69,6 +74,10 @@ def classify(active: bool, balloon, stats: dict, now: float,
     never reported, and started under     starting            host's only
     the start grace or two periods ago
     (whichever is longer; where known)
+    never reported, and its console       not-booted          host's only
+    still empty: it never reached its
+    kernel (KVM unusable, a kernel or
+    disk that does not boot)
     never reported (last_update 0)        no-guest-driver     host's only
     reports, but with no guest figure     no-guest-figures    host's only
     (a driver that sends -1 for each)
@@ -79,7 +88,7 @@ def classify(active: bool, balloon, stats: dict, now: float,
     """
     return (_unable(active, balloon, monitor_busy, remedy) or
             _reports(balloon, stats, now, suspended, period_changed_at,
-                     started_at, start_grace))
+                     started_at, start_grace, console))
 
 
 def _unable(active: bool, balloon, monitor_busy: float | None,
@@ -113,7 +122,8 @@ def _unable(active: bool, balloon, monitor_busy: float | None,
 
 def _reports(balloon, stats: dict, now: float, suspended: str | None,
              period_changed_at: float | None,
-             started_at: float | None, start_grace: float) -> tuple[str, str]:
+             started_at: float | None, start_grace: float,
+             console: tuple[str, bool] | None = None) -> tuple[str, str]:
     """The rows of a guest with a balloon and a period: what its reports
     say.
     """
@@ -134,6 +144,14 @@ def _reports(balloon, stats: dict, now: float, suspended: str | None,
             'reported yet: it reports within one period once its balloon '
             f'driver loads (no-guest-driver if it has not {grace:.0f}s '
             'after its start).')
+    if not last and console is not None and console[1]:
+        since = (f' {max(0, now - started_at):.0f}s after its start'
+                 if started_at is not None else '')
+        return NOT_BOOTED, (
+            f'Guest never reached its kernel: its console {console[0]} is '
+            f'still empty{since}, so its balloon driver never had a '
+            'chance: check that it can boot (KVM usable on this host, or '
+            'virt_type qemu; its kernel, disk and command line).')
     if not last:
         return NO_GUEST_DRIVER, (
             'Guest never reported: load virtio_balloon (Linux) or install '

@@ -23,6 +23,7 @@ module must not import libvirt or read nova.conf.
 
 from collections.abc import Callable
 import dataclasses
+import os
 import time
 
 from nova import exception
@@ -145,11 +146,13 @@ class _CachedFacts:
 
     __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
                  'project', 'seen', 'read_at', 'period_changed_at',
-                 'started_at')
+                 'started_at', 'console_log')
 
     def __init__(self, uuid: str, facts, seen: int, read_at: float):
         self.uuid, self.balloon = uuid, facts.balloon
         self.metadata = metadata = facts.instance
+        #: the file its serial console is logged to, where the XML says
+        self.console_log = facts.console_log
         #: The balloon's statistics period, None without one.
         self.period = None if self.balloon is None else self.balloon.period
         if metadata is None:
@@ -168,6 +171,23 @@ class _CachedFacts:
         self.period_changed_at = (
             change.changed_at if change is not None and
             change.seconds == (self.period or 0) else None)
+
+
+def _console(known: '_CachedFacts') -> tuple[str, bool] | None:
+    """(the guest's console file, whether it is empty) for a guest that
+    never reported, where that tells whether it booted: its console is a
+    file this process may read, and its image is not Windows' (which
+    writes nothing to a serial console). A stat(), no read.
+    """
+    path = known.console_log
+    image = known.metadata.image if known.metadata is not None else None
+    properties = image.properties if image is not None else None
+    if path is None or (properties or {}).get('os_type') == 'windows':
+        return None
+    try:
+        return path, os.stat(path).st_size == 0
+    except OSError:
+        return None
 
 
 class MemoryStatsCollector:
@@ -277,7 +297,9 @@ class MemoryStatsCollector:
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,
             known.started_at, self.start_grace,
-            stats_period.disabled_remedy(asked) if asked else None)
+            stats_period.disabled_remedy(asked) if asked else None,
+            _console(known) if record.active and
+            not record.stats.get('last_update') else None)
         wanted = None
         if asked is not None and known.balloon is not None and \
                 known.balloon.model != 'none':

@@ -4,6 +4,8 @@ import functools
 import os
 import time
 
+import fixtures
+
 from nova import exception
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
@@ -67,6 +69,41 @@ class MemoryStatsTest(base.RealQemuTestCase):
         for key in base.GUEST_KEYS:
             self.assertNotIn(key, stats)
         self.assertFalse(stats.get('last_update'))
+
+    def test_a_guest_that_never_reached_its_kernel_is_not_blamed_on_its_driver(
+            self):
+        # a blank disk: the firmware finds nothing to boot, and the serial
+        # console stays empty (as a kvm guest's on a host whose KVM does
+        # not work)
+        disk = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'blank.img')
+        with open(disk, 'wb') as f:
+            f.truncate(1 << 20)
+        self.flags(mem_stats_period_seconds=2, group='libvirt')
+        self.flags(mem_stats_start_grace_seconds=0, group='libvirt')
+        self.addCleanup(self._delete_and_check, 'ft-no-boot')
+        instance = instance_obj.Instance('ft-no-boot', memory_mb=256)
+        self.driver.spawn(instance, image_meta_obj.ImageMeta(
+            disk_path=disk))
+        collector = self.driver.memory_stats_collector()
+
+        def settled():
+            row = collector.collect(['ft-no-boot'])[0]
+            return row if row.stats_state != 'starting' else None
+        row = self.wait_for('the start grace to pass', settled, 30)
+        self.assertEqual('not-booted', row.stats_state, row.reason)
+        console = os.path.join(self.driver.get_instance_dir(instance),
+                               'console.log')
+        self.assertIn(f'its console {console} is still empty', row.reason)
+        self.assertNotIn('virtio_balloon', row.reason)
+        # a guest that booted and has no balloon driver is still blamed on
+        # the driver: its console is not empty
+        self.boot('ft-no-driver-2', period=2, variant='nodriver')
+        self.wait_for_console(testimage.READY_LINE + ' (nodriver)')
+        row = self.wait_for('the start grace to pass', lambda: (
+            lambda r: r if r.stats_state != 'starting' else None)(
+            collector.collect(['ft-no-driver-2'])[0]), 30)
+        self.assertEqual('no-guest-driver', row.stats_state, row.reason)
 
     def test_a_fresh_collector_knows_when_the_guest_started(self):
         # from its QEMU process, as every process that may read it does

@@ -48,6 +48,17 @@ class ClassifyTest(test.TestCase):
             active=True, balloon=_balloon(period=10),
             stats={'actual': 262144, 'last_update': 0, 'rss': 1},
             state='no-guest-driver', words='virtio_balloon')),
+        ('never_booted', dict(
+            active=True, balloon=_balloon(period=10),
+            stats={'actual': 262144, 'last_update': 0, 'rss': 1},
+            console=('/i/console.log', True), state='not-booted',
+            words='never reached its kernel: its console /i/console.log '
+                  'is still empty')),
+        ('never_reported_console_written', dict(
+            active=True, balloon=_balloon(period=10),
+            stats={'actual': 262144, 'last_update': 0, 'rss': 1},
+            console=('/i/console.log', False), state='no-guest-driver',
+            words='virtio_balloon')),
         ('no_last_update_key', dict(
             active=True, balloon=_balloon(period=10),
             stats={'actual': 1, 'rss': 1}, state='no-guest-driver',
@@ -109,12 +120,13 @@ class ClassifyTest(test.TestCase):
             state='not-running', words='start it')),
     ]
 
-    busy = suspended = changed = None
+    busy = suspended = changed = console = None
 
     def test_classify(self):
         state, reason = guest_state.classify(self.active, self.balloon,
                                           self.stats, NOW, self.busy,
-                                          self.suspended, self.changed)
+                                          self.suspended, self.changed,
+                                          console=self.console)
         self.assertEqual(self.state, state)
         self.assertIn(self.words, reason)
         self.assertIn(state, guest_state.STATES)
