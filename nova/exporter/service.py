@@ -24,7 +24,9 @@ driver, nor read the configuration itself.
 import concurrent.futures
 import dataclasses
 import errno
+import ipaddress
 import signal
+import socket
 import threading
 import time
 
@@ -238,6 +240,7 @@ class ExporterService:
         where = ', '.join(_address(s) for s in sockets)
         LOG.info('Serving %s://%s/metrics for %s (%s; HTTP/1.1)', scheme,
                  where, self.uri, web.summary())
+        _warn_exposed(sockets, web)
         # It listens: systemd may count it started (Type=notify).
         notify.notify('READY=1', f'STATUS=Serving on {where}')
         _warn_apply(opts)
@@ -318,6 +321,38 @@ def _listen_error(where: str, e: OSError) -> str:
                 '1024 or above.')
     return (f'cannot listen on {where}: {e.strerror or e}: check [exporter] '
             'listen_address and listen_port.')
+
+
+def exposed(sockets, tls: bool, passwords: bool) -> str | None:
+    """The WARNING for serving beyond this host without TLS or passwords
+    (as the toolkit says "TLS is disabled"), or None.
+    """
+    beyond = [_address(sock) for sock in sockets
+              if not _loopback(sock.getsockname()[0])]
+    missing = [what for what, has in (('TLS', tls),
+                                      ('basic_auth_users', passwords))
+               if not has]
+    if not beyond or not missing:
+        return None
+    return (f'Listening on {", ".join(beyond)} without '
+            f'{" or ".join(missing)}: anyone who can reach this host reads '
+            'every guest\'s figures' + (' in clear' if not tls else '') +
+            '; set [exporter] web_config_file (tls_server_config, '
+            'basic_auth_users), or listen_address = 127.0.0.1.')
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        return False  # a path (AF_UNIX): not beyond this host either
+
+
+def _warn_exposed(sockets, web) -> None:
+    said = exposed([s for s in sockets if s.family != socket.AF_UNIX],
+                   web.tls is not None, bool(web.users))
+    if said is not None:
+        LOG.warning('%s', said)
 
 
 def _warn_apply(settings: Settings) -> None:

@@ -211,6 +211,31 @@ class ConsoleScriptTest(base.ServiceTestCase):
         self.assertNotIn('Option libvirt.mem_stats_period_seconds', out)
         self.assertEqual(0, proc.wait(timeout=30))
 
+    def test_exposed_without_tls_or_passwords_says_so_once(self):
+        with open(self.conf_path, 'w') as f:
+            f.write('[libvirt]\nconnection_uri = test:///default\n'
+                    '[exporter]\nlisten_address = 0.0.0.0\n'
+                    'listen_port = 0\n')
+        proc = self._run('--config-file', self.conf_path)
+        out = self._wait_for(proc, 'Serving http://0.0.0.0:')
+        out += self._wait_for(proc, 'without TLS or basic_auth_users')
+        proc.send_signal(signal.SIGTERM)
+        out += self._wait_for(proc, 'Stopped.')
+        warnings = [line for line in out.splitlines() if 'WARNING' in line]
+        self.assertEqual(1, len(warnings), out)
+        self.assertRegex(warnings[0], r'Listening on 0\.0\.0\.0:\d+ '
+                                      r'without TLS or basic_auth_users')
+        self.assertEqual(0, proc.wait(timeout=30))
+        # on loopback, nothing
+        with open(self.conf_path, 'w') as f:
+            f.write('[libvirt]\nconnection_uri = test:///default\n'
+                    '[exporter]\nlisten_port = 0\n')
+        proc = self._run('--config-file', self.conf_path)
+        self._wait_for(proc, 'Serving http://127.0.0.1:')
+        proc.send_signal(signal.SIGTERM)
+        self.assertNotIn('WARNING', self._wait_for(proc, 'Stopped.'))
+        self.assertEqual(0, proc.wait(timeout=30))
+
     def test_help_opens_with_what_it_serves(self):
         proc = self._run('--help')
         self.assertEqual(0, proc.wait(timeout=30))

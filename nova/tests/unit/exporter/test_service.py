@@ -33,3 +33,36 @@ class ListenErrorTest(test.TestCase):
         conf([], default_config_files=[])
         self.addCleanup(conf.reset)
         self.assertEqual(service.Settings(), exporter_cmd.settings(conf))
+
+
+class _Sock:
+    def __init__(self, host, port=9179):
+        self._name = (host, port)
+
+    def getsockname(self):
+        return self._name
+
+
+class ExposedTest(test.TestCase):
+    """One WARNING at start when served beyond this host without TLS or
+    passwords (issue 40: the exporter said nothing on 0.0.0.0).
+    """
+
+    def test_beyond_this_host_without_tls_or_passwords(self):
+        said = service.exposed([_Sock('0.0.0.0')], tls=False,
+                               passwords=False)
+        self.assertEqual(
+            'Listening on 0.0.0.0:9179 without TLS or basic_auth_users: '
+            "anyone who can reach this host reads every guest's figures "
+            'in clear; set [exporter] web_config_file (tls_server_config, '
+            'basic_auth_users), or listen_address = 127.0.0.1.', said)
+        self.assertIn('without basic_auth_users:', service.exposed(
+            [_Sock('10.0.0.5')], tls=True, passwords=False))
+        self.assertIn('[::]:9179 without TLS:', service.exposed(
+            [_Sock('::')], tls=False, passwords=True))
+
+    def test_nothing_on_loopback_or_with_both(self):
+        for socks, tls, passwords in (([_Sock('127.0.0.1')], False, False),
+                                      ([_Sock('::1')], False, False),
+                                      ([_Sock('0.0.0.0')], True, True)):
+            self.assertIsNone(service.exposed(socks, tls, passwords))
