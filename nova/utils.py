@@ -124,6 +124,8 @@ def near_miss(name: str, known) -> str | None:
     """
     if name in known:
         return None
-    found = difflib.get_close_matches(name, list(known), n=1,
+    # Keys are case-sensitive (as in Nova): another case is a misspelling
+    lowered = {key.lower(): key for key in known}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1,
                                       cutoff=NEAR_MISS)
-    return found[0] if found else None
+    return lowered[found[0]] if found else None

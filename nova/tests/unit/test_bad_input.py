@@ -225,6 +225,18 @@ enabled = true
         self._check('extra-spec-misspelt', self._guest_xml(
             '--flavor-extra-spec', 'hw:mem_stats_period_second=2',
             '--disk', self.kernel))
+        # keys are case-sensitive, as in Nova: another case is refused,
+        # not carried as an unknown key (and the guest given the default)
+        for option, key in (
+                ('--flavor-extra-spec', 'HW:MEM_STATS_PERIOD_SECONDS'),
+                ('--image-property', 'HW_MEM_STATS_PERIOD_SECONDS'),
+                ('--flavor-extra-spec', 'Hw:Mem_Stats_Period_Seconds')):
+            rc, _, err = self._guest_xml(option, f'{key}=2', '--disk',
+                                         self.kernel)
+            self.assertEqual(2, rc, err)
+            self.assertEqual(1, len(err.splitlines()), err)
+            self.assertIn(f'is not one nova-libvirt knows: did you mean '
+                          f'{key.lower()}?', err)
 
     def test_flavor_image_conflict(self):
         self._check('flavor-image-conflict', self._guest_xml(
