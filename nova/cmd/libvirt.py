@@ -35,6 +35,8 @@ CONF = nova.conf.CONF
 PROG = 'nova-libvirt'
 
 
+SET_PERIOD_USAGE = ('give the period and the guests to change: SECONDS '
+                    'NAME ..., or SECONDS --all')
 ALL_AND_NAMES = 'give either guest names or --all, not both'
 
 
@@ -203,10 +205,13 @@ def do_memstats(args) -> int:
         return 0
     sys.stdout.write(output.format_memstats(rows, args.format,
                                             wide=args.wide))
-    print(f'{PROG}: memstats read {_guests(len(rows))} on {where(drv)}.',
-          file=sys.stderr)
     missing = [row for row in rows if row.stats_state == guest_state.ERROR
                and row.uuid is None]
+    # a name not there is not a guest read (said below, one line each)
+    read = len(rows) - len(missing)
+    absent = f' ({len(missing)} not found)' if missing else ''
+    print(f'{PROG}: memstats read {_guests(read)}{absent} on '
+          f'{where(drv)}.', file=sys.stderr)
     for row in missing:
         print(f'{PROG}: error: {row.reason}', file=sys.stderr)
     return 1 if missing else 0
@@ -217,6 +222,8 @@ def _report(command: str, drv, outcomes, dry_run: bool,
     """Each guest's line, the tally in ``words`` (action: word), and on
     stderr the connection used.
     """
+    if dry_run:
+        words = {**words, stats_period.CHANGE: 'would change'}
     counts = dict.fromkeys(words, 0)
     for outcome in outcomes:
         print(outcome.line)
@@ -360,6 +367,10 @@ def _one_line_usage_errors(argv: list[str]):
                     'set-period' in argv and '--all' in argv):
                 # names after --all: argparse cannot take them there
                 message = ALL_AND_NAMES
+            elif (message.startswith('the following arguments are '
+                                     'required') and 'set-period' in argv):
+                # argparse calls NAME required; --all does as well
+                message = SET_PERIOD_USAGE
             raise args_util.UsageError(reason=message) from None
         sys.stderr.write(captured.getvalue())
         raise

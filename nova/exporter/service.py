@@ -382,8 +382,9 @@ def _warn_costs(web) -> None:
                         'has cost %d: each check of a password not yet '
                         'verified takes about %s of CPU (cost 10: 0.06 s); '
                         'verified credentials are answered from memory. '
-                        '"htpasswd -nBC 10 USER" makes a cheaper one.',
-                        cost, _seconds(0.06 * 2 ** (cost - 10)))
+                        '%s makes a cheaper one.',
+                        cost, _seconds(0.06 * 2 ** (cost - 10)),
+                        web_config.HTPASSWD)
 
 
 def _seconds(value: float) -> str:

@@ -30,6 +30,20 @@ def rows() -> dict[str, tuple[list[str], int]]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
+def described() -> dict[str, str]:
+    """case id -> its second column (what is done), whitespace folded."""
+    with open(PAGE) as f:
+        text = f.read()
+    found = {}
+    for row in re.split(r'\n   \* - ', text)[1:]:
+        cells = [' '.join(c.split()) for c in re.split(r'\n     - ', row)]
+        case = re.fullmatch(r'``([a-z0-9-]+)``', cells[0])
+        if case is not None:
+            found[case.group(1)] = cells[1]
+    return found
+
+
 def check(testcase, case: str, rc: int, output: str, **placeholders):
     """Fail ``testcase`` unless ``output`` and ``rc`` are as documented."""
     says, status = rows()[case]

@@ -78,6 +78,9 @@ HEADERS = {'Strict-Transport-Security': None,
            'X-Frame-Options': ('deny', 'sameorigin'),
            'X-XSS-Protection': None,
            'Content-Security-Policy': None}
+# How to make a user's hash: htpasswd (Debian's apache2-utils), cost 10.
+HTPASSWD = ('"htpasswd -nBC 10 USER" (Debian package apache2-utils: '
+            'apt-get install apache2-utils)')
 # A bcrypt hash as htpasswd -B and Go's bcrypt write it: $2a$, $2b$ or
 # $2y$, two digits of cost, 22 characters of salt and 31 of hash.
 HASH = re.compile(rb'\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}')
@@ -352,12 +355,12 @@ def _users(reader: yamlread.Reader, top: dict) -> dict[str, bytes]:
             reader.fail('basic_auth_users: a user\'s hash is not a whole '
                         'bcrypt hash (hashedSecret too short to be a '
                         'bcrypted password, or malformed): make one with '
-                        '"htpasswd -nBC 10 USER".', where)
+                        f'{HTPASSWD}.', where)
         cost = int(m.group(1))
         if not 4 <= cost <= 31:
             reader.fail(f'basic_auth_users: a user\'s hash has bcrypt cost '
                         f'{cost}, outside 4 to 31: make a new one with '
-                        '"htpasswd -nBC 10 USER".', where)
+                        f'{HTPASSWD}.', where)
         found[user] = raw
     return found
 

@@ -392,6 +392,18 @@ class UsersTest(WebConfigTestCase):
              f'  carol: {_hash("carol123")}\n'
              f'  alice: {_hash("alice123", 10)}\n')
 
+    def test_the_hash_htpasswd_makes_as_the_docs_say(self):
+        # the command exporter.rst and the exporter's messages name
+        made = subprocess.run(['htpasswd', '-nbBC', '10', 'prometheus',
+                               's3cret'], capture_output=True, text=True,
+                              timeout=60, check=True).stdout.strip()
+        user, _, hashed = made.partition(':')
+        exporter = self.start(f'basic_auth_users:\n  {user}: {hashed}\n')
+        self.assertEqual(200, self.get(exporter, user='prometheus',
+                                       password='s3cret')[0])
+        self.assertEqual(401, self.get(exporter, user='prometheus',
+                                       password='other')[0])
+
     def test_users_over_http_and_https(self):
         for web, context in ((self.USERS, None),
                              (self.tls() + self.USERS, True)):
@@ -497,8 +509,9 @@ class SlowHashTest(WebConfigTestCase):
         pid = exporter.proc.pid
         self.assertEqual(1, exporter.log().count(
             f"a user's bcrypt hash has cost {self.COST}"), exporter.log())
-        self.assertIn('"htpasswd -nBC 10 USER" makes a cheaper one',
-                      exporter.log())
+        self.assertIn('"htpasswd -nBC 10 USER" (Debian package '
+                      'apache2-utils: apt-get install apache2-utils) makes a '
+                      'cheaper one', exporter.log())
         self.assertEqual(200, self.get(exporter, user='prom',
                                        password='prom123')[0])
         # an unknown user costs an ordinary check (the toolkit's cost-10

@@ -371,7 +371,8 @@ class LibvirtDriver:
         own = stats_period.asked_period(
             CONF.libvirt.mem_stats_period_seconds, facts.metadata)
         change = stats_period.decide(facts, period, wanted.asked,
-                                     stats_period.disabled_remedy(own))
+                                     stats_period.disabled_remedy(own),
+                                     dry_run)
         if change.action != stats_period.CHANGE or dry_run:
             return stats_period.Outcome(name, change)
         # Live first, for an immediate effect, then the definition: one

@@ -204,10 +204,11 @@ def _shown(seconds: int) -> str:
 
 
 def decide(facts: GuestFacts, period: int, asked: str | None = None,
-           remedy: str = RECREATE) -> PeriodChange:
+           remedy: str = RECREATE, dry_run: bool = False) -> PeriodChange:
     """How to give ``facts``' guest the statistics period ``period`` (>= 0),
     its line ending with ``asked`` (in brackets) where given; ``remedy``:
-    how a guest whose balloon is disabled gets one (``disabled_remedy``).
+    how a guest whose balloon is disabled gets one (``disabled_remedy``);
+    ``dry_run``: a change is said as one that would be made.
 
     ``live`` is the running guest's balloon, ``config`` its persistent
     definition's; a definition a guest does not have (shut off: no live
@@ -235,6 +236,10 @@ def decide(facts: GuestFacts, period: int, asked: str | None = None,
     only those that differ are changed.
     """
     change = _decide(facts, period, remedy)
+    if dry_run and change.action == CHANGE:
+        change = dataclasses.replace(change, message=change.message.replace(
+            f'{facts.name}: period ', f'{facts.name}: would change period ',
+            1))
     if asked is None:
         return change
     return dataclasses.replace(

@@ -54,6 +54,11 @@ class ServerTest(base.ServiceTestCase):
         for path in ('/../../etc/passwd', '/metrics/x', '/favicon.ico'):
             status, _, body = _request(self.url(svc, path))
             doc_table.check(self, 'http-unknown-path', status, body.decode())
+        # the paths the page names as the exceptions are answered
+        listed = doc_table.described()['http-unknown-path']
+        for path in ('/metrics', '/', '/-/healthy'):
+            self.assertIn(f'``{path}``', listed)
+            self.assertEqual(200, _request(self.url(svc, path))[0], path)
         status, headers, body = _request(self.url(svc), method='HEAD')
         self.assertEqual((200, b''), (status, body))
         self.assertGreater(int(headers['Content-Length']), 100)

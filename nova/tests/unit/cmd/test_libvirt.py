@@ -177,6 +177,9 @@ class TestDriverCommandsTest(base.CommandTestCase):
         self.assertEqual(uuid, rows[0]['uuid'])
         self.assertEqual(10, rows[0]['period'])
         self.assertEqual('error', rows[1]['stats_state'])
+        # the name not there is not counted as a guest read
+        self.assertIn('nova-libvirt: memstats read 1 guest (1 not found) '
+                      'on test:///default', err)
 
         rc, out, err = self.run_cmd(*self._conf(), 'memstats')
         self.assertEqual(0, rc, err)
@@ -361,19 +364,27 @@ class PeriodCommandsTest(base.CommandTestCase):
                           'answered libvirt for 12s', lines['run30'])
             self.assertIn('kill -CONT', lines['run30'])
             self.assertNotIn('live and in the persistent', lines['run30'])
-            self.assertIn('off30: period 30s -> 2s', lines['off30'])
-            self.assertIn('1 changed, 0 unchanged, 0 cannot change, '
-                          '1 failed', out.splitlines()[-1])
+            would = 'would change ' if extra else ''
+            self.assertIn(f'off30: {would}period 30s -> 2s', lines['off30'])
+            self.assertIn(f'1 {would or "changed"}'.strip() +
+                          ', 0 unchanged, 0 cannot change, 1 failed',
+                          out.splitlines()[-1])
             self.assertEqual(bool(extra), '(dry run: nothing was changed)'
                              in out.splitlines()[-1])
 
-    def test_dry_run_prints_the_same_lines(self):
+    def test_dry_run_says_what_would_change(self):
         rc, dry, err = self.run_cmd(*self._conf(), 'set-period', '2',
                                     '--all', '--dry-run')
         rc2, real, err = self.run_cmd(*self._conf(), 'set-period', '2',
                                       '--all')
         self.assertEqual(rc, rc2)
-        self.assertEqual(dry.splitlines()[:-1], real.splitlines()[:-1])
+        # the same lines, but a change said as one that would be made
+        # (a dry run's lines once read as if done)
+        self.assertEqual([line.replace(': period ', ': would change period ')
+                          for line in real.splitlines()[:-1]],
+                         dry.splitlines()[:-1])
+        self.assertIn('would change period', dry)
+        self.assertIn('would change,', dry.splitlines()[-1])
 
     def test_set_period_bad_input(self):
         for args, words in (
@@ -382,6 +393,9 @@ class PeriodCommandsTest(base.CommandTestCase):
                 (('2147483648', '--all'), "'2147483648' is not an integer"),
                 (('1.5', '--all'), "'1.5' is not an integer"),
                 (('2',), 'give the guests to change (NAME ...) or --all'),
+                # nothing: argparse would call NAME required, not --all
+                ((), 'give the period and the guests to change: SECONDS '
+                     'NAME ..., or SECONDS --all'),
                 (('2', 'run30', '--all'), 'guest names or --all, not both'),
                 # names after --all, which argparse cannot place
                 (('2', '--all', 'run30'), 'guest names or --all, not both')):
