@@ -260,11 +260,12 @@ def unknown_options(conf: cfg.ConfigOpts) -> list[str]:
     return list(dict.fromkeys(warnings))
 
 
-def check_files(conf: cfg.ConfigOpts, prog: str) -> None:
+def check_files(conf: cfg.ConfigOpts, prog: str) -> cfg.ConfigOpts:
     """Load ``conf``'s configuration files into a scratch ConfigOpts and
     check every value there; InvalidConfig when one is bad. For a service
     that re-reads them: oslo.config cannot undo a mutation, and a bad
-    value must not reach (and stop) the running service.
+    value must not reach (and stop) the running service. The scratch
+    ConfigOpts: what the files say now.
     """
     import nova.conf
 
@@ -276,7 +277,7 @@ def check_files(conf: cfg.ConfigOpts, prog: str) -> None:
     dirs = conf.config_dir or []
     for path in [dirs] if isinstance(dirs, str) else dirs:
         argv += ['--config-dir', path]
-    parse_args(argv, default_config_files=[], conf=scratch, prog=prog)
+    return parse_args(argv, default_config_files=[], conf=scratch, prog=prog)
 
 
 def parse_args(argv: list[str], default_config_files=None,

@@ -42,7 +42,10 @@ class _NoOsloChangeLines(std_logging.Filter):
     """
 
     def filter(self, record) -> bool:
-        return not str(record.msg).startswith('Option %(group)s')
+        # and its "Ignoring change to immutable option": the service says
+        # which changes wait for a restart, with their values
+        return not str(record.msg).startswith(
+            ('Option %(group)s', 'Ignoring change to immutable option'))
 
 
 _NO_OSLO_CHANGE_LINES = _NoOsloChangeLines()
@@ -107,26 +110,34 @@ def settings(conf) -> service.Settings:
         start_grace=conf.libvirt.mem_stats_start_grace_seconds)
 
 
-def _mutable_values(conf) -> dict:
-    """{(group, option): value} of every mutable option."""
+def _values(conf, mutable: bool) -> dict:
+    """{(group, option): value} of every option that is (or is not)
+    mutable.
+    """
     return {(group, opt.dest): namespace[opt.dest]
             for group, opt, namespace in config.nova_options(conf)
-            if opt.mutable}
+            if bool(opt.mutable) == mutable}
+
+
+def _differ(after: dict, before: dict) -> list:
+    return [(group, name, after[(group, name)], before[(group, name)])
+            for group, name in after
+            if after[(group, name)] != before[(group, name)]]
 
 
 def rereader(conf):
     """The service's reread(): check the files whole (a bad value keeps
-    the configuration running), then apply the mutable options.
+    the configuration running), then apply the mutable options; says which
+    others changed in the files and wait for a restart.
     """
     def reread():
-        config.check_files(conf, service.PROG)
-        before = _mutable_values(conf)
+        files = config.check_files(conf, service.PROG)
+        before = _values(conf, mutable=True)
         conf.mutate_config_files()
-        after = _mutable_values(conf)
-        changed = [(group, name, after[(group, name)], before[(group, name)])
-                   for group, name in after
-                   if after[(group, name)] != before[(group, name)]]
-        return settings(conf), changed
+        changed = _differ(_values(conf, mutable=True), before)
+        waiting = _differ(_values(files, mutable=False),
+                          _values(conf, mutable=False))
+        return settings(conf), changed, waiting
     return reread
 
 

@@ -124,8 +124,9 @@ class ExporterService:
     ``collector``: a memstats.MemoryStatsCollector (collect(), forget(),
     ``timeout``); ``settings``: the Settings; ``uri``: libvirt's, for the
     log; ``reread()``: re-reads the configuration files, returning the new
-    Settings and the mutable options that changed as (group, option,
-    value, was), or raising InvalidConfig.
+    Settings, the mutable options that changed and the others that changed
+    in the files (applied at a restart), each as (group, option, value,
+    was), or raising InvalidConfig.
     """
 
     def __init__(self, collector, settings: Settings, uri: str,
@@ -277,7 +278,7 @@ class ExporterService:
             return
         refused = None
         try:
-            self.settings, changed = self._reread()
+            self.settings, changed, waiting = self._reread()
         except exception.InvalidConfig as e:
             refused = str(e)
         if refused is not None:  # logged outside the except (oslo.log)
@@ -285,11 +286,16 @@ class ExporterService:
                       '%s', refused)
             return
         web_changed = self._reload_web()
-        if not changed and not web_changed:
+        refused = self._web is not None and self._web.refusal is not None
+        if not changed and not web_changed and not refused and not waiting:
             LOG.info('Configuration re-read; nothing changed.')
         for group, name, value, was in changed:
             LOG.info('Configuration changed: [%s] %s = %s (was %s)', group,
                      name, value, was)
+        for group, name, value, was in waiting:
+            LOG.warning('Configuration changed in the files: [%s] %s = %s '
+                        '(running with %s): it applies at the next restart.',
+                        group, name, value, was)
         self.collector.timeout = self.settings.poll_timeout
         self.collector.start_grace = self.settings.start_grace
         _warn_apply(self.settings)
@@ -300,7 +306,7 @@ class ExporterService:
         """
         if self._httpd is None:
             return False
-        changed = self._web.reload()
+        changed = self._web.reload(asked=True)
         if changed:
             _warn_costs(self._web.config)
         return changed

@@ -34,6 +34,8 @@ class Current:
         self.config, self.tls = load()
         self._lock = threading.Lock()
         self._refused = None  # the files' identities last refused
+        #: why the files in place are refused (None: they are in force)
+        self.refusal: str | None = None
 
     def for_connection(self):
         """The ServerTLS for a new connection (None: plain HTTP), read
@@ -43,8 +45,11 @@ class Current:
             self.reload()
         return self.tls
 
-    def reload(self) -> bool:
-        """Read the files again; whether what applies changed."""
+    def reload(self, asked: bool = False) -> bool:
+        """Read the files again; whether what applies changed. A refusal
+        is logged once per change of the files, and each time it is
+        ``asked`` for (SIGHUP).
+        """
         with self._lock:
             running = self.config
             refused = None
@@ -52,10 +57,11 @@ class Current:
                 config, tls = self._load()
             except (exception.NovaException, ValueError, OSError) as e:
                 refused = str(e)
+            self.refusal = refused
             if refused is not None:  # outside the except (oslo.log)
                 files = tuple(yamlread.identity(f[0])
                               for f in running.files)
-                if files != self._refused:
+                if files != self._refused or asked:
                     self._refused = files
                     LOG.warning('Web configuration not reloaded, the last '
                                 'good one stays; the next start will fail: '

@@ -69,6 +69,21 @@ def read_bounded(path: str) -> bytes:
         os.close(fd)
 
 
+def _error_line(error, raw: bytes) -> int | None:
+    """The line (from 1) a YAML error is on, as the operator counts: the
+    start of what was left open (a quoted string) where PyYAML names it,
+    and never past the file's last line (PyYAML marks an unclosed ``[``
+    at the end of the stream, the line after it).
+    """
+    marks = [m for m in (getattr(error, 'context_mark', None),
+                         getattr(error, 'problem_mark', None))
+             if m is not None]
+    if not marks:
+        return None
+    last = max(1, len(raw.rstrip().split(b'\n')))
+    return min(marks[0].line + 1, last)
+
+
 class Reader:
     """Reads one YAML file against a schema of kinds, raising ``error``
     (a NovaException taking ``path`` and ``reason``) in one line that
@@ -99,8 +114,8 @@ class Reader:
         try:
             node = loader.get_single_node()
         except yaml.YAMLError as e:
-            mark = getattr(e, 'problem_mark', None)
-            line = f' (line {mark.line + 1})' if mark is not None else ''
+            line = _error_line(e, raw)
+            line = f' (line {line})' if line is not None else ''
             self.fail(f'is not valid YAML{line}: fix the file.')
         if node is not None:
             self._count(node)

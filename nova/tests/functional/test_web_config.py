@@ -597,6 +597,10 @@ class ReloadTest(WebConfigTestCase):
             # the cause once, and no class of ours (oslo.log adds the
             # exception's when a warning is logged inside an except)
             self.assertNotRegex(said, r'nova(\.\w+)+\.[A-Z]\w+:')
+            # never "nothing changed" beside it; asked again, said again
+            self.assertNotIn('nothing changed', said)
+            again = exporter.reload('Web configuration not reloaded')
+            self.assertNotIn('nothing changed', again)
             self.assertEqual(200, self.get(exporter, user='dave',
                                            password='dave123')[0])
         self.assertEqual(401, self.get(exporter)[0])

@@ -204,8 +204,20 @@ class ConsoleScriptTest(base.ServiceTestCase):
         proc.send_signal(signal.SIGHUP)
         out = self._wait_for(proc, 'Configuration changed: [libvirt] '
                                    'mem_stats_period_seconds = 3 (was 10)')
+        # an option that needs a restart: said with its values, never
+        # "nothing changed" (oslo.config's "Ignoring change" line alone
+        # once came with it)
+        with open(self.conf_path, 'a') as f:
+            f.write('[exporter]\nclient_timeout = 20\n')
+        proc.send_signal(signal.SIGHUP)
+        said = self._wait_for(proc, 'it applies at the next restart.')
+        self.assertIn('Configuration changed in the files: [exporter] '
+                      'client_timeout = 20 (running with 10)', said)
         proc.send_signal(signal.SIGTERM)
-        out += self._wait_for(proc, 'Stopped.')
+        said += self._wait_for(proc, 'Stopped.')
+        self.assertNotIn('nothing changed', said)
+        self.assertNotIn('Ignoring change', said)
+        out += said
         # once, with the value in effect: not oslo.config's own line too,
         # which names the value in the files ("from [None]")
         self.assertNotIn('Option libvirt.mem_stats_period_seconds', out)

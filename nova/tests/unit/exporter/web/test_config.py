@@ -106,7 +106,10 @@ class ConfigTest(test.TestCase):
                  'hashedSecret too short'),
                 ('basic_auth_users:\n  prom: $2y$32$' + 'a' * 53 + '\n',
                  'cost 32'),
-                ('tls_server_config: [\n', 'is not valid YAML (line'),
+                # the line the operator sees: not the one after the file's
+                # end, where PyYAML marks an unclosed bracket
+                ('tls_server_config: [\n', 'is not valid YAML (line 1)'),
+                ('a: 1\nb: "open\nc: 2\n', 'is not valid YAML (line 2)'),
                 ('- a\n- b\n', 'the file must be a mapping'),
                 ('listen: 1\n', 'line 1: a key is not a setting')):
             with self.subTest(text=text):
