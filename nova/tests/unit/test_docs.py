@@ -72,3 +72,22 @@ class ReloadDocTest(test.TestCase):
             (mutable if opt.mutable else restart).add((group, opt.dest))
         self.assertEqual(mutable, listed['At once'])
         self.assertEqual(restart, listed['restart'])
+
+
+class ReadmeFilesTest(test.TestCase):
+    """README names every file the demo keeps outside the clone, where the
+    code puts it (issue 40: the embedded root and libvirt's log were not
+    named).
+    """
+
+    def test_the_demo_s_files_outside_the_clone(self):
+        from nova.virt import libvirt as libvirt_pkg
+        from nova.virt.libvirt import testimage
+        with open(os.path.join(ROOT, 'README.rst')) as f:
+            readme = ' '.join(f.read().split())
+        state_path = nova.conf.CONF.state_path
+        for path in (os.path.join(state_path, 'libvirt', 'qemu-embed'),
+                     os.path.join(libvirt_pkg.LOG_DIR, 'nova-libvirt.log'),
+                     testimage.DEFAULT_CACHE.replace(
+                         os.path.expanduser('~'), '~')):
+            self.assertIn(f'``{path}``', readme)
