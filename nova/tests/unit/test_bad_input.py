@@ -245,15 +245,45 @@ enabled = true
             '--disk', self.kernel))
 
     def test_not_root(self):
+        # the embedded driver, named: an empty connection_uri would mean
+        # the host's libvirtd where one runs (test_not_root_by_default)
         self.useFixture(fixtures.MockPatch('os.geteuid', return_value=1000))
+        embed_root = os.path.join(self.tmp, 'embed')
         conf = self._conf(f'[DEFAULT]\nstate_path = {self.tmp}\n'
-                          '[libvirt]\nvirt_type = qemu\n')
+                          '[libvirt]\nvirt_type = qemu\n'
+                          f'connection_uri = qemu:///embed?root={embed_root}'
+                          '\n')
         self._check('not-root', self.run_cmd(
             '--config-file', conf, 'boot', 'g', '--disk', self.kernel))
         # guest-xml needs no root
         rc, out, err = self.run_cmd('--config-file', conf, 'guest-xml',
                                     '--disk', self.kernel)
         self.assertEqual((0, ''), (rc, err))
+
+    def test_not_root_by_default(self):
+        # the default connection, on both kinds of host: without a
+        # libvirtd socket the embedded driver (root needed: rc 1); with one
+        # the host's libvirtd, whose QEMU user cannot read an image under a
+        # directory closed to others (rc 2, before anything is defined)
+        self.useFixture(fixtures.MockPatch('os.geteuid', return_value=1000))
+        conf = self._conf(f'[DEFAULT]\nstate_path = {self.tmp}\n'
+                          '[libvirt]\nvirt_type = qemu\n')
+        closed = os.path.join(self.tmp, 'closed')
+        os.mkdir(closed, 0o700)
+        kernel = os.path.join(closed, 'vmlinuz')
+        with open(self.kernel, 'rb') as src, open(kernel, 'wb') as dst:
+            dst.write(src.read())
+        for socket, rc, words in (
+                (None, 1, 'the embedded QEMU driver runs QEMU as root'),
+                ('/run/libvirt/libvirt-sock', 2,
+                 'libvirtd runs QEMU as its own user, which cannot read it')):
+            with fixtures.MockPatch(
+                    'nova.virt.libvirt.local_host.libvirtd_socket',
+                    return_value=socket):
+                got, _, err = self.run_cmd('--config-file', conf, 'boot',
+                                           'g', '--disk', kernel)
+            self.assertEqual(rc, got, err)
+            self.assertIn(words, err)
 
 
 
