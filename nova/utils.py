@@ -56,8 +56,9 @@ def expected_value(spec: dict) -> str:
 
     ``spec`` is a flavor extra spec's or image property's value
     description: ``type`` (int, bool or str), and for an int its ``min``
-    and ``max``, for a str its ``enum``; ``note``, if any, follows in
-    brackets.
+    and ``max``, for a str its ``enum``, or its ``pattern`` (a regular
+    expression it must match whole) said as its ``shape``; ``note``, if
+    any, follows in brackets.
     """
     kind = spec['type']
     if kind is bool:
@@ -74,6 +75,8 @@ def expected_value(spec: dict) -> str:
             text = 'an integer'
     elif spec.get('enum'):
         text = 'one of ' + ', '.join(spec['enum'])
+    elif spec.get('shape'):
+        text = spec['shape']
     else:
         text = 'text'
     return text + (f' ({spec["note"]})' if spec.get('note') else '')
@@ -107,6 +110,8 @@ def parse_value(spec: dict, raw):
         raise ValueError(raw)
     text = str(raw)
     if spec.get('enum') and text not in spec['enum']:
+        raise ValueError(raw)
+    if spec.get('pattern') and not re.fullmatch(spec['pattern'], text):
         raise ValueError(raw)
     return text
 

@@ -230,6 +230,10 @@ def _report(command: str, drv, outcomes, dry_run: bool,
         key = 'failed' if outcome.change is None else outcome.change.action
         counts[key] += 1
     text = ', '.join(f'{counts[key]} {word}' for key, word in words.items())
+    waiting = sum(1 for o in outcomes if o.waits is not None)
+    if waiting:
+        text += (f'; {waiting} with free page reporting to change when '
+                 'recreated')
     print(f'{command}: {text}' +
           (' (dry run: nothing was changed)' if dry_run else ''))
     print(f'{PROG}: {command} on {where(drv)}.', file=sys.stderr)

@@ -26,7 +26,8 @@ _FIRST = ('used_mib', 'usable_mib', 'available_mib', 'rss_mib')
 _WIDE_WORDS = ('name', 'display_name', 'project', 'stats_state', 'period',
                'wanted_period')
 _HEADINGS = {'stats_state': 'STATE', 'display_name': 'INSTANCE',
-             'wanted_period': 'WANTED', 'last_update': 'UPDATED'}
+             'wanted_period': 'WANTED', 'last_update': 'UPDATED',
+             'free_page_reporting': 'FPR'}
 
 
 def _heading(field: str) -> str:
@@ -40,6 +41,8 @@ def _cell(field: str, value, now: float) -> str:
         return f'{max(0, now - value):.0f}s ago'
     if field in ('period', 'wanted_period'):
         return f'{value}s'
+    if field == 'free_page_reporting':
+        return _on(value)
     return str(value)
 
 
@@ -69,6 +72,10 @@ def _grid(fields: tuple, words: int, values: list, now: float,
     return '\n'.join(lines) + '\n'
 
 
+def _on(flag: bool) -> str:
+    return 'on' if flag else 'off'
+
+
 def _more(value: dict) -> list[str]:
     """Every other figure libvirt gave, and who owns the guest, wrapped to
     the table's width.
@@ -82,6 +89,11 @@ def _more(value: dict) -> list[str]:
     if value['wanted_period'] is not None and \
             value['wanted_period'] != value['period']:
         owner.append(f"wanted period {value['wanted_period']}s")
+    has = value['free_page_reporting']
+    wanted = value['wanted_free_page_reporting']
+    if has is not None and wanted is not None and has != wanted:
+        owner.append(f'free page reporting {_on(has)}, wanted {_on(wanted)} '
+                     '(at its next recreation)')
     text = ', '.join(parts)
     if owner:
         text = f'{text}; {", ".join(owner)}' if text else ', '.join(owner)
@@ -95,7 +107,7 @@ def format_table(rows, now: float | None = None, wide: bool = False) -> str:
     reasons = [row.reason for row in rows]
     if wide:
         fields = _WIDE_WORDS + tuple(name for name, _ in memstats.SHOWN) + \
-            ('last_update',)
+            ('last_update', 'free_page_reporting')
         return _grid(fields, len(_WIDE_WORDS), values, now, reasons)
     fields = _WORDS + _FIRST + ('last_update',)
     return _grid(fields, len(_WORDS), values, now, reasons, _more)

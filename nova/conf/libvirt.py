@@ -137,6 +137,38 @@ Related options:
 * ``mem_stats_poll_timeout``
 * ``mem_stats_start_grace_seconds``
 """),
+    cfg.BoolOpt('mem_free_page_reporting',
+                default=True,
+                mutable=True,
+                help="""
+Whether a new guest's memory balloon reports the pages the guest frees to
+the host (virtio free page reporting), so that the host reclaims them.
+
+Written into each new ``kvm`` or ``qemu`` guest whose balloon has a
+statistics period as ``freePageReporting="on"`` or ``"off"``, Nova's
+default being on (since Nova 32). Reporting costs the guest vCPU time in
+exits to the host; a guest backed by hugepages gains nothing from
+returning 4 KiB pages. So, as KubeVirt does, a guest whose flavor asks for
+hugepages (``hw:mem_page_size`` other than ``small`` or ``any``, or an
+image's ``hw_mem_page_size`` its flavor allows), realtime vCPUs
+(``hw:cpu_realtime``) or dedicated CPUs (``hw:cpu_policy=dedicated``) gets
+it off, unless its flavor's extra spec ``hw:mem_free_page_reporting`` says
+true. The flavor's extra spec, else the image's property
+``hw_mem_free_page_reporting``, overrides this option for a guest (a
+flavor and an image that disagree are refused). Libvirt cannot change it
+on an existing guest: it applies when the guest is defined again (in Nova,
+a hard reboot); ``reconcile`` says which guests differ.
+
+Possible values:
+
+* true: reported, where no flavor, image or default above says otherwise.
+* false: not reported, on every guest that does not ask for it.
+
+Related options:
+
+* ``mem_stats_period_seconds``: a guest without statistics (model none)
+  has no free page reporting either.
+"""),
     cfg.IntOpt('mem_stats_start_grace_seconds',
                default=60,
                min=0,

@@ -135,6 +135,19 @@ class _Families:
                              '(absent: not running, a balloon that cannot '
                              'take one, or metadata asking for a period it '
                              'cannot have).')
+        self.reporting = _gauge(
+            PREFIX + 'free_page_reporting_enabled',
+            "Whether the guest's balloon reports the pages it frees to the "
+            'host (1) or not (0); absent without a virtio balloon.')
+        self.wanted_reporting = _gauge(
+            PREFIX + 'wanted_free_page_reporting_enabled',
+            'Whether the guest should report freed pages (1) or not (0): '
+            "its flavor's hw:mem_free_page_reporting, else off for "
+            'hugepage, realtime and dedicated-CPU flavors, else its image\'s '
+            'hw_mem_free_page_reporting, else [libvirt] '
+            'mem_free_page_reporting; it changes when the guest is '
+            'recreated (absent: not running, no virtio balloon, or '
+            'metadata asking for what it cannot have).')
         self.state = core.StateSetMetricFamily(
             PREFIX + 'state',
             "Why a guest has or lacks fresh figures (nova-libvirt's "
@@ -173,6 +186,14 @@ class _Families:
         if row.wanted_period is not None:
             self.wanted.samples.append(Sample(self.wanted.name, labels,
                                               row.wanted_period, None))
+        if row.free_page_reporting is not None:
+            self.reporting.samples.append(Sample(
+                self.reporting.name, labels,
+                int(row.free_page_reporting), None))
+        if row.wanted_free_page_reporting is not None:
+            self.wanted_reporting.samples.append(Sample(
+                self.wanted_reporting.name, labels,
+                int(row.wanted_free_page_reporting), None))
 
     def figures_of(self, raw: dict, labels: dict) -> None:
         for samples, sample_name, key, factor in self.figures:
@@ -192,6 +213,7 @@ class _Families:
         return ([family for family, _ in self.bytes] +
                 [family for family, _ in self.counters] +
                 [self.used, self.updated, self.period, self.wanted,
+                 self.reporting, self.wanted_reporting,
                  self.state, self.info])
 
 

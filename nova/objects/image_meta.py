@@ -26,6 +26,19 @@ PROPERTIES = {
                        'the flavor says (hw:mem_stats_period_seconds)',
         'note': '0 or below disables statistics',
     },
+    'hw_mem_free_page_reporting': {
+        'type': bool,
+        'description': "Whether the guest's balloon reports the pages it "
+                       'frees to the host, unless the flavor says '
+                       '(hw:mem_free_page_reporting)',
+    },
+    'hw_mem_page_size': {
+        'type': str,
+        'pattern': r'(large|small|any|\d+([kKMGT]i?)?(b|bit|B)?)',
+        'shape': 'small, large, any, or a size such as 2MB or 1GB',
+        'description': 'The memory page size the image asks for, where its '
+                       "flavor's hw:mem_page_size allows (large or any)",
+    },
 }
 
 
@@ -36,6 +49,8 @@ class ImageMetaProps:
     """
 
     hw_mem_stats_period_seconds: int | None = None
+    hw_mem_free_page_reporting: bool | None = None
+    hw_mem_page_size: str | None = None
     others: dict = dataclasses.field(default_factory=dict)
 
     @classmethod

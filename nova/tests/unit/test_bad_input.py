@@ -238,6 +238,23 @@ enabled = true
             self.assertIn(f'is not one nova-libvirt knows: did you mean '
                           f'{key.lower()}?', err)
 
+    def test_extra_spec_not_boolean(self):
+        self._check('extra-spec-not-boolean', self._guest_xml(
+            '--flavor-extra-spec', 'hw:mem_free_page_reporting=maybe',
+            '--disk', self.kernel))
+        rc, _, err = self._guest_xml(
+            '--image-property', 'hw_mem_free_page_reporting=maybe',
+            '--disk', self.kernel)
+        self.assertEqual(2, rc, err)
+        self.assertIn("Image property hw_mem_free_page_reporting='maybe' is "
+                      'not valid', err)
+
+    def test_reporting_flavor_image_conflict(self):
+        self._check('reporting-flavor-image-conflict', self._guest_xml(
+            '--flavor-extra-spec', 'hw:mem_free_page_reporting=true',
+            '--image-property', 'hw_mem_free_page_reporting=false',
+            '--disk', self.kernel))
+
     def test_flavor_image_conflict(self):
         self._check('flavor-image-conflict', self._guest_xml(
             '--flavor-extra-spec', 'hw:mem_stats_period_seconds=2',

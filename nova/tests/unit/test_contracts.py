@@ -29,12 +29,15 @@ MEMSTATS_KEYS = (
     'period', 'wanted_period', 'used_mib', 'usable_mib', 'available_mib',
     'unused_mib', 'actual_mib', 'maximum_mib', 'disk_caches_mib', 'rss_mib',
     'swap_in_mib', 'swap_out_mib', 'major_fault', 'minor_fault',
-    'hugetlb_pgalloc', 'hugetlb_pgfail', 'last_update')
+    'hugetlb_pgalloc', 'hugetlb_pgfail', 'last_update',
+    # added at the end, so that CSV columns keep their places
+    'free_page_reporting', 'wanted_free_page_reporting')
 
 METRIC_FAMILIES = (
     'libvirt_domain_memory_stats_available_bytes',
     'libvirt_domain_memory_stats_current_balloon_bytes',
     'libvirt_domain_memory_stats_disk_caches_bytes',
+    'libvirt_domain_memory_stats_free_page_reporting_enabled',
     'libvirt_domain_memory_stats_last_update_timestamp_seconds',
     'libvirt_domain_memory_stats_major_fault',
     'libvirt_domain_memory_stats_maximum_bytes',
@@ -47,6 +50,7 @@ METRIC_FAMILIES = (
     'libvirt_domain_memory_stats_unused_bytes',
     'libvirt_domain_memory_stats_usable_bytes',
     'libvirt_domain_memory_stats_used_percent',
+    'libvirt_domain_memory_stats_wanted_free_page_reporting_enabled',
     'libvirt_domain_memory_stats_wanted_period_seconds',
     'libvirt_domain_openstack_info',
     'libvirt_memory_stats_scrape_duration_seconds',
@@ -71,7 +75,9 @@ def _families() -> set:
     """
     raw = dict(fakeexporter.RAW, hugetlb_pgalloc=1, hugetlb_pgfail=0)
     row = dataclasses.replace(fakeexporter.make_row('g', 'ok', raw),
-                              wanted_period=2, metadata=_metadata())
+                              wanted_period=2, metadata=_metadata(),
+                              free_page_reporting=True,
+                              wanted_free_page_reporting=False)
     found = metrics.families([row]) + metrics.host_families(True, 0.1) + [
         metrics.build_info('1')]
     return {family.name for family in found}

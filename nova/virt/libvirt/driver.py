@@ -7,6 +7,7 @@ the builder only assembles. Talking to libvirt is ``host.py``'s and
 ``guest.py``'s job, never this module's.
 """
 
+import dataclasses
 import os
 import platform
 import shutil
@@ -17,6 +18,7 @@ from nova import version
 import nova.conf
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
+from nova.virt.libvirt import balloon_policy
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import host as libvirt_host
@@ -145,16 +147,24 @@ def _get_guest_metadata_config(instance: instance_obj.Instance,
         ports=vconfig.LibvirtConfigGuestMetaNovaPorts())
 
 
-def _get_guest_memballoon_config(virt_type: str, period: int):
-    """The memory balloon, the whole policy of this feature.
+def _get_guest_memballoon_config(virt_type: str, period: int,
+                                 free_page_reporting: bool = True):
+    """The memory balloon, the whole policy of this feature: ``period``
+    and ``free_page_reporting`` as the guest asks for them
+    (stats_period.guest_period, balloon_policy.free_page_reporting).
 
     ============  =========================================  ===============
     virt_type     period > 0                                 period <= 0
     ============  =========================================  ===============
     kvm, qemu     model virtio, autodeflate on,              model none
-                  freePageReporting on, <stats period=N/>
+                  freePageReporting on or off (written
+                  either way), <stats period=N/>
     lxc           no balloon (returns None)                  no balloon
     ============  =========================================  ===============
+
+    freePageReporting is written "off" rather than left out, though
+    libvirt then leaves QEMU's default (off) alone: the XML says what the
+    guest has, and a later QEMU default cannot turn it on unasked.
     """
     if virt_type not in QEMU_VIRT_TYPES:
         return None
@@ -166,8 +176,8 @@ def _get_guest_memballoon_config(virt_type: str, period: int):
         return vconfig.LibvirtConfigMemoryBalloon(
             model='none', autodeflate=None, free_page_reporting=None)
     return vconfig.LibvirtConfigMemoryBalloon(
-        model='virtio', autodeflate=True, free_page_reporting=True,
-        period=period)
+        model='virtio', autodeflate=True,
+        free_page_reporting=bool(free_page_reporting), period=period)
 
 
 def _check_virt_type(virt_type: str, local: bool,
@@ -253,10 +263,15 @@ class LibvirtDriver:
         def wanted(metadata) -> stats_period.Wanted | None:
             return stats_period.asked_period(
                 CONF.libvirt.mem_stats_period_seconds, metadata)
+
+        def reporting(metadata) -> balloon_policy.Reporting | None:
+            return balloon_policy.metadata_free_page_reporting(
+                CONF.libvirt.mem_free_page_reporting, metadata)
         return memstats.MemoryStatsCollector(
             self.host, timeout=CONF.libvirt.mem_stats_poll_timeout,
             wanted=wanted,
-            start_grace=CONF.libvirt.mem_stats_start_grace_seconds)
+            start_grace=CONF.libvirt.mem_stats_start_grace_seconds,
+            reporting=reporting)
 
     def spawn(self, instance: instance_obj.Instance,
               image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:
@@ -312,20 +327,24 @@ class LibvirtDriver:
         balloon. Returns (the option's period, outcomes).
         """
         host_period = max(0, CONF.libvirt.mem_stats_period_seconds)
-        return host_period, self._set_periods(
+        outcomes = self._set_periods(
             lambda facts: stats_period.metadata_period(host_period,
                                                        facts.metadata),
-            None, dry_run, stopping)
+            None, dry_run, stopping, reporting=True)
+        return host_period, outcomes
 
-    def _set_periods(self, period_for, names, dry_run, stopping
-                     ) -> list[stats_period.Outcome]:
+    def _set_periods(self, period_for, names, dry_run, stopping,
+                     reporting: bool = False) -> list[stats_period.Outcome]:
         """Give each guest of ``names`` (default: every guest on the
         connection) the period ``period_for(GuestFacts)`` says (a
         stats_period.Wanted). A guest that fails does not stop the others;
         each libvirt call is bounded by [libvirt] mem_stats_poll_timeout
         (the Host's), so a frozen QEMU or daemon does not hang it.
         ``stopping()``, if given, is asked before each guest: once true,
-        no further guest is changed.
+        no further guest is changed. ``reporting``: each guest's free page
+        reporting is compared with what it asks for too, and a difference
+        said (libvirt cannot change it: it waits for the guest's
+        recreation).
         """
         if names is None:
             guests = {g.name: g for g in self.host.list_guests()}
@@ -344,9 +363,34 @@ class LibvirtDriver:
             except exception.NovaException as e:
                 outcomes.append(stats_period.Outcome(name, None, str(e)))
                 continue
-            outcomes.append(self._set_period(name, guest, period_for,
-                                             dry_run))
+            outcome = self._set_period(name, guest, period_for, dry_run)
+            if reporting and outcome.change is not None:
+                outcome = dataclasses.replace(
+                    outcome, waits=self._reporting_waits(guest))
+            outcomes.append(outcome)
         return outcomes
+
+    @staticmethod
+    def _reporting_waits(guest) -> str | None:
+        """What a guest's free page reporting waits for, where it differs
+        from what the guest asks for, else None.
+        """
+        try:
+            facts = vconfig.domain_facts(guest.get_xml_desc())
+        except (exception.NovaException, ValueError):
+            return None
+        balloon = facts.balloon
+        if balloon is None or balloon.model == 'none':
+            return None
+        wanted = balloon_policy.metadata_free_page_reporting(
+            CONF.libvirt.mem_free_page_reporting, facts.instance)
+        has = bool(balloon.free_page_reporting)
+        if wanted is None or wanted.on == has:
+            return None
+        return (f'Free page reporting is {"on" if has else "off"}, '
+                f'{wanted.why} asks {wanted.word}: libvirt cannot change '
+                'it on an existing guest; it applies when the guest is '
+                'recreated (in Nova: a hard reboot).')
 
     def _set_period(self, name, guest, period_for, dry_run):
         try:
@@ -420,10 +464,13 @@ class LibvirtDriver:
         """The complete domain for ``instance`` booting ``image_meta``."""
         virt_type = CONF.libvirt.virt_type
         # the guest's own: its flavor's, else its image's, else the host's
+        properties = image_meta.properties.to_dict()
         period = stats_period.guest_period(
             CONF.libvirt.mem_stats_period_seconds,
-            instance.flavor_extra_specs,
-            image_meta.properties.to_dict()).seconds
+            instance.flavor_extra_specs, properties).seconds
+        reporting = balloon_policy.free_page_reporting(
+            CONF.libvirt.mem_free_page_reporting,
+            instance.flavor_extra_specs, properties).on
         instance_dir = self.get_instance_dir(instance)
 
         guest = vconfig.LibvirtConfigGuest(
@@ -435,7 +482,8 @@ class LibvirtDriver:
         for device in (
                 _get_guest_storage_config(virt_type, image_meta),
                 _get_guest_console_config(virt_type, instance_dir),
-                _get_guest_memballoon_config(virt_type, period)):
+                _get_guest_memballoon_config(virt_type, period,
+                                             reporting)):
             if device is not None:
                 guest.add_device(device)
         return guest

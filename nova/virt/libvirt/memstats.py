@@ -94,6 +94,13 @@ class GuestMemoryStats:
     raw: dict = dataclasses.field(default_factory=dict, repr=False)
     #: The guest's LibvirtConfigGuestMetaNovaInstance, or None.
     metadata: object = dataclasses.field(default=None, repr=False)
+    #: Whether its balloon reports freed pages (a virtio balloon's
+    #: freePageReporting), None where it has no virtio balloon.
+    free_page_reporting: bool | None = None
+    #: What its flavor, image or the option asks for
+    #: (balloon_policy.free_page_reporting), for a running guest with a
+    #: virtio balloon; None where not asked.
+    wanted_free_page_reporting: bool | None = None
 
     memory_usage_mb = _figure('memory_usage_mb')
     memory_resident_mb = _figure('memory_resident_mb')
@@ -117,6 +124,9 @@ class GuestMemoryStats:
             else:
                 found[name] = raw.get(key)
         found['last_update'] = raw.get('last_update') or None
+        found['free_page_reporting'] = self.free_page_reporting
+        found['wanted_free_page_reporting'] = \
+            self.wanted_free_page_reporting
         return found
 
 
@@ -136,7 +146,8 @@ SHOWN = (('used_mib', None), ('usable_mib', 'usable'),
 #: The keys of as_dict(), JSON and CSV, in order.
 FIELDS = ('name', 'uuid', 'stats_state', 'reason', 'display_name',
           'project', 'period', 'wanted_period',
-          *(name for name, _ in SHOWN), 'last_update')
+          *(name for name, _ in SHOWN), 'last_update',
+          'free_page_reporting', 'wanted_free_page_reporting')
 
 
 class _CachedFacts:
@@ -199,11 +210,15 @@ class MemoryStatsCollector:
     """
 
     def __init__(self, host, clock: Callable[[], float] = time.time,
-                 timeout: float = 5.0, wanted=None, start_grace: float = 0):
+                 timeout: float = 5.0, wanted=None, start_grace: float = 0,
+                 reporting=None):
         self._host = host
         self._clock = clock
         #: metadata -> the stats_period.Wanted of a guest (None: not told)
         self._wanted = wanted
+        #: metadata -> the balloon_policy.Reporting of a guest (None: not
+        #: told)
+        self._reporting = reporting
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
         #: Seconds a new guest may take to report (settable).
@@ -300,14 +315,21 @@ class MemoryStatsCollector:
             stats_period.disabled_remedy(asked) if asked else None,
             _console(known) if record.active and
             not record.stats.get('last_update') else None)
-        wanted = None
-        if asked is not None and known.balloon is not None and \
-                known.balloon.model != 'none':
+        wanted = wanted_reporting = has_reporting = None
+        virtio = known.balloon is not None and known.balloon.model != 'none'
+        if asked is not None and virtio:
             wanted = asked.seconds
+        if virtio:
+            has_reporting = bool(known.balloon.free_page_reporting)
+            if self._reporting is not None and record.active:
+                reporting = self._reporting(known.metadata)
+                wanted_reporting = None if reporting is None else \
+                    reporting.on
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
             known.project, known.period, wanted,
-            record.stats if record.active else {}, known.metadata)
+            record.stats if record.active else {}, known.metadata,
+            has_reporting, wanted_reporting)
 
     @staticmethod
     def _unknown_row(record, now: float) -> GuestMemoryStats:

@@ -316,7 +316,11 @@ class Outcome:
     name: str
     change: PeriodChange | None
     error: str | None = None
+    #: what else differs from what the guest asks for and waits for its
+    #: recreation (free page reporting), said after its line; None: nothing
+    waits: str | None = None
 
     @property
     def line(self) -> str:
-        return self.error if self.change is None else self.change.message
+        line = self.error if self.change is None else self.change.message
+        return line if self.waits is None else f'{line} {self.waits}'

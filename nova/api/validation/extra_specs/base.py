@@ -12,8 +12,8 @@ from nova import utils
 class ExtraSpecValidator:
     """One extra spec. ``value`` describes its value as
     ``nova.utils.parse_value`` reads it: ``type`` (int, bool or str),
-    ``description``, and ``min``/``max`` (int), ``enum`` (str) or a
-    ``note`` on what a value means.
+    ``description``, and ``min``/``max`` (int), ``enum`` or ``pattern``
+    and ``shape`` (str), or a ``note`` on what a value means.
     """
 
     name: str

@@ -105,6 +105,47 @@ class MemoryStatsTest(base.RealQemuTestCase):
             collector.collect(['ft-no-driver-2'])[0]), 30)
         self.assertEqual('no-guest-driver', row.stats_state, row.reason)
 
+    def test_free_page_reporting_off_by_flavor_on_a_real_guest(self):
+        # a dedicated-CPU flavor: off, as KubeVirt has it; the plain
+        # flavor beside it keeps Nova's on
+        guest = self.boot('ft-fpr-off', period=2,
+                          extra_specs={'hw:cpu_policy': 'dedicated'})
+        plain = self.boot('ft-fpr-on', period=2)
+        for running, want in ((guest, 'off'), (plain, 'on')):
+            for inactive in (False, True):
+                stored = vconfig.LibvirtConfigGuest().parse_str(
+                    running.get_xml_desc(inactive=inactive))
+                balloon = self.get_one_device(
+                    stored, vconfig.LibvirtConfigMemoryBalloon)
+                self.assertEqual(want == 'on', balloon.free_page_reporting)
+                self.assertEqual(2, balloon.period)
+            # QEMU was started with it so, said either way (libvirt passes
+            # what the XML says: off is not left to QEMU's default)
+            pid = base.qemu_processes(running.name, self.state_path)[0]
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                cmdline = f.read().replace(b'\0', b' ').decode()
+            self.assertIn('"free-page-reporting":'
+                          f'{"true" if want == "on" else "false"}', cmdline)
+        # the collector says what each has and asks for
+        rows = {r.name: r for r in self.driver.memory_stats_collector(
+        ).collect(['ft-fpr-off', 'ft-fpr-on'])}
+        self.assertEqual((False, False),
+                         (rows['ft-fpr-off'].free_page_reporting,
+                          rows['ft-fpr-off'].wanted_free_page_reporting))
+        self.assertEqual((True, True),
+                         (rows['ft-fpr-on'].free_page_reporting,
+                          rows['ft-fpr-on'].wanted_free_page_reporting))
+        # the host turns it off everywhere: the plain guest now differs,
+        # and reconcile says so and changes nothing of it
+        self.flags(mem_free_page_reporting=False, group='libvirt')
+        _, outcomes = self.driver.reconcile_memory_stats_period(dry_run=True)
+        said = {o.name: o.line for o in outcomes}
+        self.assertIn('Free page reporting is on, [libvirt] '
+                      'mem_free_page_reporting asks off', said['ft-fpr-on'])
+        self.assertIn('applies when the guest is recreated',
+                      said['ft-fpr-on'])
+        self.assertNotIn('Free page reporting', said['ft-fpr-off'])
+
     def test_a_fresh_collector_knows_when_the_guest_started(self):
         # from its QEMU process, as every process that may read it does
         before = time.time()

@@ -234,11 +234,15 @@ DOMAIN = """<domain type='test'
 </domain>"""
 
 
-def _balloon(period):
+def _balloon(period, reporting='on'):
+    """A balloon as Nova 32 and later write it (free page reporting
+    on), with ``period``.
+    """
     if period == 'none':
         return "<memballoon model='none'/>"
     stats = '' if period is None else f"<stats period='{period}'/>"
-    return f"<memballoon model='virtio'>{stats}</memballoon>"
+    return (f"<memballoon model='virtio' freePageReporting='{reporting}'>"
+            f"{stats}</memballoon>")
 
 
 def _nova_metadata(flavor=None, image=None) -> str:

@@ -17,6 +17,7 @@ class ListOptsTest(test.TestCase):
                   for g, group_opts in opts.list_opts()}
         self.assertEqual(['virt_type', 'connection_uri',
                           'mem_stats_period_seconds',
+                          'mem_free_page_reporting',
                           'mem_stats_start_grace_seconds',
                           'mem_stats_poll_timeout', 'mem_stats_poll_workers'],
                          listed['libvirt'])

@@ -167,7 +167,8 @@ class FamiliesTest(test.TestCase):
             self.assertTrue(family.documentation, family.name)
             self.assertTrue(
                 family.name.endswith(('_bytes', '_seconds', '_percent',
-                                      '_fault', '_state', '_info')),
+                                      '_fault', '_state', '_info',
+                                      '_enabled')),
                 family.name)
 
     def test_promtool_accepts_the_text(self):

@@ -42,9 +42,18 @@ class ValidateTest(test.TestCase):
                 'below disables statistics).', str(e))
 
     def test_unknown_carried_but_misspellings_refused(self):
-        for name in ('hw:cpu_policy', 'hw:mem_page_size', 'quota:cpu_quota',
-                     'hw:mem_stats_period', 'custom'):
+        for name in ('hw:cpu_thread_policy', 'hw:numa_nodes',
+                     'quota:cpu_quota', 'hw:mem_stats_period', 'custom'):
             validators.validate(name, 'anything')
+        # Nova's own specs that decide free page reporting are read, so
+        # checked as Nova checks them
+        for name, good in (('hw:cpu_policy', 'dedicated'),
+                           ('hw:mem_page_size', '2MB'),
+                           ('hw:cpu_realtime', 'yes'),
+                           ('hw:mem_free_page_reporting', 'false')):
+            validators.validate(name, good)
+            self.assertRaises(exception.ValidationError,
+                              validators.validate, name, 'anything')
         for name in ('hw:mem_stats_period_second', 'hw_mem_stats_period_'
                      'seconds', 'hw:mem_stat_period_seconds'):
             e = self.assertRaises(exception.ValidationError,
