@@ -22,6 +22,9 @@ from nova.exporter.web import handler as web_handler
 from nova.exporter.web import messages
 
 HEALTHY = b'Healthy.\n'
+# A scrape that reaches a stopping exporter (a restart's last second) is
+# answered from a poll that ended at most this long ago, else 503.
+STOPPING_AGE = 10.0
 # Encoded bodies kept for a poll: every Format and name filter a few
 # scrapers use (Formats are a few dozen at most; filters, any).
 MAX_BODIES = 16
@@ -42,6 +45,7 @@ class MetricsApp:
         self._executor = executor
         self._landing = landing
         self._current: asyncio.Future | None = None
+        self._polled_at = float('-inf')  # when the last poll ended
         # The encoded bodies of the latest poll's families, by (format,
         # name filter): scrapes that share a poll share these.
         self._encoded_for = None
@@ -62,8 +66,14 @@ class MetricsApp:
         return self._stopping
 
     async def _unless_stopping(self, future):
-        """``future``'s result, or _Stopping once the server stops."""
+        """``future``'s result, or _Stopping once the server stops (a
+        result already there is given even then).
+        """
         stop = self._stop_event()
+        if future.done():
+            return future.result()
+        if stop.is_set():
+            raise _Stopping()
         if not future.done():
             # one waiter woken by whichever comes first (cheaper, for each
             # of a burst's scrapes, than asyncio.wait and a task)
@@ -80,7 +90,7 @@ class MetricsApp:
             finally:
                 future.remove_done_callback(wake)
                 stop_waiters.discard(wake)
-        if stop.is_set():
+        if not future.done():
             raise _Stopping()
         return future.result()
 
@@ -119,12 +129,26 @@ class MetricsApp:
         return messages.Response(200, body, headers)
 
     async def _poll(self):
-        """This poll's families: the one running, or a new one."""
+        """This poll's families: the one running, or a new one. Once the
+        server stops, no poll starts: a scrape that came in just before is
+        answered from the last poll if it ended under STOPPING_AGE seconds
+        ago (it would otherwise be refused during a restart), else 503.
+        """
+        loop = asyncio.get_running_loop()
+        if self._stop_event().is_set():
+            last = self._current
+            if last is None or not last.done() or last.exception() or \
+                    loop.time() - self._polled_at > STOPPING_AGE:
+                raise _Stopping()
+            return last.result()
         if self._current is None or self._current.done():
-            loop = asyncio.get_running_loop()
-            self._current = loop.run_in_executor(self._executor,
-                                                 self._poll_fn)
+            self._current = current = loop.run_in_executor(
+                self._executor, self._poll_fn)
+            current.add_done_callback(self._polled)
         return await self._unless_stopping(asyncio.shield(self._current))
+
+    def _polled(self, _future) -> None:
+        self._polled_at = asyncio.get_running_loop().time()
 
     async def _body(self, families, fmt, names: tuple) -> bytes:
         """``families`` encoded, once per poll for each Format and set of

@@ -115,7 +115,8 @@ class Connection(asyncio.BufferedProtocol):
         """
         while not self.closed:
             self._flush()
-            if self.server.stopping and not self.http.busy:
+            if self.server.stopping and not self.http.busy and \
+                    self.http.answered:
                 self.close()  # answered: no next request once stopping
                 return
             event = self.http.next_event()
@@ -244,6 +245,14 @@ class Connection(asyncio.BufferedProtocol):
     def busy(self) -> bool:
         """A request is being answered."""
         return self.http is not None and self.http.busy
+
+    @property
+    def fresh(self) -> bool:
+        """Open, and no request answered yet (its first may be on its
+        way).
+        """
+        return (not self.closed and self.http is not None and
+                not self.http.answered)
 
     def _forget(self) -> None:
         if self.closed and self not in self.server.table:

@@ -232,14 +232,17 @@ class HTTPServer:
         self.stopping = True
         for server in self._servers:
             server.close()
+        # As Go's Shutdown: idle connections close now; one being answered,
+        # or new and yet to send its first request (a scraper that
+        # connected just before), has the last second.
         for client in list(self.table):
-            if not client.busy:
+            if not client.busy and not client.fresh:
                 client.abort()
         self._loop.create_task(self._last_answers())
 
     async def _last_answers(self) -> None:
         deadline = self._loop.time() + 1.0
-        while any(c.busy for c in self.table) and \
+        while any(c.busy or c.fresh for c in self.table) and \
                 self._loop.time() < deadline:
             await asyncio.sleep(0.02)
         self._loop.stop()

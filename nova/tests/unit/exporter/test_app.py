@@ -143,3 +143,25 @@ class AppTest(test.TestCase):
             return got
         got = asyncio.run(go())
         self.assertEqual([503] * 3, [r.status for r in got])
+
+    def test_a_scrape_in_a_restart_s_last_second_gets_the_last_poll(self):
+        # connected just before SIGTERM, its request after: answered from a
+        # poll that ended under STOPPING_AGE ago (a restart refused it),
+        # and no new poll starts
+        clock = [1000.0]
+
+        async def go():
+            loop = asyncio.get_running_loop()
+            loop.time = lambda: clock[0]  # the test's own loop
+            first = await self.app(_request())
+            self.app.stopping()
+            clock[0] += app.STOPPING_AGE - 1
+            recent = await self.app(_request())
+            clock[0] += 2
+            old = await self.app(_request())
+            return first, recent, old
+        first, recent, old = asyncio.run(go())
+        self.assertEqual((200, 200, 503),
+                         (first.status, recent.status, old.status))
+        self.assertEqual(first.body, recent.body)
+        self.assertEqual(1, self.polls)
