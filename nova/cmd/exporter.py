@@ -107,7 +107,8 @@ def settings(conf) -> service.Settings:
         tls_cert_file=opts.tls_cert_file, tls_key_file=opts.tls_key_file,
         apply_stats_period=opts.apply_stats_period,
         poll_timeout=conf.libvirt.mem_stats_poll_timeout,
-        start_grace=conf.libvirt.mem_stats_start_grace_seconds)
+        start_grace=conf.libvirt.mem_stats_start_grace_seconds,
+        keep_periods=conf.libvirt.mem_stats_keep_unresponsive_periods)
 
 
 def _values(conf, mutable: bool) -> dict:

@@ -197,6 +197,34 @@ Related options:
 
 * ``mem_stats_period_seconds``
 """),
+    cfg.IntOpt('mem_stats_keep_unresponsive_periods',
+               default=3,
+               min=0,
+               max=1000,
+               mutable=True,
+               help="""
+How many statistics periods after its last report a guest whose QEMU stops
+answering keeps its last figures, in ``memstats`` of a long-lived
+collector and in the exporter.
+
+A stopped or hung QEMU answers nothing, so libvirt gives only the figures
+it knows without the guest. Rather than its series vanishing at once, the
+guest keeps its last report's figures and their time
+(``last_update``), state ``unresponsive``, this many periods after that
+report; then only its state. Rules and dashboards that judge memory
+pressure read guests in state ``ok`` only, so old figures never count as
+current pressure.
+
+Possible values:
+
+* An integer from 0 to 1000: periods after the last report. 0 drops the
+  figures at once.
+
+Related options:
+
+* ``mem_stats_period_seconds``
+* ``mem_stats_poll_timeout``
+"""),
     cfg.IntOpt('mem_stats_poll_timeout',
                default=5,
                min=1,

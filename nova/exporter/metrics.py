@@ -27,9 +27,11 @@ BYTES = (
     ('maximum_bytes', 'maximum',
      'Maximum memory of the domain, in bytes.'),
     ('swap_in_bytes', 'swap_in',
-     'Memory swapped in by the guest since it booted, in bytes.'),
+     'Memory swapped in by the guest since it booted, in bytes: a '
+     'cumulative count (take its rate), reset when the guest boots.'),
     ('swap_out_bytes', 'swap_out',
-     'Memory swapped out by the guest since it booted, in bytes.'),
+     'Memory swapped out by the guest since it booted, in bytes: a '
+     'cumulative count (take its rate), reset when the guest boots.'),
     ('unused_bytes', 'unused',
      'Memory the guest leaves entirely unused, in bytes.'),
     ('available_bytes', 'available',
@@ -47,6 +49,10 @@ COUNTERS = (
      'Page faults in the guest that needed disk I/O.'),
     ('minor_fault', 'minor_fault',
      'Page faults in the guest served without disk I/O.'),
+    ('hugetlb_pgalloc', 'hugetlb_pgalloc',
+     'Huge pages the guest allocated successfully.'),
+    ('hugetlb_pgfail', 'hugetlb_pgfail',
+     'Huge page allocations that failed in the guest.'),
 )
 
 
@@ -201,7 +207,9 @@ class _Families:
             if value is not None:
                 samples.append(Sample(sample_name, labels, value * factor))
         available, usable = raw.get('available'), raw.get('usable')
-        if available and usable is not None:
+        # never a negative or above-100 share: figures that contradict
+        # each other give the state inconsistent instead
+        if available and usable is not None and 0 <= usable <= available:
             self.used.samples.append(Sample(
                 self.used.name, labels,
                 (available - usable) / available * 100, None))

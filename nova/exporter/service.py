@@ -62,7 +62,7 @@ class ExporterFailed(exception.NovaException):
 class Settings:
     """What the service needs of its configuration, as plain values
     ([exporter] options, and [libvirt] mem_stats_poll_timeout and
-    mem_stats_start_grace_seconds).
+    mem_stats_start_grace_seconds, mem_stats_keep_unresponsive_periods).
     """
 
     listen_address: str = '127.0.0.1'
@@ -74,6 +74,7 @@ class Settings:
     apply_stats_period: bool = False
     poll_timeout: float = 5.0
     start_grace: float = 60
+    keep_periods: int = 3
 
 
 class PrometheusCollector(prom_registry.Collector):
@@ -298,6 +299,7 @@ class ExporterService:
                         group, name, value, was)
         self.collector.timeout = self.settings.poll_timeout
         self.collector.start_grace = self.settings.start_grace
+        self.collector.keep_periods = self.settings.keep_periods
         _warn_apply(self.settings)
 
     def _reload_web(self) -> bool:

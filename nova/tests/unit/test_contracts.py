@@ -38,6 +38,8 @@ METRIC_FAMILIES = (
     'libvirt_domain_memory_stats_current_balloon_bytes',
     'libvirt_domain_memory_stats_disk_caches_bytes',
     'libvirt_domain_memory_stats_free_page_reporting_enabled',
+    'libvirt_domain_memory_stats_hugetlb_pgalloc',
+    'libvirt_domain_memory_stats_hugetlb_pgfail',
     'libvirt_domain_memory_stats_last_update_timestamp_seconds',
     'libvirt_domain_memory_stats_major_fault',
     'libvirt_domain_memory_stats_maximum_bytes',
@@ -59,7 +61,7 @@ METRIC_FAMILIES = (
 
 STATES = ('ok', 'stale', 'paused', 'no-stats-period', 'balloon-disabled',
           'starting', 'no-guest-driver', 'no-guest-figures', 'not-running',
-          'unresponsive', 'error', 'not-booted')
+          'unresponsive', 'error', 'not-booted', 'inconsistent')
 
 #: names no longer given, each said in a release note's upgrade section
 RETIRED = ('memory_usage_mb', 'memory_resident_mb', 'memory_actual_mb',

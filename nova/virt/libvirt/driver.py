@@ -271,7 +271,8 @@ class LibvirtDriver:
             self.host, timeout=CONF.libvirt.mem_stats_poll_timeout,
             wanted=wanted,
             start_grace=CONF.libvirt.mem_stats_start_grace_seconds,
-            reporting=reporting)
+            reporting=reporting,
+            keep_periods=CONF.libvirt.mem_stats_keep_unresponsive_periods)
 
     def spawn(self, instance: instance_obj.Instance,
               image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:

@@ -19,6 +19,7 @@ NO_STATS_PERIOD = 'no-stats-period'
 BALLOON_DISABLED = 'balloon-disabled'
 NO_GUEST_DRIVER = 'no-guest-driver'
 NOT_BOOTED = 'not-booted'
+INCONSISTENT = 'inconsistent'
 STARTING = 'starting'
 NO_GUEST_FIGURES = 'no-guest-figures'
 NOT_RUNNING = 'not-running'
@@ -26,7 +27,7 @@ UNRESPONSIVE = 'unresponsive'
 ERROR = 'error'
 STATES = (OK, STALE, PAUSED, NO_STATS_PERIOD, BALLOON_DISABLED, STARTING,
           NO_GUEST_DRIVER, NO_GUEST_FIGURES, NOT_RUNNING, UNRESPONSIVE,
-          ERROR, NOT_BOOTED)
+          ERROR, NOT_BOOTED, INCONSISTENT)
 
 # Figures only the guest's balloon driver reports.
 GUEST_KEYS = ('unused', 'available', 'usable')
@@ -81,6 +82,9 @@ def classify(active: bool, balloon, stats: dict, now: float,
     never reported (last_update 0)        no-guest-driver     host's only
     reports, but with no guest figure     no-guest-figures    host's only
     (a driver that sends -1 for each)
+    figures that contradict each other    inconsistent        its report's,
+    (usable or unused above available:                        none derived
+    a partial or stale report)                                from them
     last report (or the period change,    stale               its last
     if later) over two periods ago                            report's
     otherwise                             ok                  fresh
@@ -163,6 +167,14 @@ def _reports(balloon, stats: dict, now: float, suspended: str | None,
             f'Guest reports (last {_ago(age)}) but gives none of its '
             'figures: update its balloon driver (some virtio-win versions '
             'send none).')
+    contradiction = contradicts(stats)
+    if contradiction is not None:
+        return INCONSISTENT, (
+            f'Guest reported figures that contradict each other '
+            f'({contradiction}; last report {_ago(age)}): a partial or '
+            'stale report, from which no usage is derived; it clears '
+            'itself at its next consistent report, else its balloon driver '
+            'is at fault.')
     changed = period_changed_at is not None and period_changed_at > last
     since = max(0, now - period_changed_at) if changed else age
     if since > 2 * balloon.period:
@@ -173,6 +185,21 @@ def _reports(balloon, stats: dict, now: float, suspended: str | None,
         return OK, (f'Period changed to {balloon.period}s {_ago(since)}; '
                     f'last report {_ago(age)}, under the previous period.')
     return OK, f'Reported {_ago(age)}; period {balloon.period}s.'
+
+
+def contradicts(stats: dict) -> str | None:
+    """How a guest's figures contradict each other (what it can use, or
+    leaves unused, above what it has: libvirt's KiB), or None.
+    """
+    available = stats.get('available')
+    if available is None:
+        return None
+    for key in ('usable', 'unused'):
+        value = stats.get(key)
+        if value is not None and value > available:
+            return (f'{key} {value // 1024} MiB above available '
+                    f'{available // 1024} MiB')
+    return None
 
 
 def period_may_have_changed(period: int | None, seen: int, update: int,

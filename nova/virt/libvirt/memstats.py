@@ -50,6 +50,8 @@ def figures(stats: dict) -> dict:
             usage = available - usable
         elif unused is not None:
             usage = available - unused
+    if usage is not None and usage < 0:
+        usage = None  # figures that contradict (state inconsistent)
     return {
         'memory_usage_mb': _mib(usage),
         'memory_resident_mb': _mib(stats.get('rss')),
@@ -157,13 +159,16 @@ class _CachedFacts:
 
     __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
                  'project', 'seen', 'read_at', 'period_changed_at',
-                 'started_at', 'console_log')
+                 'started_at', 'console_log', 'report')
 
     def __init__(self, uuid: str, facts, seen: int, read_at: float):
         self.uuid, self.balloon = uuid, facts.balloon
         self.metadata = metadata = facts.instance
         #: the file its serial console is logged to, where the XML says
         self.console_log = facts.console_log
+        #: its last report with guest figures (virDomainMemoryStats names),
+        #: kept for a while should its QEMU stop answering
+        self.report = None
         #: The balloon's statistics period, None without one.
         self.period = None if self.balloon is None else self.balloon.period
         if metadata is None:
@@ -211,7 +216,7 @@ class MemoryStatsCollector:
 
     def __init__(self, host, clock: Callable[[], float] = time.time,
                  timeout: float = 5.0, wanted=None, start_grace: float = 0,
-                 reporting=None):
+                 reporting=None, keep_periods: int = 0):
         self._host = host
         self._clock = clock
         #: metadata -> the stats_period.Wanted of a guest (None: not told)
@@ -223,6 +228,9 @@ class MemoryStatsCollector:
         self.timeout = timeout
         #: Seconds a new guest may take to report (settable).
         self.start_grace = start_grace
+        #: Periods an unresponsive guest's last figures are kept after its
+        #: last report (settable; 0: not kept).
+        self.keep_periods = keep_periods
         # (name, domain id) -> _CachedFacts, for the domains of the last
         # poll. A domain id is new on every start and unique among running
         # domains, so (name, id) names one run of one guest (-1: off).
@@ -294,6 +302,7 @@ class MemoryStatsCollector:
                 known.period_changed_at = previous.period_changed_at
             if previous is not None:
                 known.started_at = previous.started_at
+                known.report = previous.report
             else:
                 known.started_at = self._started_at(record)
             found.append(known)
@@ -315,6 +324,13 @@ class MemoryStatsCollector:
             stats_period.disabled_remedy(asked) if asked else None,
             _console(known) if record.active and
             not record.stats.get('last_update') else None)
+        raw = record.stats if record.active else {}
+        if record.monitor_busy is None and record.active and \
+                record.stats.get('last_update') and \
+                any(key in record.stats for key in guest_state.GUEST_KEYS):
+            known.report = dict(record.stats)
+        elif state == guest_state.UNRESPONSIVE:
+            raw, reason = self._kept(record, known, now, reason)
         wanted = wanted_reporting = has_reporting = None
         virtio = known.balloon is not None and known.balloon.model != 'none'
         if asked is not None and virtio:
@@ -327,9 +343,27 @@ class MemoryStatsCollector:
                     reporting.on
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
-            known.project, known.period, wanted,
-            record.stats if record.active else {}, known.metadata,
+            known.project, known.period, wanted, raw, known.metadata,
             has_reporting, wanted_reporting)
+
+    def _kept(self, record, known: '_CachedFacts', now: float,
+              reason: str) -> tuple[dict, str]:
+        """(figures, reason) of a guest whose QEMU does not answer: its
+        last report's guest figures and age, kept ``keep_periods`` periods
+        after that report, beside what libvirt still gives; after, only
+        what libvirt gives.
+        """
+        report, period = known.report, known.period
+        if not report or not period or self.keep_periods <= 0:
+            return record.stats, reason
+        last = report['last_update']
+        until = last + self.keep_periods * period
+        if now > until:
+            return record.stats, reason
+        return {**report, **record.stats, 'last_update': last}, (
+            f'{reason} Its last figures, reported {_ago(now - last)}, are '
+            f'served until {until - now:.0f}s from now ({self.keep_periods} '
+            'periods after that report), then only its state.')
 
     @staticmethod
     def _unknown_row(record, now: float) -> GuestMemoryStats:
@@ -435,6 +469,10 @@ class MemoryStatsCollector:
         self._known.update(known)
         self._last_ids.update(ids)
         self._looked_at.update(looked)
+
+
+def _ago(seconds: float) -> str:
+    return f'{max(0, seconds):.0f}s ago'
 
 
 def _by_name(row: GuestMemoryStats) -> str:

@@ -48,7 +48,10 @@ class SetPeriodTest(base.RealQemuTestCase):
         before = guest.get_xml_desc(inactive=True)
         outcome, = self.driver.set_memory_stats_period(2, ['ft-setp-none'])
         self.assertEqual(stats_period.CANNOT, outcome.change.action)
-        self.assertIn('recreate the guest', outcome.line)
+        # booted with the option at 0 (boot() set it): the fix is the
+        # option's, then its recreation
+        self.assertIn('set [libvirt] mem_stats_period_seconds above 0 and '
+                      'recreate it', outcome.line)
         self.assertEqual(before, guest.get_xml_desc(inactive=True))
         balloon = vconfig.domain_balloon(guest.get_xml_desc())[1]
         self.assertEqual(('none', None), (balloon.model, balloon.period))

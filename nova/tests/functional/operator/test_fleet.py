@@ -77,8 +77,9 @@ class FleetTest(base.ExporterTestCase):
         sd = os.path.join(self.work, 'targets.json')
         with open(sd, 'w') as f:
             json.dump([{'targets': targets, 'labels': {}}], f)
-        shutil.copy(os.path.join(ADMIN, 'exporter-fleet-rules.yml'),
-                    self.work)
+        for name in ('exporter-fleet-rules.yml',
+                     'exporter-pressure-rules.yml'):
+            shutil.copy(os.path.join(ADMIN, name), self.work)
         prometheus = self.useFixture(prometheus_server.Prometheus(
             '  - job_name: nova-libvirt\n'
             '    scrape_interval: 1s\n'
@@ -87,7 +88,8 @@ class FleetTest(base.ExporterTestCase):
             f'      - files: [{sd}]\n',
             extra='global:\n  evaluation_interval: 1s\n'
                   f'rule_files:\n  - {self.work}/'
-                  'exporter-fleet-rules.yml\n'))
+                  'exporter-fleet-rules.yml\n'
+                  f'  - {self.work}/exporter-pressure-rules.yml\n'))
         self.prometheus = prometheus.api
 
         # Each host sees the stopped QEMU as unresponsive and the guest

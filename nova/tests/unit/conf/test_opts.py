@@ -19,6 +19,7 @@ class ListOptsTest(test.TestCase):
                           'mem_stats_period_seconds',
                           'mem_free_page_reporting',
                           'mem_stats_start_grace_seconds',
+                          'mem_stats_keep_unresponsive_periods',
                           'mem_stats_poll_timeout', 'mem_stats_poll_workers'],
                          listed['libvirt'])
         self.assertIn('state_path', listed['DEFAULT'])

@@ -40,6 +40,28 @@ def _text(families) -> str:
 
 class FamiliesTest(test.TestCase):
 
+    def test_figures_that_contradict_give_no_share(self):
+        # usable above available (a stale report): never a negative or
+        # above-100 used share, and memstats derives no usage
+        raw = dict(RAW, usable=RAW['available'] + 1024)
+        row = make_row('g', 'inconsistent', raw)
+        found = _samples(metrics.families([row]))
+        self.assertNotIn(('libvirt_domain_memory_stats_used_percent', 'g',
+                          None), found)
+        self.assertIn(('libvirt_domain_memory_stats_usable_bytes', 'g',
+                       None), found)
+        self.assertIsNone(row.as_dict()['used_mib'])
+        self.assertEqual(1, found[('libvirt_domain_memory_stats_state', 'g',
+                                   'inconsistent')])
+
+    def test_hugetlb_counters(self):
+        raw = dict(RAW, hugetlb_pgalloc=12, hugetlb_pgfail=3)
+        found = _samples(metrics.families([make_row('g', 'ok', raw)]))
+        self.assertEqual(12, found[(
+            'libvirt_domain_memory_stats_hugetlb_pgalloc_total', 'g', None)])
+        self.assertEqual(3, found[(
+            'libvirt_domain_memory_stats_hugetlb_pgfail_total', 'g', None)])
+
     def test_openstack_info(self):
         meta = config.LibvirtConfigGuestMetaNovaInstance(
             name='Web 1',
@@ -166,9 +188,9 @@ class FamiliesTest(test.TestCase):
         for family in metrics.families([make_row('g', 'ok', RAW)]):
             self.assertTrue(family.documentation, family.name)
             self.assertTrue(
+                family.type == 'counter' or
                 family.name.endswith(('_bytes', '_seconds', '_percent',
-                                      '_fault', '_state', '_info',
-                                      '_enabled')),
+                                      '_state', '_info', '_enabled')),
                 family.name)
 
     def test_promtool_accepts_the_text(self):
@@ -248,7 +270,8 @@ class FleetRulesTest(test.TestCase):
         for name in ('nova-libvirt-ca.crt', 'prometheus.crt',
                      'prometheus.key', 'nova-libvirt.password'):
             open(os.path.join(tmp, name), 'w').close()
-        for name in ('exporter-fleet-rules.yml', 'exporter-alerts.yml'):
+        for name in ('exporter-fleet-rules.yml', 'exporter-alerts.yml',
+                     'exporter-pressure-rules.yml'):
             shutil.copy(os.path.join(self.ADMIN, name), tmp)
         config = os.path.join(tmp, 'prometheus.yml')
         for shard in range(4):
@@ -269,6 +292,7 @@ class FleetRulesTest(test.TestCase):
                 self.assertEqual(0, rc, out)
                 self.assertIn('SUCCESS: 16 rules found', out)
                 self.assertIn('SUCCESS: 8 rules found', out)
+                self.assertIn('SUCCESS: 12 rules found', out)
         for needed in ('role: hypervisor', 'action: hashmod',
                        '__meta_openstack_hypervisor_state',
                        '__meta_openstack_hypervisor_type',
@@ -296,6 +320,39 @@ class FleetRulesTest(test.TestCase):
             text = f.read()
         for record in records:  # every rule has a test
             self.assertIn(f'- expr: {record}\n', text)
+
+
+class PressureRulesTest(test.TestCase):
+    """Is a guest short of memory: KubeVirt's definition as recording
+    rules, alerts per host and per project, as promtool tests them
+    (exporter-pressure-rules-test.yml: pressure from faults, from swap,
+    neither, a guest without figures, a hung guest's kept figures).
+    """
+
+    ADMIN = FleetRulesTest.ADMIN
+
+    def test_each_rule_and_alert_as_its_tests_say(self):
+        reason = prometheus.missing()
+        if reason:
+            self.fail(reason)
+        rules = os.path.join(self.ADMIN, 'exporter-pressure-rules.yml')
+        tests = os.path.join(self.ADMIN, 'exporter-pressure-rules-test.yml')
+        rc, out = prometheus.promtool('check', 'rules', rules)
+        self.assertEqual(0, rc, out)
+        rc, out = prometheus.promtool('test', 'rules', tests)
+        self.assertEqual(0, rc, out)
+        self.assertIn('SUCCESS', out)
+        with open(rules) as f:
+            text = f.read()
+        with open(tests) as f:
+            tested = f.read()
+        for record in re.findall(r'- record: (\S+)', text):
+            self.assertIn(f'- expr: {record}\n', tested)
+        for alert in re.findall(r'- alert: (\S+)', text):
+            self.assertIn(f'alertname: {alert}\n', tested)
+        # KubeVirt's thresholds, named once
+        for threshold in ('vector(0.05)', 'vector(5)', 'vector(1048576)'):
+            self.assertEqual(1, text.count(threshold))
 
 
 class FleetDashboardTest(test.TestCase):

@@ -69,6 +69,16 @@ class ClassifyTest(test.TestCase):
             active=True, balloon=_balloon(period=10),
             stats={'actual': 1, 'last_update': NOW - 4, 'rss': 1},
             state='no-guest-figures', words='last 4s ago')),
+        ('inconsistent', dict(
+            # a stale report where usable exceeds available (lf-edge/eve)
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, usable=300 * 1024, available=256 * 1024),
+            state='inconsistent',
+            words='usable 300 MiB above available 256 MiB')),
+        ('inconsistent_unused', dict(
+            active=True, balloon=_balloon(period=2),
+            stats=dict(FULL, unused=300 * 1024, available=256 * 1024),
+            state='inconsistent', words='unused 300 MiB above available')),
         ('paused', dict(
             active=True, balloon=_balloon(period=2),
             stats=dict(FULL, last_update=NOW - 600), suspended='paused',

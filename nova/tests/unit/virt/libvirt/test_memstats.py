@@ -326,6 +326,36 @@ class CollectorUnresponsiveTest(test.TestCase):
         self.assertIsNone(rows[0].period)
 
 
+    def test_a_hung_guest_keeps_its_last_figures_for_a_while(self):
+        # period 2, kept 3 periods: 6 s after its last report
+        frozen = make_record('frozen', '<memballoon model="virtio"><stats '
+                                   'period="2"/></memballoon>',
+                             dict(FULL, last_update=NOW))
+        clock = [NOW]
+        collector = memstats.MemoryStatsCollector(
+            StatsSource([frozen]), clock=lambda: clock[0], keep_periods=3)
+        self.assertEqual('ok', collector.collect()[0].stats_state)
+        frozen.monitor_busy = 3.0
+        frozen.stats = {'actual': 131072}  # what libvirt still gives
+        clock[0] = NOW + 5
+        row = collector.collect()[0]
+        self.assertEqual('unresponsive', row.stats_state)
+        # its last report's figures and time, beside libvirt's own
+        self.assertEqual(FULL['usable'], row.raw['usable'])
+        self.assertEqual(NOW, row.raw['last_update'])
+        self.assertEqual(131072, row.raw['actual'])
+        self.assertIn('Its last figures, reported 5s ago, are served until '
+                      '1s from now (3 periods after that report)', row.reason)
+        # past the bound: its state only (and what libvirt still gives)
+        clock[0] = NOW + 7
+        row = collector.collect()[0]
+        self.assertEqual({'actual': 131072}, row.raw)
+        self.assertNotIn('last figures', row.reason)
+        # not kept at all with 0
+        collector.keep_periods = 0
+        clock[0] = NOW + 1
+        self.assertEqual({'actual': 131072}, collector.collect()[0].raw)
+
     def test_unresponsive_guest_keeps_what_was_read_of_it(self):
         frozen = make_record('frozen', '<memballoon model="virtio"><stats '
                                    'period="2"/></memballoon>', FULL)
