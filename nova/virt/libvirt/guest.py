@@ -146,6 +146,14 @@ class Guest:
                    _affect(live, config))
 
 
+    def set_balloon(self, kib: int) -> None:
+        """virDomainSetMemory on the running guest: inflate or deflate
+        its balloon to leave it ``kib`` KiB (virsh setmem).
+        """
+        self._call('setMemory()', self._domain.setMemoryFlags, kib,
+                   libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+
 def _affect(live: bool, config: bool) -> int:
     flags = 0
     if live:

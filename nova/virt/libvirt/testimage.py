@@ -4,7 +4,11 @@ The guest is Debian's ``linux-image-cloud-amd64`` kernel (downloaded with
 ``apt-get download``, unpacked with ``dpkg-deb``) and a busybox initramfs
 whose ``/init`` loads the virtio modules and, in the ``balloon`` variant,
 ``virtio_balloon``. The ``nodriver`` variant stands for an image whose guest
-cannot report statistics. Nothing else is downloaded.
+cannot report statistics. Given ``nova_libvirt_hog=N`` on its command line
+(``hog_cmdline``), the ``balloon`` guest makes itself short of memory on
+purpose: it sets up swap on zram, fills N MiB of tmpfs with compressible
+data and reads it back forever, so that a balloon squeezed below that
+working set makes it swap and fault. Nothing else is downloaded.
 
 Images are cached under a directory and built once; a lock makes concurrent
 builders wait for each other. This module must not talk to libvirt.
@@ -30,6 +34,15 @@ BUSYBOX = '/bin/busybox'
 VIRTIO_MODULES = ('virtio_ring', 'virtio', 'virtio_pci_modern_dev',
                   'virtio_pci_legacy_dev', 'virtio_pci')
 BALLOON_MODULE = 'virtio_balloon'
+# Swap in memory for the hog, and what it needs (in load order); where
+# each is in the kernel package.
+SWAP_MODULES = ('zsmalloc', 'lzo-rle', 'zram')
+MODULE_DIRS = {'zsmalloc': 'mm', 'lzo-rle': 'crypto',
+               'zram': os.path.join('drivers', 'block', 'zram')}
+# The images' layout: a cache of another version is built again.
+IMAGE_VERSION = '2'
+HOG_PARAMETER = 'nova_libvirt_hog'
+HOG_READY = 'nova-libvirt test guest hogs'
 VARIANTS = ('balloon', 'nodriver')
 CMDLINE = 'console=ttyS0 panic=-1 quiet'
 # Where the demo, tools/build-test-image and the tests keep the images.
@@ -48,6 +61,26 @@ for module in {modules}; do
         echo "insmod $module failed"
 done
 echo "{ready} ({variant})"
+hog=
+for word in $(/bin/busybox cat /proc/cmdline); do
+    case $word in {hog}=*) hog=${{word#*=}};; esac
+done
+if [ -n "$hog" ] && [ -e /lib/modules/zram.ko ]; then
+    for module in {swap}; do /bin/busybox insmod /lib/modules/$module.ko; done
+    echo lzo-rle > /sys/block/zram0/comp_algorithm
+    echo $((hog * 2))M > /sys/block/zram0/disksize
+    /bin/busybox mkswap /dev/zram0 >/dev/null
+    /bin/busybox swapon /dev/zram0
+    /bin/busybox mkdir -p /hog
+    /bin/busybox mount -t tmpfs -o size=$((hog + 16))m tmpfs /hog
+    # compressible, not zero: swapped out and back, it costs I/O counts
+    /bin/busybox yes nova-libvirt | /bin/busybox head -c $((hog * 1048576)) \\
+        > /hog/data
+    echo "{hog_ready} $hog MiB"
+    # a child, so that the OOM killer may take it, never init
+    /bin/busybox sh -c 'while true; do /bin/busybox cat /hog/data \\
+        > /dev/null; done' &
+fi
 while true; do /bin/busybox sleep 3600; done
 """
 
@@ -66,6 +99,12 @@ class TestImage:
         return image_meta_obj.ImageMeta(
             kernel_path=self.kernel_path, ramdisk_path=self.ramdisk_path,
             os_command_line=self.os_command_line)
+
+    def hog_cmdline(self, mib: int) -> str:
+        """The command line of a guest that holds ``mib`` MiB and reads it
+        over and over (the balloon variant).
+        """
+        return f'{self.os_command_line} {HOG_PARAMETER}={mib}'
 
 
 def _run(argv: list[str], cwd: str | None = None) -> str:
@@ -117,20 +156,24 @@ def _fetch_kernel(workdir: str, progress: Callable[[str], None]) -> str:
 def _write_initramfs(path: str, modules: dict[str, str], variant: str):
     """A gzip'd newc cpio archive holding busybox, modules and /init."""
     names = list(VIRTIO_MODULES)
+    extra = []
     if variant == 'balloon':
         names.append(BALLOON_MODULE)
+        extra = list(SWAP_MODULES)
     with tempfile.TemporaryDirectory() as tree:
         for sub in ('bin', 'lib/modules'):
             os.makedirs(os.path.join(tree, sub))
         shutil.copy(BUSYBOX, os.path.join(tree, 'bin', 'busybox'))
         os.symlink('busybox', os.path.join(tree, 'bin', 'sh'))
-        for name in names:
+        for name in names + extra:
             shutil.copy(modules[name],
                         os.path.join(tree, 'lib', 'modules', name + '.ko'))
         init = os.path.join(tree, 'init')
         with open(init, 'w') as f:
-            f.write(INIT_SCRIPT.format(modules=' '.join(names),
-                                       ready=READY_LINE, variant=variant))
+            f.write(INIT_SCRIPT.format(
+                modules=' '.join(names), ready=READY_LINE, variant=variant,
+                hog=HOG_PARAMETER, swap=' '.join(SWAP_MODULES),
+                hog_ready=HOG_READY))
         os.chmod(init, 0o755)
         files = sorted(os.path.relpath(os.path.join(d, n), tree)
                        for d, dirs, fs in os.walk(tree) for n in dirs + fs)
@@ -144,6 +187,14 @@ def _write_initramfs(path: str, modules: dict[str, str], variant: str):
     with gzip.open(path + '.tmp', 'wb') as f:
         f.write(archive.stdout)
     os.replace(path + '.tmp', path)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -166,9 +217,11 @@ def get_images(cache_dir: str,
                ) -> dict[str, TestImage]:
     """Both variants, built into ``cache_dir`` unless already there."""
     images = {v: _paths(cache_dir, v) for v in VARIANTS}
+    stamp = os.path.join(cache_dir, 'version')
     with _locked(cache_dir):
         if all(os.path.exists(i.kernel_path) and os.path.exists(
-                i.ramdisk_path) for i in images.values()):
+                i.ramdisk_path) for i in images.values()) and \
+                _read(stamp) == IMAGE_VERSION:
             return images
         if not os.path.exists(BUSYBOX):
             raise exception.GuestImageBuildFailed(
@@ -180,13 +233,16 @@ def get_images(cache_dir: str,
             root = _fetch_kernel(workdir, progress)
             kernels = glob.glob(os.path.join(root, 'boot', 'vmlinuz-*'))
             found = {}
-            for name in VIRTIO_MODULES + (BALLOON_MODULE,):
+            wanted = VIRTIO_MODULES + (BALLOON_MODULE,) + SWAP_MODULES
+            for name in wanted:
+                where = MODULE_DIRS.get(name,
+                                        os.path.join('drivers', 'virtio'))
                 hits = glob.glob(os.path.join(
-                    root, 'lib', 'modules', '*', 'kernel', 'drivers',
-                    'virtio', name + '.ko'))
+                    root, 'lib', 'modules', '*', 'kernel', where,
+                    name + '.ko'))
                 if hits:
                     found[name] = hits[0]
-            missing = set(VIRTIO_MODULES + (BALLOON_MODULE,)) - set(found)
+            missing = set(wanted) - set(found)
             if len(kernels) != 1 or missing:
                 raise exception.GuestImageBuildFailed(
                     reason=f'the kernel package lacks vmlinuz or the '
@@ -200,5 +256,7 @@ def get_images(cache_dir: str,
             for image in images.values():
                 os.chmod(image.kernel_path, 0o644)
                 os.chmod(image.ramdisk_path, 0o644)
+            with open(stamp, 'w') as f:
+                f.write(IMAGE_VERSION)
         progress('test guest image ready')
     return images
