@@ -23,7 +23,8 @@ class InitramfsTest(test.TestCase):
         self.useFixture(fixtures.MockPatchObject(testimage, 'BUSYBOX',
                                                  busybox))
         self.modules = {}
-        for name in testimage.VIRTIO_MODULES + (testimage.BALLOON_MODULE,):
+        for name in (testimage.VIRTIO_MODULES + (testimage.BALLOON_MODULE,)
+                     + testimage.SWAP_MODULES):
             self.modules[name] = os.path.join(self.tmp, name + '.ko')
             with open(self.modules[name], 'w') as f:
                 f.write(name)
@@ -49,6 +50,18 @@ class InitramfsTest(test.TestCase):
         order = ' '.join(testimage.VIRTIO_MODULES + ('virtio_balloon',))
         self.assertIn(f'for module in {order}; do', init)
         self.assertIn(testimage.READY_LINE + ' (balloon)', init)
+
+    def test_the_balloon_variant_can_hog_memory_on_request(self):
+        files, init = self._contents('balloon')
+        for name in testimage.SWAP_MODULES:
+            self.assertIn(f'lib/modules/{name}.ko', files)
+        # only with nova_libvirt_hog=N on the command line
+        self.assertIn(f'case $word in {testimage.HOG_PARAMETER}=*)', init)
+        self.assertIn('swapon /dev/zram0', init)
+        self.assertIn(testimage.HOG_READY, init)
+        self.assertEqual(
+            f'{testimage.CMDLINE} {testimage.HOG_PARAMETER}=120',
+            testimage.TestImage('balloon', 'k', 'r').hog_cmdline(120))
 
     def test_nodriver_variant_has_no_balloon_module(self):
         files, init = self._contents('nodriver')
