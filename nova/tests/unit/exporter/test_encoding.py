@@ -181,3 +181,35 @@ class NegotiateTest(test.TestCase):
         b = encoding.negotiate('text/plain;version=0.0.4', 'gzip, br')
         self.assertEqual(a, b)
         self.assertNotEqual(a, encoding.negotiate('text/plain', ''))
+
+
+class ScaleCountTest(test.TestCase):
+    """The encode's work per guest does not grow with the guests: at 200
+    (and 400) guests with every figure, each guest's label set is written
+    once per body and its samples are a fixed number, counted, not timed
+    (tools/bench/scale.py times it up to 4,096).
+    """
+
+    def _work(self, guests):
+        from nova.exporter import metrics
+        from nova.tests.fixtures import exporter as fakeexporter
+        raw = dict(fakeexporter.RAW, hugetlb_pgalloc=1, hugetlb_pgfail=0)
+        rows = [fakeexporter.make_row(f'g{i}', 'ok', raw)
+                for i in range(guests)]
+        families = metrics.families(rows)
+        labels = self.useFixture(fixtures.MockPatchObject(
+            encoding, '_labels', wraps=encoding._labels)).mock
+        body = encoding.encode(families, encoding.negotiate(''))
+        samples = sum(len(f.samples) for f in families)
+        return labels.call_count, samples, body.count(b'\n')
+
+    def test_encode_work_per_guest(self):
+        from nova.virt.libvirt import guest_state
+        labels, samples, lines = self._work(200)
+        # a guest's label set is written once for all its figures, and
+        # each state of its state set once: not once per sample
+        self.assertEqual(200 * (1 + len(guest_state.STATES)), labels)
+        self.assertLessEqual(samples / 200, 40)
+        # twice the guests, twice the work: no more per guest
+        more = self._work(400)
+        self.assertEqual((2 * labels, 2 * samples), more[:2])

@@ -414,3 +414,31 @@ class ChunkedPollTest(test.TestCase):
     def test_few_domains_stay_one_call(self):
         names, calls = self._poll(self._host(4), ['chunk-1', 'chunk-2'])
         self.assertEqual((['chunk-1', 'chunk-2'], 1), (names, calls))
+
+
+class ScaleCountTest(test.TestCase):
+    """What a poll asks of libvirt does not grow with the guests: at 200
+    (and 400) synthetic guests, counted, not timed (tools/bench/scale.py
+    times it up to 4,096).
+    """
+
+    def _calls(self, guests):
+        self.useFixture(fixtures.MockPatch('os.cpu_count', return_value=2))
+        # workers chosen as the driver chooses them by default (0: auto)
+        fake = self.useFixture(fakelibvirt.FakeHost(*(
+            FakeDomain(f'g{i}') for i in range(guests)), stats_workers=0))
+        def calls():
+            return [c if isinstance(c, str) else c[0] for conn in (
+                fake.conn, *fake.opened) for c in conn.calls]
+        fake.host.get_memory_stats()  # the first: learns the count
+        before = len(calls())
+        records = fake.host.get_memory_stats()
+        self.assertEqual(guests, len(records))
+        return calls()[before:]
+
+    def test_libvirt_calls_per_poll(self):
+        calls = self._calls(200)
+        # a listing, then one bulk call per chunk (4 on 2 cores)
+        self.assertEqual(['listAllDomains'] + ['domainListGetStats'] * 4,
+                         calls)
+        self.assertEqual(calls, self._calls(400))
