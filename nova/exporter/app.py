@@ -50,6 +50,8 @@ class MetricsApp:
         # name filter): scrapes that share a poll share these.
         self._encoded_for = None
         self._encoded: dict = {}
+        # The label sets the last body wrote, for the next (encoding).
+        self._label_texts: dict = {}
         self._stopping: asyncio.Event | None = None
         # The wake-ups of scrapes waiting for a poll or a body.
         self._stop_waiters: set = set()
@@ -162,7 +164,8 @@ class MetricsApp:
         body = self._encoded.pop(key, None)
         if body is None:
             body = asyncio.get_running_loop().run_in_executor(
-                self._executor, encoding.encode, families, fmt, names)
+                self._executor, encoding.encode, families, fmt, names,
+                self._label_texts)
             if len(self._encoded) >= MAX_BODIES:
                 del self._encoded[next(iter(self._encoded))]
         self._encoded[key] = body  # the newest

@@ -69,46 +69,117 @@ def _info_labels(row) -> dict:
     return {label: value or '' for label, value in zip(INFO_LABELS, values)}
 
 
-def _gauge(name: str, documentation: str):
-    return core.GaugeMetricFamily(name, documentation, labels=LABELS)
+class GuestFamily(core.Metric):
+    """A family of per-guest samples of one name, kept as two columns
+    (``label_sets``, ``values``) rather than a Sample each.
+
+    At 4,096 guests a poll made 131,000 Samples: namedtuples, which the
+    garbage collector tracks (it untracks plain tuples only), so that it
+    walked them all at nearly every poll (170 ms), and each was unpacked
+    and checked again by the encoder (tools/bench/scale.py). The columns
+    hold dicts of strings and numbers, which it does not track, and the
+    encoder reads them as they are (``columns()``). ``samples`` makes the
+    Samples when read (prometheus_client's encoders, tests); nothing may
+    append to it.
+    """
+
+    def __init__(self, name: str, documentation: str, typ: str,
+                 sample_name: str | None = None):
+        self.label_sets: list[dict] = []
+        self.values: list = []
+        self.sample_name = sample_name or name
+        super().__init__(name, documentation, typ)
+
+    def columns(self) -> tuple:
+        """(sample name, label sets, values)."""
+        return self.sample_name, self.label_sets, self.values
+
+    @property
+    def samples(self) -> list:
+        return [Sample(self.sample_name, labels, value)
+                for labels, value in zip(self.label_sets, self.values)]
+
+    @samples.setter
+    def samples(self, value) -> None:
+        # core.Metric.__init__ sets []; anything else would be lost
+        if value:
+            raise TypeError('GuestFamily samples are its columns: add()')
+
+    def add(self, labels: dict, value) -> None:
+        self.label_sets.append(labels)
+        self.values.append(value)
+
+
+def _gauge(name: str, documentation: str) -> GuestFamily:
+    return GuestFamily(name, documentation, 'gauge')
 
 
 _STATES = sorted(guest_state.STATES)
 
 
-def _state_samples(name: str, domain: str, current: str) -> tuple:
-    """The state set's samples of one guest whose state is ``current``."""
-    return tuple(Sample(name, {'domain': domain, name: s},
-                        1 if s == current else 0, None) for s in _STATES)
+class _Kept:
+    """What a guest's series reuse from one scrape to the next: its label
+    set (one dict for all its figures), its state set's label sets and
+    values while its state holds, its info label set while its metadata
+    is the same object (the collector's cache keeps it until the XML is
+    read again). The encoder writes a label set it has seen once.
+    """
+
+    __slots__ = ('labels', 'state', 'state_labels', 'state_values',
+                 'metadata', 'info_labels')
+
+    def __init__(self, row):
+        self.labels = {'domain': row.name}
+        self.state = self.metadata = self.info_labels = None
+        self.state_labels = self.state_values = ()
+
+    def states(self, name: str, current: str) -> None:
+        if current != self.state:
+            if not self.state_labels:
+                self.state_labels = tuple(
+                    {'domain': self.labels['domain'], name: s}
+                    for s in _STATES)
+            self.state_values = tuple(1 if s == current else 0
+                                      for s in _STATES)
+            self.state = current
+
+    def info(self, row) -> dict:
+        if self.metadata is not row.metadata or self.info_labels is None:
+            self.metadata = row.metadata
+            self.info_labels = _info_labels(row)
+        return self.info_labels
 
 
 def families(rows, kept: dict | None = None) -> list:
     """The per-guest metric families of one poll's ``rows``.
 
-    Samples are appended directly, one labels dict per guest shared by its
-    samples (read-only), rather than through ``add_metric``, which builds a
-    dict per sample: at 1,000 guests and 22 series each, that halves the
-    cost (tools/bench/exporter_scrape.py).
-
-    A guest's eight state-set samples change only when its state does, and
-    were a third of the cost; given ``kept`` (a dict owned by the caller,
-    the same at every scrape), they are reused from the previous scrape,
-    and ``kept`` then holds this scrape's guests only.
+    A guest's samples share one label set, and its state set and info
+    label sets are built only when its state or metadata changes: given
+    ``kept`` (a dict owned by the caller, the same at every scrape, by
+    guest name), they are reused from the previous scrape, and ``kept``
+    then holds this scrape's guests only. Each family keeps its samples
+    as columns (GuestFamily).
     """
     made = _Families()
-    previous = kept or {}
-    current_states = {}
+    previous = kept if kept is not None else {}
+    current = {}
     for row in rows:
-        labels = {'domain': row.name}
-        made.info_of(row)
-        current_states[(row.name, row.stats_state)] = made.state_of(
-            row, previous)
+        mine = previous.get(row.name)
+        if mine is None:
+            mine = _Kept(row)
+        current[row.name] = mine
+        labels = mine.labels
+        if row.metadata is not None:
+            made.info.add(mine.info(row), 1)
+        mine.states(made.state.name, row.stats_state)
+        made.state.label_sets.extend(mine.state_labels)
+        made.state.values.extend(mine.state_values)
         made.periods_of(row, labels)
         if row.raw:
             made.figures_of(row.raw, labels)
     if kept is not None:
         kept.clear()
-        kept.update(current_states)
+        kept.update(current)
     return made.all()
 
 
@@ -119,8 +190,9 @@ class _Families:
         self.bytes = [(_gauge(PREFIX + name, text), key)
                       for name, key, text in BYTES]
         self.counters = [
-            (core.CounterMetricFamily(PREFIX + name, text, labels=LABELS),
-             key) for name, key, text in COUNTERS]
+            (GuestFamily(PREFIX + name, text, 'counter',
+                         PREFIX + name + '_total'), key)
+            for name, key, text in COUNTERS]
         self.used = _gauge(PREFIX + 'used_percent',
                            'Memory the guest uses, (available - usable) / '
                            'available * 100, in percent.')
@@ -154,68 +226,43 @@ class _Families:
             'mem_free_page_reporting; it changes when the guest is '
             'recreated (absent: not running, no virtio balloon, or '
             'metadata asking for what it cannot have).')
-        self.state = core.StateSetMetricFamily(
+        self.state = GuestFamily(
             PREFIX + 'state',
             "Why a guest has or lacks fresh figures (nova-libvirt's "
             'stats_state): ' + ', '.join(guest_state.STATES) + '.',
-            labels=LABELS)
-        self.info = core.GaugeMetricFamily(
+            'stateset')
+        self.info = _gauge(
             'libvirt_domain_openstack_info',
             "The guest's OpenStack identity, from Nova's instance metadata "
-            '(always 1).', labels=INFO_LABELS)
-        # (samples list, sample name, libvirt key, factor)
-        self.figures = [(f.samples, f.name, key, 1024)
-                        for f, key in self.bytes]
-        self.figures += [(f.samples, f.name + '_total', key, 1)
-                         for f, key in self.counters]
-
-    def info_of(self, row) -> None:
-        if row.metadata is not None:
-            self.info.samples.append(Sample(self.info.name,
-                                            _info_labels(row), 1, None))
-
-    def state_of(self, row, previous: dict) -> tuple:
-        """Add the guest's state-set samples (kept ones if its state
-        held); those samples.
-        """
-        samples = previous.get((row.name, row.stats_state))
-        if samples is None:
-            samples = _state_samples(self.state.name, row.name,
-                                     row.stats_state)
-        self.state.samples.extend(samples)
-        return samples
+            '(always 1).')
+        # (family, libvirt key, factor)
+        self.figures = [(f, key, 1024) for f, key in self.bytes]
+        self.figures += [(f, key, 1) for f, key in self.counters]
 
     def periods_of(self, row, labels: dict) -> None:
         if row.period is not None:
-            self.period.samples.append(Sample(self.period.name, labels,
-                                              row.period, None))
+            self.period.add(labels, row.period)
         if row.wanted_period is not None:
-            self.wanted.samples.append(Sample(self.wanted.name, labels,
-                                              row.wanted_period, None))
+            self.wanted.add(labels, row.wanted_period)
         if row.free_page_reporting is not None:
-            self.reporting.samples.append(Sample(
-                self.reporting.name, labels,
-                int(row.free_page_reporting), None))
+            self.reporting.add(labels, int(row.free_page_reporting))
         if row.wanted_free_page_reporting is not None:
-            self.wanted_reporting.samples.append(Sample(
-                self.wanted_reporting.name, labels,
-                int(row.wanted_free_page_reporting), None))
+            self.wanted_reporting.add(
+                labels, int(row.wanted_free_page_reporting))
 
     def figures_of(self, raw: dict, labels: dict) -> None:
-        for samples, sample_name, key, factor in self.figures:
+        for family, key, factor in self.figures:
             value = raw.get(key)
             if value is not None:
-                samples.append(Sample(sample_name, labels, value * factor))
+                family.label_sets.append(labels)
+                family.values.append(value * factor)
         available, usable = raw.get('available'), raw.get('usable')
         # never a negative or above-100 share: figures that contradict
         # each other give the state inconsistent instead
         if available and usable is not None and 0 <= usable <= available:
-            self.used.samples.append(Sample(
-                self.used.name, labels,
-                (available - usable) / available * 100, None))
+            self.used.add(labels, (available - usable) / available * 100)
         if raw.get('last_update'):
-            self.updated.samples.append(Sample(
-                self.updated.name, labels, raw['last_update'], None))
+            self.updated.add(labels, raw['last_update'])
 
     def all(self) -> list:
         return ([family for family, _ in self.bytes] +

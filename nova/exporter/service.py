@@ -90,8 +90,9 @@ class PrometheusCollector(prom_registry.Collector):
         self._build_info = metrics.build_info(version)
         self._lock = threading.Lock()
         self._last_error = None
-        # Each guest's state-set samples, reused while its state holds.
-        self._state_samples: dict = {}
+        # What each guest's series reuse from one scrape to the next
+        # (metrics.families).
+        self._kept: dict = {}
 
     def collect(self):
         with self._lock:
@@ -114,7 +115,7 @@ class PrometheusCollector(prom_registry.Collector):
                         'answers again: %s', failed)
         self._last_error = failed
         up = failed is None
-        found = metrics.families(rows, self._state_samples)
+        found = metrics.families(rows, self._kept)
         return found + metrics.host_families(
             up, time.monotonic() - start) + [self._build_info]
 

@@ -258,7 +258,8 @@ class LibvirtDriver:
         ``starting`` for [libvirt] mem_stats_start_grace_seconds, and each
         guest's wanted period the one it asks for (its flavor's, else its
         image's, else [libvirt] mem_stats_period_seconds, read at every
-        poll so that a reload applies at once).
+        poll so that a reload applies at once; a guest's answer is kept
+        while its metadata and those options stay).
         """
         def wanted(metadata) -> stats_period.Wanted | None:
             return stats_period.asked_period(
@@ -267,12 +268,17 @@ class LibvirtDriver:
         def reporting(metadata) -> balloon_policy.Reporting | None:
             return balloon_policy.metadata_free_page_reporting(
                 CONF.libvirt.mem_free_page_reporting, metadata)
+        def policy_key() -> tuple:
+            # what wanted() and reporting() read besides the metadata
+            return (CONF.libvirt.mem_stats_period_seconds,
+                    CONF.libvirt.mem_free_page_reporting)
         return memstats.MemoryStatsCollector(
             self.host, timeout=CONF.libvirt.mem_stats_poll_timeout,
             wanted=wanted,
             start_grace=CONF.libvirt.mem_stats_start_grace_seconds,
             reporting=reporting,
-            keep_periods=CONF.libvirt.mem_stats_keep_unresponsive_periods)
+            keep_periods=CONF.libvirt.mem_stats_keep_unresponsive_periods,
+            policy_key=policy_key)
 
     def spawn(self, instance: instance_obj.Instance,
               image_meta: image_meta_obj.ImageMeta) -> libvirt_guest.Guest:

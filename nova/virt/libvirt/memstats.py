@@ -159,7 +159,7 @@ class _CachedFacts:
 
     __slots__ = ('uuid', 'balloon', 'period', 'metadata', 'display_name',
                  'project', 'seen', 'read_at', 'period_changed_at',
-                 'started_at', 'console_log', 'report')
+                 'started_at', 'console_log', 'report', 'decided')
 
     def __init__(self, uuid: str, facts, seen: int, read_at: float):
         self.uuid, self.balloon = uuid, facts.balloon
@@ -169,6 +169,8 @@ class _CachedFacts:
         #: its last report with guest figures (virDomainMemoryStats names),
         #: kept for a while should its QEMU stop answering
         self.report = None
+        #: (policy key, Wanted, Reporting) decided for its metadata
+        self.decided = None
         #: The balloon's statistics period, None without one.
         self.period = None if self.balloon is None else self.balloon.period
         if metadata is None:
@@ -216,7 +218,8 @@ class MemoryStatsCollector:
 
     def __init__(self, host, clock: Callable[[], float] = time.time,
                  timeout: float = 5.0, wanted=None, start_grace: float = 0,
-                 reporting=None, keep_periods: int = 0):
+                 reporting=None, keep_periods: int = 0,
+                 policy_key: Callable[[], object] | None = None):
         self._host = host
         self._clock = clock
         #: metadata -> the stats_period.Wanted of a guest (None: not told)
@@ -224,6 +227,11 @@ class MemoryStatsCollector:
         #: metadata -> the balloon_policy.Reporting of a guest (None: not
         #: told)
         self._reporting = reporting
+        #: () -> what ``wanted`` and ``reporting`` read besides metadata
+        #: (the options): while it and a guest's metadata stay, their
+        #: answers for it are kept (a third of a warm poll's time at
+        #: 4,096 guests); None: asked at every poll
+        self._policy_key = policy_key
         #: Seconds a whole poll may take (settable, e.g. on reload).
         self.timeout = timeout
         #: Seconds a new guest may take to report (settable).
@@ -308,15 +316,15 @@ class MemoryStatsCollector:
             found.append(known)
         return found
 
-    def _row(self, record, known: '_CachedFacts', now: float
-             ) -> GuestMemoryStats:
+    def _row(self, record, known: '_CachedFacts', now: float,
+             policy=None) -> GuestMemoryStats:
         """The row of a guest whose XML facts are ``known``; a guest that
         is not running keeps its owner and its defined period, but has no
         figures. A running guest whose balloon can take a period is told
         the period it should have.
         """
-        asked = self._wanted(known.metadata) \
-            if self._wanted is not None and record.active else None
+        asked, reporting = self._decided(known, policy) \
+            if record.active else (None, None)
         state, reason = guest_state.classify(
             record.active, known.balloon, record.stats, now,
             record.monitor_busy, record.suspended, known.period_changed_at,
@@ -338,13 +346,29 @@ class MemoryStatsCollector:
         if virtio:
             has_reporting = bool(known.balloon.free_page_reporting)
             if self._reporting is not None and record.active:
-                reporting = self._reporting(known.metadata)
                 wanted_reporting = None if reporting is None else \
                     reporting.on
         return GuestMemoryStats(
             record.name, known.uuid, state, reason, known.display_name,
             known.project, known.period, wanted, raw, known.metadata,
             has_reporting, wanted_reporting)
+
+    def _decided(self, known: '_CachedFacts', policy) -> tuple:
+        """(Wanted, Reporting) of a running guest (None where not told),
+        kept on ``known`` while ``policy`` (this poll's policy key; None:
+        not kept) holds.
+        """
+        if policy is not None and known.decided is not None and \
+                known.decided[0] == policy:
+            return known.decided[1:]
+        metadata = known.metadata
+        asked = self._wanted(metadata) if self._wanted is not None \
+            else None
+        reporting = self._reporting(metadata) \
+            if self._reporting is not None else None
+        if policy is not None:
+            known.decided = (policy, asked, reporting)
+        return asked, reporting
 
     def _kept(self, record, known: '_CachedFacts', now: float,
               reason: str) -> tuple[dict, str]:
@@ -392,17 +416,19 @@ class MemoryStatsCollector:
         found = self._host.get_memory_stats(names, timeout=self.timeout)
         now = self._clock()
         known = {}
-        rows, stale = self._cached_rows(found, known, now)
+        policy = self._policy_key() if self._policy_key is not None \
+            else None
+        rows, stale = self._cached_rows(found, known, now, policy)
         if stale:
-            rows += self._read_rows(stale, known, deadline, now)
+            rows += self._read_rows(stale, known, deadline, now, policy)
         self._remember(found, known, names, now)
         if names is None:
             return sorted(rows, key=_by_name)
         order = {name: index for index, name in enumerate(names)}
         return sorted(rows, key=lambda g: order.get(g.name, len(order)))
 
-    def _cached_rows(self, found: list, known: dict, now: float
-                     ) -> tuple[list, list]:
+    def _cached_rows(self, found: list, known: dict, now: float,
+                     policy=None) -> tuple[list, list]:
         """(the rows of the records whose XML facts are cached and still
         fit, (record, last_update, previous facts) of those whose XML must
         be read); ``known`` gets the facts used.
@@ -422,7 +448,7 @@ class MemoryStatsCollector:
                 # read below: libvirt answers XMLDesc() without the QEMU
                 # monitor (measured: 1 ms for a stopped QEMU's guest).
                 known[key] = entry
-                rows.append(self._row(record, entry, now))
+                rows.append(self._row(record, entry, now, policy))
                 continue
             changed = record.active and entry is not None and (
                 guest_state.period_may_have_changed(
@@ -432,11 +458,11 @@ class MemoryStatsCollector:
                 continue
             entry.seen = update
             known[key] = entry
-            rows.append(self._row(record, entry, now))
+            rows.append(self._row(record, entry, now, policy))
         return rows, stale
 
     def _read_rows(self, stale: list, known: dict, deadline: float,
-                   now: float) -> list:
+                   now: float, policy=None) -> list:
         """The rows of ``stale``, their XML read in one bounded batch (the
         rows' ages stay those at the read of the figures).
         """
@@ -450,7 +476,7 @@ class MemoryStatsCollector:
                 rows.append(self._error_row(record, entry))
             else:
                 known[record.key] = entry
-                rows.append(self._row(record, entry, now))
+                rows.append(self._row(record, entry, now, policy))
         return rows
 
     def _remember(self, found: list, known: dict, names, now: float) -> None:

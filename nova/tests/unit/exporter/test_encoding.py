@@ -4,8 +4,11 @@ import gzip
 import math
 
 import fixtures
+import hypothesis
+from hypothesis import strategies as st
 from prometheus_client import core
 from prometheus_client import exposition
+from prometheus_client import utils as prom_utils
 from prometheus_client.samples import Sample
 from prometheus_client.samples import Timestamp
 
@@ -57,8 +60,8 @@ class EncodingTest(test.TestCase):
         self.fast = []
         real = encoding._encode
 
-        def spy(families, openmetrics):
-            body = real(families, openmetrics)
+        def spy(*args):
+            body = real(*args)
             self.fast.append(body)
             return body
         self.useFixture(fixtures.MockPatchObject(encoding, '_encode', spy))
@@ -143,6 +146,25 @@ class EncodingTest(test.TestCase):
         self.assertNotIn(b'available_bytes', plain)
 
 
+class GoFloatTest(test.TestCase):
+    """go_float writes what prometheus_client's floatToGoString does."""
+
+    @hypothesis.settings(max_examples=2000, deadline=None)
+    @hypothesis.given(st.one_of(
+        st.integers(-2 ** 64, 2 ** 64), st.integers(0, 2 ** 53 + 10),
+        st.integers(0, 10 ** 7), st.floats(allow_nan=True),
+        st.booleans()))
+    def test_same_text(self, value):
+        self.assertEqual(prom_utils.floatToGoString(value),
+                         encoding.go_float(value))
+
+    def test_edges(self):
+        for value in (0, 1, 999999, 1000000, 10 ** 15, 2 ** 53 - 1, 2 ** 53,
+                      10 ** 16, 123456789012, 536870912, -1, -0.0, True):
+            self.assertEqual(prom_utils.floatToGoString(value),
+                             encoding.go_float(value), value)
+
+
 class NegotiateTest(test.TestCase):
 
     def test_gzip_by_q_values(self):
@@ -202,6 +224,32 @@ class ScaleCountTest(test.TestCase):
         body = encoding.encode(families, encoding.negotiate(''))
         samples = sum(len(f.samples) for f in families)
         return labels.call_count, samples, body.count(b'\n')
+
+    def test_a_warm_scrape_writes_no_label_set_again(self):
+        # the next scrape's label sets are the dicts kept by
+        # metrics.families; the body written with the texts of the one
+        # before is the same, and writes none of them again
+        from nova.exporter import metrics
+        from nova.tests.fixtures import exporter as fakeexporter
+        rows = [fakeexporter.make_row(f'g{i}', 'ok', fakeexporter.RAW)
+                for i in range(200)]
+        kept, texts = {}, {}
+        fmt = encoding.negotiate('application/openmetrics-text;'
+                                 'version=1.0.0')
+        first = encoding.encode(metrics.families(rows, kept), fmt, (), texts)
+        rows[7] = fakeexporter.make_row('g7', 'stale', fakeexporter.RAW)
+        labels = self.useFixture(fixtures.MockPatchObject(
+            encoding, '_labels', wraps=encoding._labels)).mock
+        families = metrics.families(rows, kept)
+        second = encoding.encode(families, fmt, (), texts)
+        self.assertEqual(0, labels.call_count)
+        self.assertEqual(encoding.encode(families, fmt), second)
+        self.assertEqual(first.replace(
+            b'domain="g7",libvirt_domain_memory_stats_state="ok"} 1',
+            b'domain="g7",libvirt_domain_memory_stats_state="ok"} 0').replace(
+            b'domain="g7",libvirt_domain_memory_stats_state="stale"} 0',
+            b'domain="g7",libvirt_domain_memory_stats_state="stale"} 1'),
+            second)
 
     def test_encode_work_per_guest(self):
         from nova.virt.libvirt import guest_state

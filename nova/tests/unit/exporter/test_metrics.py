@@ -9,6 +9,7 @@ import shutil
 import fixtures
 import prometheus_client
 from prometheus_client import registry as prom_registry
+import testtools
 
 from nova import test
 from nova.exporter import metrics
@@ -149,24 +150,59 @@ class FamiliesTest(test.TestCase):
         names = {name for name, _, _ in _samples(metrics.families([row]))}
         self.assertNotIn(metrics.PREFIX + 'used_percent', names)
 
-    def test_kept_state_samples_give_the_same_text(self):
+    def test_kept_label_sets_give_the_same_text(self):
         kept = {}
         first = [make_row('a', 'ok', RAW), make_row('b', 'stale', RAW)]
+        first[0].metadata = config.LibvirtConfigGuestMetaNovaInstance(
+            name='web-a')
         self.assertEqual(_text(metrics.families(first)),
                          _text(metrics.families(first, kept)))
-        self.assertEqual({('a', 'ok'), ('b', 'stale')}, set(kept))
-        a_samples = kept['a', 'ok']
+        self.assertEqual({'a', 'b'}, set(kept))
+        a, b = kept['a'], kept['b']
+        a_states, a_info = a.state_labels, a.info_labels
 
-        # a's state holds, b's changes, c is new, and d is gone
+        # a's state and metadata hold, b's state changes, c is new, d gone
         second = [make_row('a', 'ok', RAW), make_row('b', 'ok', RAW),
                   make_row('c', 'not-running')]
-        text = _text(metrics.families(second, kept))
+        second[0].metadata = first[0].metadata
+        families = metrics.families(second, kept)
+        text = _text(families)
         self.assertEqual(_text(metrics.families(second)), text)
         self.assertIn('libvirt_domain_memory_stats_state{domain="b",'
                       'libvirt_domain_memory_stats_state="ok"} 1.0', text)
-        self.assertIs(a_samples, kept['a', 'ok'])  # reused, not rebuilt
-        self.assertEqual({('a', 'ok'), ('b', 'ok'), ('c', 'not-running')},
-                         set(kept))
+        self.assertIn('libvirt_domain_memory_stats_state{domain="b",'
+                      'libvirt_domain_memory_stats_state="stale"} 0.0', text)
+        # reused, not rebuilt: the same dicts, which the encoder writes
+        # once (encoding.encode's texts)
+        self.assertIs(a, kept['a'])
+        self.assertIs(a_states, kept['a'].state_labels)
+        self.assertIs(a_info, kept['a'].info_labels)
+        self.assertIs(b.state_labels, kept['b'].state_labels)
+        self.assertEqual('ok', kept['b'].state)
+        self.assertEqual({'a', 'b', 'c'}, set(kept))
+        # every figure of a guest shares its one label set
+        by_family = {f.name: f for f in families}
+        self.assertIs(
+            a.labels, by_family[metrics.PREFIX + 'rss_bytes'].label_sets[0])
+
+        # new metadata (its XML read again): a new info label set
+        third = [make_row('a', 'ok', RAW)]
+        third[0].metadata = config.LibvirtConfigGuestMetaNovaInstance(
+            name='web-a2')
+        text = _text(metrics.families(third, kept))
+        self.assertIn('instance_name="web-a2"', text)
+        self.assertIsNot(a_info, kept['a'].info_labels)
+
+    def test_guest_family_samples_are_its_columns(self):
+        family = metrics.GuestFamily('x_total_things', 'help', 'counter',
+                                     'x_total_things_total')
+        family.add({'domain': 'a'}, 3)
+        self.assertEqual(
+            [('x_total_things_total', {'domain': 'a'}, 3, None, None,
+              None)], [tuple(s) for s in family.samples])
+        with testtools.ExpectedException(TypeError, '.*columns.*'):
+            family.samples = [family.samples[0]]
+        self.assertEqual(1, len(family.samples))
 
     def test_host_families(self):
         got = _samples(metrics.host_families(False, 0.25))

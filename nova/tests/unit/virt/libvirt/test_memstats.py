@@ -162,6 +162,33 @@ class CollectorTest(test.TestCase):
         # without the rule, nobody is told
         self.assertIsNone(self.collector.collect(['b-ok'])[0].wanted_period)
 
+    def test_decisions_kept_while_metadata_and_policy_key_hold(self):
+        asked, key = [], [('10', True)]
+
+        def wanted(metadata):
+            asked.append('wanted')
+            return stats_period.Wanted(7, 'flavor')
+
+        def reporting(metadata):
+            asked.append('reporting')
+            return None
+        collector = memstats.MemoryStatsCollector(
+            self.host, clock=lambda: NOW, wanted=wanted,
+            reporting=reporting, policy_key=lambda: key[0])
+        collector.collect()
+        # each running guest asked once, answers kept for the next polls
+        self.assertEqual(4, len(asked))
+        for _ in range(3):
+            rows = {r.name: r for r in collector.collect()}
+        self.assertEqual(4, len(asked))
+        self.assertEqual(7, rows['b-ok'].wanted_period)
+        key[0] = ('20', True)  # a reload changed an option: asked again
+        collector.collect()
+        self.assertEqual(8, len(asked))
+        self.records[0].domain_id = 2  # restarted: its XML read again
+        collector.collect()
+        self.assertEqual(10, len(asked))
+
     def test_as_dict_has_the_json_keys(self):
         # the keys themselves are pinned in nova/tests/unit/test_contracts
         row = self.collector.collect(['b-ok'])[0]
