@@ -253,7 +253,7 @@ class DocumentedRulesTest(test.TestCase):
         rules = os.path.join(admin, 'exporter-alerts.yml')
         rc, out = prometheus.promtool('check', 'rules', rules)
         self.assertEqual(0, rc, out)
-        self.assertIn('SUCCESS: 8 rules found', out)
+        self.assertIn('SUCCESS: 9 rules found', out)
         rc, out = prometheus.promtool(
             'check', 'config', os.path.join(admin, 'exporter-scrape.yml'))
         self.assertEqual(0, rc, out)
@@ -279,7 +279,7 @@ class DocumentedRulesTest(test.TestCase):
         for alert in ('LibvirtDown', 'GuestMemoryStatsStale',
                       'GuestWithoutStatsPeriod', 'GuestUnresponsive',
                       'GuestReportsNoFigures', 'GuestStatsPeriodDrift',
-                      'NovaLibvirtExporterDown',
+                      'LibvirtPollSlow', 'NovaLibvirtExporterDown',
                       'NovaLibvirtExportersAbsent'):
             self.assertIn(f'alertname: {alert}', text)
 
@@ -327,7 +327,7 @@ class FleetRulesTest(test.TestCase):
                 rc, out = prometheus.promtool('check', 'config', config)
                 self.assertEqual(0, rc, out)
                 self.assertIn('SUCCESS: 16 rules found', out)
-                self.assertIn('SUCCESS: 8 rules found', out)
+                self.assertIn('SUCCESS: 9 rules found', out)
                 self.assertIn('SUCCESS: 12 rules found', out)
         for needed in ('role: hypervisor', 'action: hashmod',
                        '__meta_openstack_hypervisor_state',
