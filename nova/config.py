@@ -21,12 +21,12 @@ import glob
 import importlib.resources
 import logging
 import os
-import stat
 
 from oslo_config import cfg
 from oslo_config import types
 
 from nova import exception
+from nova import readfile
 from nova import utils
 
 
@@ -133,26 +133,24 @@ def check_values(conf: cfg.ConfigOpts) -> None:
 
 
 def check_config_file(path: str) -> None:
-    """Refuse, in one line, a file oslo.config could not read sanely."""
+    """Refuse, in one line, a file oslo.config could not read sanely (read
+    with a bound, nova.readfile: a FIFO never blocks it).
+    """
     try:
-        info = os.stat(path)
+        data = readfile.read(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return  # oslo.config says so itself
-    except OSError as e:
+    except readfile.Refused as e:
+        if e.what == 'too-large':
+            raise exception.InvalidConfig(
+                reason=f'{shorten(path)} is {e.size} bytes, over the '
+                       f'{MAX_CONFIG_BYTES} a configuration file may '
+                       'have.') from None
+        kind = 'a directory (use --config-dir)' if e.what == 'directory' \
+            else 'not a regular file'
         raise exception.InvalidConfig(
-            reason=f'{shorten(path)}: {e.strerror}.') from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = 'a directory (use --config-dir)' if stat.S_ISDIR(
-            info.st_mode) else 'not a regular file'
-        raise exception.InvalidConfig(
-            reason=f'{shorten(path)} is {kind}: give a nova.conf file.')
-    if info.st_size > MAX_CONFIG_BYTES:
-        raise exception.InvalidConfig(
-            reason=f'{shorten(path)} is {info.st_size} bytes, over the '
-                   f'{MAX_CONFIG_BYTES} a configuration file may have.')
-    try:
-        with open(path, 'rb') as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
+            reason=f'{shorten(path)} is {kind}: give a nova.conf '
+                   'file.') from None
     except OSError as e:
         raise exception.InvalidConfig(
             reason=f'{shorten(path)} cannot be read: {e.strerror}; check '

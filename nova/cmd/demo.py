@@ -20,6 +20,7 @@ import time
 from lxml import etree
 
 from nova import exception
+from nova import testimage
 from nova.cmd import args as args_util
 from nova.cmd import output
 import nova.conf
@@ -30,7 +31,6 @@ from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import host as libvirt_host
-from nova.virt.libvirt import testimage
 
 CONF = nova.conf.CONF
 

@@ -19,6 +19,7 @@ from oslo_log import log as logging
 
 from nova import config
 from nova import exception
+from nova import hints
 from nova import version
 import nova.conf
 from nova.exporter import service
@@ -206,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The console script: main(), then exit without joining threads a
     frozen libvirt may hold (the interpreter's exit would wait for them:
-    35 s with mem_stats_poll_timeout = 40).
+    35 s with mem_stats_poll_timeout = 40). Advice names nova-libvirt
+    as this operator can run it (nova.hints).
     """
+    hints.set_command(hints.runnable_name(sys.argv[0]))
     code = main()
     std_logging.shutdown()  # flush every handler first
     sys.stdout.flush()

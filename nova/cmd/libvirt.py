@@ -427,5 +427,14 @@ def _run(argv: list[str]) -> int:
         return 130
 
 
+def run() -> int:
+    """The console script: advice names the command as this operator ran
+    it (nova.hints), then main(). libvirt loads when a command first
+    needs it (nova.virt.libvirt.api), its log routed then.
+    """
+    hints.set_command(hints.runnable_name(sys.argv[0]))
+    return main()
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run())

@@ -100,19 +100,27 @@ class MetricsApp:
         if request.method not in ('GET', 'HEAD'):
             return messages.text(405, b'Use GET.\n',
                                  [(b'allow', b'GET, HEAD')])
-        if request.path == web_handler.HEALTHY_PATH:
-            return messages.text(200, HEALTHY)
-        if request.path == '/':
-            return messages.Response(200, self._landing, [
-                (b'content-type', b'text/html; charset=utf-8')])
-        if request.path != '/metrics':
+        answer = ROUTES.get(request.path)
+        if answer is None:
             return messages.text(404, b'Not found: see /metrics.\n')
         try:
-            return await self._metrics(request)
+            return await answer(self, request)
         except _Stopping:
             return messages.text(503, b'Stopping.\n')
 
-    async def _metrics(self, request) -> messages.Response:
+    async def healthy(self, request) -> messages.Response:
+        """Alive: never polls libvirt."""
+        return messages.text(200, HEALTHY)
+
+    async def landing(self, request) -> messages.Response:
+        return messages.Response(200, self._landing, [
+            (b'content-type', b'text/html; charset=utf-8')])
+
+    async def metrics(self, request) -> messages.Response:
+        """A scrape: this poll's families (``_poll``: the poll function
+        given, PrometheusCollector.collect in the service), encoded as the
+        request negotiated (``_body``: encoding.encode).
+        """
         query = urllib.parse.parse_qs(request.query)
         names = query.get('name[]', ())
         fmt = encoding.negotiate(
@@ -170,6 +178,15 @@ class MetricsApp:
                 del self._encoded[next(iter(self._encoded))]
         self._encoded[key] = body  # the newest
         return await self._unless_stopping(asyncio.shield(body))
+
+
+# The paths and what answers each (GET and HEAD; 405 for other methods,
+# 404 for other paths).
+ROUTES = {
+    '/metrics': MetricsApp.metrics,
+    '/': MetricsApp.landing,
+    web_handler.HEALTHY_PATH: MetricsApp.healthy,
+}
 
 
 def landing_page(name: str, description: str, version: str,

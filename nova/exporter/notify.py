@@ -1,35 +1,29 @@
 """systemd's service protocol: notifications (readiness, reload, stop,
-watchdog) and socket activation.
+watchdog) and socket activation, through systemd-python (libsystemd's
+sd_notify and sd_listen_fds), with what it lacks.
 
-The protocol (sd_notify(3)) is one datagram to the AF_UNIX socket named by
-``$NOTIFY_SOCKET``; the watchdog's interval is ``$WATCHDOG_USEC``, meant
-for the process ``$WATCHDOG_PID`` when set. Socket activation
-(sd_listen_fds(3)) passes listening sockets from file descriptor 3 on,
-``$LISTEN_FDS`` of them, for the process ``$LISTEN_PID``. Outside systemd
-(no ``$NOTIFY_SOCKET``, no ``$LISTEN_FDS``) every call does nothing.
-Nothing here knows HTTP or libvirt.
+Outside systemd (no ``$NOTIFY_SOCKET``, no ``$LISTEN_FDS``) every call
+does nothing. What systemd-python lacks is here: it has no
+sd_watchdog_enabled(3), so the watchdog's interval is read here
+(``$WATCHDOG_USEC``, meant for the process ``$WATCHDOG_PID`` when set),
+and its listen_fds() unsets the variables in C's environment but not in
+Python's os.environ. Nothing here knows HTTP or libvirt.
 """
 
 import os
 import socket
 
+from systemd import daemon
+
 
 def notify(*fields: str) -> bool:
-    """Send ``fields`` (``READY=1``, ``WATCHDOG=1`` ...) to systemd;
-    whether a notify socket was there to send them to.
+    """Send ``fields`` (``READY=1``, ``WATCHDOG=1`` ...) to systemd, one
+    datagram; whether a notify socket took them.
     """
-    address = os.environ.get('NOTIFY_SOCKET')
-    if not address:
+    try:
+        return bool(daemon.notify('\n'.join(fields)))
+    except OSError:  # a socket named but gone: not the service's failure
         return False
-    if address.startswith('@'):  # Linux's abstract namespace
-        address = '\0' + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(address)
-            sock.sendall('\n'.join(fields).encode())
-        except OSError:
-            return False
-    return True
 
 
 def watchdog_interval() -> float | None:
@@ -45,23 +39,17 @@ def watchdog_interval() -> float | None:
     return int(usec) / 2e6
 
 
-# The first file descriptor systemd passes (sd_listen_fds(3)).
-LISTEN_FDS_START = 3
-
-
 def listen_sockets() -> list:
     """The listening sockets systemd passed to this process (socket
     activation: ``$LISTEN_FDS`` for ``$LISTEN_PID``), or []. Each is taken
     once: the variables are removed, so no child inherits them.
     """
-    count = os.environ.get('LISTEN_FDS', '')
-    pid = os.environ.get('LISTEN_PID', '')
-    if not count.isdigit() or pid != str(os.getpid()):
-        return []
-    for name in ('LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'):
-        os.environ.pop(name, None)
     found = []
-    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + int(count)):
+    for fd in daemon.listen_fds(unset_environment=True):
         os.set_inheritable(fd, False)
         found.append(socket.socket(fileno=fd))
+    # libsystemd unsets them in C's environment only: Python's copy, which
+    # subprocess hands to children, keeps them otherwise (measured)
+    for name in ('LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'):
+        os.environ.pop(name, None)
     return found

@@ -13,6 +13,17 @@ from one poll of one long-lived MemoryStatsCollector, turned into fresh
 metric families. Nothing is global: the collector and the server belong to
 one ExporterService.
 
+The route of a scrape, from the socket to the encoder (``start`` wires it,
+in this order)::
+
+    web.server.HTTPServer         listening, admission, the bounds
+      -> web.connection            one client: TLS, h11 (sans-IO)
+      -> web.handler.WebHandler    rate limit, basic auth, headers
+      -> app.MetricsApp            app.ROUTES: /metrics -> metrics()
+      -> PrometheusCollector.collect   a poll (MemoryStatsCollector),
+                                       metrics.families
+      -> encoding.encode            the body, in the format negotiated
+
 The service is given its parts by its entry point (nova.cmd.exporter): a
 collector of a read-only libvirt connection, the settings as plain values
 and a function that re-reads them. It only reads: changing guests' periods
@@ -225,6 +236,7 @@ class ExporterService:
         sockets = self._sockets()
         self._executor = executor()
         self._auth_executor = auth_executor()
+        # the route (see the module's docstring), from the inside out
         self._app = app.MetricsApp(
             self.exporter.collect, self._executor,
             app.landing_page(PROG, DESCRIPTION, self.version, LINKS))

@@ -25,16 +25,12 @@ import collections
 import gzip
 import sys
 
-import nova.virt.libvirt
+from memstats_poll import median_time
 
-nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
-
-from memstats_poll import median_time  # noqa: E402
-
-from nova.exporter import encoding  # noqa: E402
-from nova.exporter import metrics  # noqa: E402
-from nova.virt.libvirt import driver as libvirt_driver  # noqa: E402
-from nova.virt.libvirt import host as libvirt_host  # noqa: E402
+from nova.exporter import encoding
+from nova.exporter import metrics
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import host as libvirt_host
 
 # What Prometheus servers ask for first.
 OPENMETRICS = 'application/openmetrics-text;version=1.0.0'

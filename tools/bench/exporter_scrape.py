@@ -31,18 +31,14 @@ import statistics
 import sys
 import time
 
-import nova.virt.libvirt
+from memstats_poll import DOMAIN_XML
+from memstats_poll import median_time
+import prometheus_client
+from prometheus_client import registry as prom_registry
 
-nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
-
-from memstats_poll import DOMAIN_XML  # noqa: E402
-from memstats_poll import median_time  # noqa: E402
-import prometheus_client  # noqa: E402
-from prometheus_client import registry as prom_registry  # noqa: E402
-
-from nova.exporter import metrics  # noqa: E402
-from nova.virt.libvirt import host as libvirt_host  # noqa: E402
-from nova.virt.libvirt import memstats  # noqa: E402
+from nova.exporter import metrics
+from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import memstats
 
 
 class _Fixed(prom_registry.Collector):

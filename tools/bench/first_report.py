@@ -25,17 +25,13 @@ import sys
 import tempfile
 import time
 
-import nova.virt.libvirt
-
-nova.virt.libvirt.route_libvirt_log()  # before libvirt loads
-
-import nova.conf  # noqa: E402
-from nova.objects import instance as instance_obj  # noqa: E402
-from nova.virt.libvirt import driver as libvirt_driver  # noqa: E402
-from nova.virt.libvirt import embed  # noqa: E402
-from nova.virt.libvirt import memstats  # noqa: E402
-from nova.virt.libvirt import qemu_process  # noqa: E402
-from nova.virt.libvirt import testimage  # noqa: E402
+from nova import testimage
+import nova.conf
+from nova.objects import instance as instance_obj
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import embed
+from nova.virt.libvirt import memstats
+from nova.virt.libvirt import qemu_process
 
 CONF = nova.conf.CONF
 # Longest wait for one first report.

@@ -346,13 +346,12 @@ def qemu(ns: list, uri: str | None, ceilometer: str | None = None,
         finally:
             private_libvirtd.PrivateLibvirtd.stop()
 
-    import libvirt
-
+    from nova import testimage
     import nova.conf
     from nova.objects import image_meta as image_meta_obj
     from nova.objects import instance as instance_obj
+    from nova.virt.libvirt import api
     from nova.virt.libvirt import driver as libvirt_driver
-    from nova.virt.libvirt import testimage
 
     conf = nova.conf.CONF
     state = tempfile.mkdtemp(prefix='nlv-scale-', dir='/tmp')
@@ -365,8 +364,8 @@ def qemu(ns: list, uri: str | None, ceilometer: str | None = None,
     image = testimage.get_images(testimage.DEFAULT_CACHE)['balloon']
     drv = libvirt_driver.LibvirtDriver()
     reader = libvirt_driver.LibvirtDriver(read_only=True)
-    raw_conn = libvirt.openReadOnly(uri)
-    kinds = libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_STATE
+    raw_conn = api.open_connection(uri, read_only=True)
+    kinds = api.VIR_DOMAIN_STATS_BALLOON | api.VIR_DOMAIN_STATS_STATE
     conf_path = os.path.join(state, 'nova.conf')
     ours_port, kumina_port = _free_port(), _free_port()
     with open(conf_path, 'w') as f:

@@ -14,9 +14,10 @@ import difflib
 import hashlib
 import os
 import re
-import stat
 
 import yaml
+
+from nova import readfile
 
 #: Bytes a file, or a file it names, may hold.
 MAX_BYTES = 1024 * 1024
@@ -44,29 +45,16 @@ def identity(path: str) -> tuple:
 
 
 def read_bounded(path: str) -> bytes:
-    """The bytes of the regular file ``path``, at most MAX_BYTES; OSError
-    (with a strerror that says why) otherwise. A FIFO or device is never
-    opened for reading, so it cannot block.
+    """The bytes of the regular file ``path``, at most MAX_BYTES
+    (nova.readfile); OSError (with a strerror that says why) otherwise. A
+    FIFO or device is never opened for reading, so it cannot block.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(0, 'not a regular file')
-        if st.st_size > MAX_BYTES:
-            raise OSError(0, f'larger than {MAX_BYTES // 1024} KiB')
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_BYTES:  # it grew while read
-                raise OSError(0, f'larger than {MAX_BYTES // 1024} KiB')
-            chunks.append(chunk)
-        return b''.join(chunks)
-    finally:
-        os.close(fd)
+        return readfile.read(path, MAX_BYTES)
+    except readfile.Refused as e:
+        raise OSError(0, f'larger than {MAX_BYTES // 1024} KiB'
+                      if e.what == 'too-large' else
+                      'not a regular file') from None
 
 
 def _error_line(error, raw: bytes) -> int | None:

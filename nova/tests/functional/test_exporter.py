@@ -12,6 +12,7 @@ import urllib.request
 import fixtures
 
 from nova import test
+from nova import testimage
 from nova.cmd import exporter as exporter_cmd
 import nova.conf
 from nova.objects import instance as instance_obj
@@ -21,7 +22,6 @@ from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.libvirt import base
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import memstats
-from nova.virt.libvirt import testimage
 
 CONF = nova.conf.CONF
 MIB = 1024 * 1024

@@ -4,7 +4,9 @@ Each module named in FORBIDDEN, imported alone in a fresh interpreter,
 pulls in none of what STYLE's layout forbids it. Every module of nova/
 (but the tests), nova.cmd included, imported under watch, starts no
 process, makes no directory and changes no environment variable: the
-commands do such things when they run, through nova.cmd.launch. And no
+commands do such things when they run. libvirt-python is imported by
+nova.virt.libvirt.api alone, when first used: importing every module of
+nova/ loads no libvirt. And no
 module logs a warning or an error inside an ``except`` block: oslo.log
 would add the exception's class to the line
 (``...: nova.exporter.service.ExporterFailed: ...``).
@@ -54,7 +56,8 @@ FORBIDDEN = {
     'nova.exporter.web.yamlread': ('nova.conf', 'libvirt', 'ssl'),
     'nova.exporter.metrics': ('nova.conf', 'nova.virt.libvirt.driver',
                               'libvirt'),
-    'nova.cmd.launch': ('libvirt', 'nova.conf'),
+    'nova.readfile': ('nova.conf', 'libvirt'),
+    'nova.virt.libvirt.api': ('nova.conf', 'libvirt'),
 }
 
 # Logging calls oslo.log adds an active exception's class to.
@@ -121,6 +124,41 @@ class LayersTest(test.TestCase):
             for name in forbidden:
                 self.assertNotIn(name, found['modules'],
                                  f'{module} imports {name}')
+
+    def test_libvirt_has_one_door(self):
+        # importing every module loads no libvirt; and no module but api
+        # imports it, by statement or by name
+        modules = house_modules()
+        result = subprocess.run(
+            [sys.executable, '-c',
+             'import sys\nfor m in sys.argv[1:]: __import__(m)\n'
+             'print("libvirt" in sys.modules)'] + modules,
+            capture_output=True, text=True, timeout=120)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual('False', result.stdout.strip())
+        root = os.path.dirname(nova.__file__)
+        importers = []
+        for directory, _, files in os.walk(root):
+            if os.sep + 'tests' in directory[len(root):] + os.sep:
+                continue
+            for name in files:
+                if not name.endswith('.py'):
+                    continue
+                path = os.path.join(directory, name)
+                with open(path) as f:
+                    tree = ast.parse(f.read())
+                for node in ast.walk(tree):
+                    named = (
+                        [a.name for a in node.names]
+                        if isinstance(node, ast.Import) else
+                        [node.module] if isinstance(node, ast.ImportFrom)
+                        else [ast.unparse(node.args[0]).strip('\'"')]
+                        if isinstance(node, ast.Call) and node.args and
+                        ast.unparse(node.func).endswith(
+                            ('import_module', '__import__')) else [])
+                    if 'libvirt' in named:
+                        importers.append(os.path.relpath(path, root))
+        self.assertEqual(['virt/libvirt/api.py'], sorted(set(importers)))
 
     def test_no_warning_is_logged_inside_an_except(self):
         root = os.path.dirname(nova.__file__)

@@ -27,8 +27,10 @@ class SweepRunTest(test.TestCase):
         return proc
 
     def sweep(self, directory, env=None) -> subprocess.CompletedProcess:
-        return subprocess.run([SWEEP, directory], capture_output=True,
-                              text=True, timeout=60, env=env)
+        # with the virtualenv's python, as tools/run-tests runs it
+        return subprocess.run([sys.executable, SWEEP, directory],
+                              capture_output=True, text=True, timeout=60,
+                              env=env)
 
     def wait_gone(self, proc, timeout=20) -> bool:
         deadline = time.monotonic() + timeout

@@ -119,8 +119,8 @@ class BadInputTest(cmd_base.CommandTestCase):
         # As root every file is readable: refuse the open as the kernel
         # would for another user.
         denied = PermissionError(13, 'Permission denied')
-        self.useFixture(fixtures.MockPatch('nova.config.open',
-                                           side_effect=denied, create=True))
+        self.useFixture(fixtures.MockPatch('nova.readfile.read',
+                                           side_effect=denied))
         self._check('config-unreadable', self.run_cmd(
             '--config-file', self._conf('[libvirt]\n'), 'guest-xml'))
 
@@ -310,7 +310,7 @@ class LibvirtLogTest(cmd_base.CommandTestCase):
     """
 
     def test_unwritable_log_dir_is_not_used(self):
-        from nova.virt import libvirt as libvirt_pkg
+        from nova.virt.libvirt import api as libvirt_pkg
         log_dir = os.path.join(self.tmp, 'log')
         os.mkdir(log_dir)
         self.assertEqual(
@@ -320,7 +320,7 @@ class LibvirtLogTest(cmd_base.CommandTestCase):
         self.assertIsNone(libvirt_pkg.libvirt_log_outputs({}, log_dir))
 
     def test_user_setting_wins(self):
-        from nova.virt import libvirt as libvirt_pkg
+        from nova.virt.libvirt import api as libvirt_pkg
         self.assertIsNone(libvirt_pkg.libvirt_log_outputs(
             {'LIBVIRT_LOG_OUTPUTS': '1:stderr'}, self.tmp))
 

@@ -81,8 +81,8 @@ class ReadmeFilesTest(test.TestCase):
     """
 
     def test_the_demo_s_files_outside_the_clone(self):
-        from nova.virt import libvirt as libvirt_pkg
-        from nova.virt.libvirt import testimage
+        from nova import testimage
+        from nova.virt.libvirt import api as libvirt_pkg
         with open(os.path.join(ROOT, 'README.rst')) as f:
             readme = ' '.join(f.read().split())
         state_path = nova.conf.CONF.state_path

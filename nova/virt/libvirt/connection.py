@@ -14,9 +14,8 @@ call, and each probe of a stuck guest (``stuck_probes()``), counts against
 what a connection has left (``free_requests``).
 
 How it opens is the ``opener``'s (default: libvirt-python's open or
-openReadOnly), so a test hands a fake connection in through the same door.
-With the modules that use it (host.py, guest.py, stats_poll.py, stuck.py,
-records.py), the only importers of libvirt-python; it must not read
+openReadOnly, through api.py, the one module that imports libvirt), so a
+test hands a fake connection in through the same door. It must not read
 nova.conf.
 """
 
@@ -25,10 +24,10 @@ import subprocess
 import threading
 import time
 
-import libvirt
 from oslo_log import log as logging
 
 from nova import exception
+from nova.virt.libvirt import api
 from nova.virt.libvirt import bounded
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import stuck
@@ -59,15 +58,11 @@ CLIENT_REQUESTS = 5
 
 # Errors after which a connection is worth reopening once.
 CONNECTION_ERRORS = frozenset((
-    libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC,
-    libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_ERR_INTERNAL_ERROR))
+    api.VIR_ERR_SYSTEM_ERROR, api.VIR_ERR_RPC,
+    api.VIR_ERR_INVALID_CONN, api.VIR_ERR_INTERNAL_ERROR))
 
 _event_loop_lock = threading.Lock()
 _event_loop_thread = None
-
-
-def _ignore_error(ctx, error) -> None:
-    """libvirt prints every error to stderr; we raise ours instead."""
 
 
 def _start_event_loop() -> None:
@@ -76,21 +71,19 @@ def _start_event_loop() -> None:
     with _event_loop_lock:
         if _event_loop_thread is not None:
             return
-        libvirt.registerErrorHandler(_ignore_error, None)
-        libvirt.virEventRegisterDefaultImpl()
-
-        def run():
-            while True:
-                libvirt.virEventRunDefaultImpl()
-
+        api.register_event_loop()
         _event_loop_thread = threading.Thread(
-            target=run, name='libvirt-event-loop', daemon=True)
+            target=api.run_event_loop, name='libvirt-event-loop',
+            daemon=True)
         _event_loop_thread.start()
 
 
-def open_libvirt(uri: str, read_only: bool) -> 'libvirt.virConnect':
-    """libvirt-python's open (VIR_CONNECT_RO where ``read_only``)."""
-    return libvirt.openReadOnly(uri) if read_only else libvirt.open(uri)
+def open_libvirt(uri: str, read_only: bool):
+    """libvirt-python's open (VIR_CONNECT_RO where ``read_only``), its
+    event loop running first (for the connection's keepalives).
+    """
+    _start_event_loop()
+    return api.open_connection(uri, read_only)
 
 
 def hint(uri: str, message: str = '', read_only: bool = False) -> str:
@@ -147,13 +140,13 @@ def wait_reconnected(conn, timeout: float = RECONNECT_WAIT) -> None:
     deadline = time.monotonic() + timeout
     try:
         domains = conn.listAllDomains(
-            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+            api.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
         while domains and time.monotonic() < deadline:
             domains = [d for d in domains
                        if stuck.monitor_busy(d) is not None]
             if domains:
                 time.sleep(0.01)
-    except libvirt.libvirtError:
+    except api.Error:
         pass  # the first real call reports what is wrong
 
 
@@ -178,7 +171,7 @@ def alive(conn) -> bool:
     """Whether ``conn`` is still connected (a local check)."""
     try:
         return bool(conn.isAlive())
-    except libvirt.libvirtError:
+    except api.Error:
         return False
 
 
@@ -282,7 +275,7 @@ class Connections:
     # -- connections -------------------------------------------------------
 
     def connect(self, timeout: float | None = None,
-                budget: float | None = None) -> 'libvirt.virConnect':
+                budget: float | None = None):
         """The connection in use, opening it if need be and waiting at most
         ``timeout`` seconds (default: this one's; an embedded driver,
         which probes QEMU when it opens and has no daemon to hang, at
@@ -306,7 +299,7 @@ class Connections:
             raise self.not_answering('open()', budget or timeout)
         return call.result()
 
-    def _open_and_keep(self) -> 'libvirt.virConnect':
+    def _open_and_keep(self):
         try:
             conn = self.open()
             with self._lock:
@@ -317,17 +310,16 @@ class Connections:
             with self._lock:
                 self._opening = None
 
-    def open(self) -> 'libvirt.virConnect':
+    def open(self):
         """A new connection (unbounded: call it through ``start``), for
         this one's use or a poll's spare one. HypervisorUnavailable in one
         line when libvirt refuses.
         """
         root = embed.embed_root_of(self.uri)
         self._check_embed(root)
-        _start_event_loop()
         try:
             conn = self._opener(self.uri, self.read_only)
-        except libvirt.libvirtError as e:
+        except api.Error as e:
             message = e.get_error_message()
             raise exception.HypervisorUnavailable(
                 uri=self.uri,
@@ -382,7 +374,7 @@ class Connections:
     def _close(self, conn) -> None:
         try:
             self.run_bounded('close()', conn.close, 1.0)
-        except (libvirt.libvirtError, exception.NovaException):
+        except (api.Error, exception.NovaException):
             pass  # a dead or frozen connection is closed enough
 
     def stuck_calls(self, conn) -> int:

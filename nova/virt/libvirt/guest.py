@@ -9,9 +9,8 @@ nova.virt.libvirt.connection), the only importers of libvirt-python; it
 must not read nova.conf.
 """
 
-import libvirt
-
 from nova import exception
+from nova.virt.libvirt import api
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import stuck
 
@@ -22,7 +21,7 @@ def _direct(what: str, name: str, fn, slow: bool = False):
 
 class Guest:
 
-    def __init__(self, domain: 'libvirt.virDomain', runner=None):
+    def __init__(self, domain, runner=None):
         self._domain = domain
         # runner(what, name, fn, slow) -> fn(), bounded; slow: a call that
         # changes a domain's state (start, stop, define) and may take longer.
@@ -50,7 +49,7 @@ class Guest:
         def run():
             try:
                 return fn(*args)
-            except libvirt.libvirtError as e:
+            except api.Error as e:
                 if e.get_error_code() in ignore:
                     return None
                 raise exception.LibvirtCallFailed(
@@ -76,8 +75,8 @@ class Guest:
         """
         return stuck.busy_seconds(self._call(
             'controlInfo()', self._domain.controlInfo,
-            ignore=(libvirt.VIR_ERR_NO_SUPPORT,
-                    libvirt.VIR_ERR_OPERATION_INVALID)))
+            ignore=(api.VIR_ERR_NO_SUPPORT,
+                    api.VIR_ERR_OPERATION_INVALID)))
 
     def pause(self) -> None:
         """Suspend the running domain's vCPUs (virsh suspend)."""
@@ -91,7 +90,7 @@ class Guest:
         not running is no error.
         """
         self._call('destroy()', self._domain.destroy, slow=True,
-                   ignore=(libvirt.VIR_ERR_OPERATION_INVALID,))
+                   ignore=(api.VIR_ERR_OPERATION_INVALID,))
 
     def undefine(self) -> None:
         self._call('undefine()', self._domain.undefine, slow=True)
@@ -107,10 +106,10 @@ class Guest:
 
     def _exists(self) -> bool:
         return self._call('info()', self._domain.info,
-                          ignore=(libvirt.VIR_ERR_NO_DOMAIN,)) is not None
+                          ignore=(api.VIR_ERR_NO_DOMAIN,)) is not None
 
     def get_xml_desc(self, inactive: bool = False) -> str:
-        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        flags = api.VIR_DOMAIN_XML_INACTIVE if inactive else 0
         return self._call('XMLDesc()', self._domain.XMLDesc, flags)
 
     def get_config(self) -> vconfig.LibvirtConfigGuest:
@@ -122,14 +121,14 @@ class Guest:
         domain's <metadata>, as XML text; None when it has none.
         """
         return self._call('metadata()', self._domain.metadata,
-                          libvirt.VIR_DOMAIN_METADATA_ELEMENT, namespace,
-                          ignore=(libvirt.VIR_ERR_NO_DOMAIN_METADATA,))
+                          api.VIR_DOMAIN_METADATA_ELEMENT, namespace,
+                          ignore=(api.VIR_ERR_NO_DOMAIN_METADATA,))
 
     def set_metadata(self, xml: str, prefix: str, namespace: str,
                      live: bool = True, config: bool = False) -> None:
         """virDomainSetMetadata: replace the element of ``namespace``."""
         self._call('setMetadata()', self._domain.setMetadata,
-                   libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, prefix,
+                   api.VIR_DOMAIN_METADATA_ELEMENT, xml, prefix,
                    namespace, _affect(live, config))
 
     def get_memory_stats(self) -> dict[str, int]:
@@ -151,13 +150,13 @@ class Guest:
         its balloon to leave it ``kib`` KiB (virsh setmem).
         """
         self._call('setMemory()', self._domain.setMemoryFlags, kib,
-                   libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                   api.VIR_DOMAIN_AFFECT_LIVE)
 
 
 def _affect(live: bool, config: bool) -> int:
     flags = 0
     if live:
-        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        flags |= api.VIR_DOMAIN_AFFECT_LIVE
     if config:
-        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        flags |= api.VIR_DOMAIN_AFFECT_CONFIG
     return flags

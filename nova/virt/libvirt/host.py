@@ -15,10 +15,9 @@ handed an ``opener`` that makes its connections.
 import functools
 import time
 
-import libvirt
-
 from nova import exception
 from nova import hints
+from nova.virt.libvirt import api
 from nova.virt.libvirt import bounded
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import connection
@@ -88,7 +87,7 @@ class Host:
         """connection.Connections.run_bounded."""
         return self.connections.run_bounded(what, fn, timeout, budget, conn)
 
-    def connect(self, timeout: float | None = None) -> 'libvirt.virConnect':
+    def connect(self, timeout: float | None = None):
         """The connection in use, opened if need be (Connections.connect)."""
         return self.connections.connect(timeout)
 
@@ -135,8 +134,8 @@ class Host:
         def define(conn):
             try:
                 return conn.defineXMLFlags(
-                    xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
-            except libvirt.libvirtError as e:
+                    xml, api.VIR_DOMAIN_DEFINE_VALIDATE)
+            except api.Error as e:
                 raise exception.LibvirtCallFailed(
                     call='defineXML()', name=config.name,
                     reason=e.get_error_message()) from None
@@ -148,8 +147,8 @@ class Host:
         def lookup(conn):
             try:
                 return conn.lookupByName(name)
-            except libvirt.libvirtError as e:
-                if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            except api.Error as e:
+                if e.get_error_code() == api.VIR_ERR_NO_DOMAIN:
                     raise exception.InstanceNotFound(
                         name=name, uri=self.uri,
                         command=hints.command('memstats')) from None
@@ -176,7 +175,7 @@ class Host:
     def _list_domains(self, conn) -> list:
         try:
             return conn.listAllDomains(0)
-        except libvirt.libvirtError as e:
+        except api.Error as e:
             raise exception.HypervisorCallFailed(
                 uri=self.uri, reason='libvirt failed to list domains '
                                      f'({e.get_error_message()}): see '
@@ -213,7 +212,7 @@ class Host:
                                    self._last_count)
             try:
                 found = poll.run(names)
-            except libvirt.libvirtError as e:
+            except api.Error as e:
                 if attempt == 1 and self._lost(e, conn):
                     continue
                 return self._without_bulk_call(e, conn, names, deadline,
@@ -236,7 +235,7 @@ class Host:
         """Domain by domain, where the driver lacks the bulk call; else
         ``error`` in one line.
         """
-        if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+        if error.get_error_code() == api.VIR_ERR_NO_SUPPORT:
             return self.run_bounded(
                 'memoryStats()', functools.partial(
                     records.per_domain_stats, self._list_domains(conn),
@@ -278,7 +277,7 @@ class Host:
                     found[index] = guest.get_xml_desc()
                 except exception.LibvirtCallFailed as e:
                     found[index] = e
-                except libvirt.libvirtError as e:  # gone since the poll
+                except api.Error as e:  # gone since the poll
                     found[index] = exception.LibvirtCallFailed(
                         call='lookupByUUIDString()', name=guest.name,
                         reason=e.get_error_message())

@@ -15,9 +15,8 @@ following calls go (``follow_up``). It must not read nova.conf.
 import functools
 import time
 
-import libvirt
-
 from nova import exception
+from nova.virt.libvirt import api
 from nova.virt.libvirt import bounded
 from nova.virt.libvirt import connection
 from nova.virt.libvirt import records
@@ -217,7 +216,7 @@ class LateReads:
         """
         conn = self.connections.open()
         return _Spare(conn, conn.listAllDomains(
-            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+            api.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
 
     def alive(self) -> bool:
         """Whether libvirtd answers a call that reaches no guest: on the
@@ -241,7 +240,7 @@ class LateReads:
             self.connections.run_bounded('getLibVersion()', ask, min(
                 wait, bounded.left(self.deadline)), conn=conn)
             return True
-        except (exception.NovaException, libvirt.libvirtError):
+        except (exception.NovaException, api.Error):
             return False
 
 

@@ -1,6 +1,6 @@
 """When a guest's QEMU process started, from the files libvirt and Linux
 keep: the pid file libvirt writes for each running guest, and the process's
-start time in ``/proc``.
+command line and start time, read by psutil (from ``/proc``).
 
 Every process that may read them gets the same answer, so a guest is
 ``starting`` for the same time whoever asks (nova-libvirt's commands, the
@@ -11,6 +11,8 @@ talks to libvirt or reads nova.conf.
 """
 
 import os
+
+import psutil
 
 SYSTEM_STATE_DIR = '/run/libvirt/qemu'
 
@@ -26,14 +28,6 @@ def state_dir(uri: str, embed_root: str | None) -> str | None:
     return None
 
 
-def _boot_time() -> float:
-    with open('/proc/stat') as f:
-        for line in f:
-            if line.startswith('btime '):
-                return float(line.split()[1])
-    raise OSError('no btime in /proc/stat')
-
-
 def pid(directory: str | None, name: str) -> int | None:
     """The pid of guest ``name``'s QEMU process, from the pid file in
     ``directory``, if that process still is the guest's (not one that took
@@ -44,12 +38,11 @@ def pid(directory: str | None, name: str) -> int | None:
     try:
         with open(os.path.join(directory, f'{name}.pid')) as f:
             found = int(f.read().strip())
-        with open(f'/proc/{found}/cmdline', 'rb') as f:
-            argv = f.read().split(b'\0')
-    except (OSError, ValueError):
+        argv = psutil.Process(found).cmdline()
+    except (OSError, ValueError, psutil.Error):
         return None
-    if any(arg == f'guest={name}'.encode() or
-           arg.startswith(f'guest={name},'.encode()) for arg in argv):
+    if any(arg == f'guest={name}' or arg.startswith(f'guest={name},')
+           for arg in argv):
         return found
     return None
 
@@ -62,9 +55,6 @@ def started_at(directory: str | None, name: str) -> float | None:
     if qemu is None:
         return None
     try:
-        with open(f'/proc/{qemu}/stat') as f:
-            fields = f.read().rsplit(')', 1)[1].split()
-        ticks = int(fields[19])  # starttime, field 22 of proc(5)
-        return _boot_time() + ticks / os.sysconf('SC_CLK_TCK')
-    except (OSError, ValueError, IndexError):
+        return psutil.Process(qemu).create_time()
+    except psutil.Error:
         return None

@@ -9,21 +9,20 @@ domains from one listing; ``per_domain_stats`` reads domains one by one
 where a driver lacks the bulk call. It must not read nova.conf.
 """
 
-import libvirt
-
 from nova import exception
 from nova import hints
+from nova.virt.libvirt import api
 from nova.virt.libvirt import guest as libvirt_guest
 
 # libvirt domain states in which QEMU runs.
 ACTIVE_STATES = frozenset((
-    libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED,
-    libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_SHUTDOWN,
-    libvirt.VIR_DOMAIN_PMSUSPENDED))
+    api.VIR_DOMAIN_RUNNING, api.VIR_DOMAIN_BLOCKED,
+    api.VIR_DOMAIN_PAUSED, api.VIR_DOMAIN_SHUTDOWN,
+    api.VIR_DOMAIN_PMSUSPENDED))
 
 
-SUSPENDED = {libvirt.VIR_DOMAIN_PAUSED: 'paused',
-              libvirt.VIR_DOMAIN_PMSUSPENDED: 'pmsuspended'}
+SUSPENDED = {api.VIR_DOMAIN_PAUSED: 'paused',
+              api.VIR_DOMAIN_PMSUSPENDED: 'pmsuspended'}
 
 
 class StatsRecord:

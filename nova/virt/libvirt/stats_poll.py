@@ -15,9 +15,8 @@ import functools
 import os
 import time
 
-import libvirt
-
 from nova import exception
+from nova.virt.libvirt import api
 from nova.virt.libvirt import bounded
 from nova.virt.libvirt import late_reads
 from nova.virt.libvirt import records
@@ -79,9 +78,9 @@ class Poll:
     bounded.MAX_PENDING_CALLS of them.
     """
 
-    KINDS = (libvirt.VIR_DOMAIN_STATS_BALLOON |
-             libvirt.VIR_DOMAIN_STATS_STATE)
-    NOWAIT = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+    KINDS = (api.VIR_DOMAIN_STATS_BALLOON |
+             api.VIR_DOMAIN_STATS_STATE)
+    NOWAIT = api.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
 
     def __init__(self, connections, stuck_guests, conn, deadline: float,
                  budget: float, workers: int = 1, last_count: int = 0):
@@ -270,8 +269,8 @@ class Poll:
         for i, (domain, record) in enumerate(found):
             if record is None:  # unanswered (see _chunked): busy
                 found[i] = (domain, {'state.state': (
-                    libvirt.VIR_DOMAIN_RUNNING if domain.ID() != -1 else
-                    libvirt.VIR_DOMAIN_SHUTOFF)})
+                    api.VIR_DOMAIN_RUNNING if domain.ID() != -1 else
+                    api.VIR_DOMAIN_SHUTOFF)})
                 busy[i] = 0.0
                 continue
             entry = (self.stuck.get(records.domain_key(domain))

@@ -13,7 +13,7 @@ driver refuses to wait on them. It must not read nova.conf.
 
 import threading
 
-import libvirt
+from nova.virt.libvirt import api
 
 # A QEMU monitor busy for less than this many seconds is doing one of
 # libvirt's short jobs (reconnecting to each QEMU when libvirt opens or
@@ -27,7 +27,7 @@ def busy_seconds(info) -> float | None:
     """Seconds of a controlInfo() answer (state, details, busy ms) the
     monitor has been busy, None when it is free.
     """
-    if info is None or info[0] == libvirt.VIR_DOMAIN_CONTROL_OK:
+    if info is None or info[0] == api.VIR_DOMAIN_CONTROL_OK:
         return None
     return info[2] / 1000
 
@@ -38,7 +38,7 @@ def monitor_busy(domain) -> float | None:
     """
     try:
         return busy_seconds(domain.controlInfo())
-    except libvirt.libvirtError:
+    except api.Error:
         return None
 
 

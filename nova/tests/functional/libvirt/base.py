@@ -2,7 +2,7 @@
 
 One embedded QEMU root per test process (stestr keeps all functional tests
 in one worker: only one process may hold a root), the driver's own default
-URI for it, and the test guest image from nova.virt.libvirt.testimage.
+URI for it, and the test guest image from nova.testimage.
 Every guest a test starts is destroyed and undefined in cleanup, and the
 cleanup checks that its QEMU process is gone.
 """
@@ -18,13 +18,13 @@ import fixtures
 
 from nova import exception
 from nova import test
+from nova import testimage
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.tests.fixtures import private_libvirtd
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import host as libvirt_host
-from nova.virt.libvirt import testimage
 
 IMAGE_CACHE = os.environ.get('NOVA_LIBVIRT_IMAGE_CACHE',
                              testimage.DEFAULT_CACHE)

@@ -6,11 +6,11 @@ import sys
 import time
 
 from nova import exception
+from nova import testimage
 from nova.tests import doc_table
 from nova.tests.functional.libvirt import base
 from nova.virt.libvirt import host as libvirt_host
 from nova.virt.libvirt import memstats
-from nova.virt.libvirt import testimage
 
 
 class FrozenGuestTest(base.RealQemuTestCase):

@@ -7,6 +7,7 @@ import time
 import fixtures
 
 from nova import exception
+from nova import testimage
 from nova.objects import image_meta as image_meta_obj
 from nova.objects import instance as instance_obj
 from nova.tests.functional.libvirt import base
@@ -14,7 +15,6 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import embed
 from nova.virt.libvirt import guest_state
 from nova.virt.libvirt import memstats
-from nova.virt.libvirt import testimage
 
 
 class MemoryStatsTest(base.RealQemuTestCase):

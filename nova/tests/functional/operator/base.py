@@ -24,11 +24,11 @@ import urllib.request
 import fixtures
 
 from nova import test
+from nova import testimage
 from nova.tests.fixtures import private_libvirtd
 from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.libvirt import base as qemu_base
 from nova.virt.libvirt import embed
-from nova.virt.libvirt import testimage
 
 BIN = os.path.join(sys.prefix, 'bin')
 # Guests of these tests are named so: clean-up finds what a test left.

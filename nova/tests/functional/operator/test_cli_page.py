@@ -16,9 +16,9 @@ import re
 import shlex
 import subprocess
 
+from nova import testimage
 from nova.tests.functional.operator import base
 from nova.virt.libvirt import embed
-from nova.virt.libvirt import testimage
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                     *['..'] * 4, 'doc', 'source', 'cli', 'nova-libvirt.rst')

@@ -19,10 +19,10 @@ import shutil
 import urllib.parse
 import urllib.request
 
+from nova import testimage
 from nova.tests import doc_table
 from nova.tests.fixtures import prometheus_server
 from nova.tests.functional.operator import base
-from nova.virt.libvirt import testimage
 
 ADMIN = os.path.join(doc_table.ROOT, 'doc', 'source', 'admin')
 HOSTS = ('127.0.0.2', '127.0.0.3', '127.0.0.4')

@@ -9,9 +9,9 @@ import os
 import subprocess
 import sys
 
+from nova import testimage
 from nova.tests.fixtures import private_libvirtd
 from nova.tests.functional.operator import base
-from nova.virt.libvirt import testimage
 
 CHILD = """\
 import sys

@@ -24,9 +24,9 @@ import fixtures
 import testtools
 
 from nova import test
+from nova import testimage
 from nova.tests.fixtures import nspawn
 from nova.tests.functional.libvirt import base as qemu_base
-from nova.virt.libvirt import testimage
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))))

@@ -2,6 +2,8 @@
 
 import os
 import socket
+import subprocess
+import sys
 
 import fixtures
 
@@ -58,3 +60,35 @@ class NotifyTest(test.TestCase):
                     fixtures.EnvironmentVariable('WATCHDOG_PID', pid):
                 self.assertEqual(expected, notify.watchdog_interval(),
                                  (usec, pid))
+
+
+# A process given a listening socket at fd 3, as systemd passes it.
+ACTIVATED = """
+import os, socket
+from nova.exporter import notify
+sock = socket.socket()
+sock.bind(('127.0.0.1', 0))
+sock.listen()
+os.dup2(sock.fileno(), 3)
+os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid()),
+                  LISTEN_FDNAMES='web')
+given = notify.listen_sockets()
+print(len(given), given[0].getsockname() == sock.getsockname(),
+      given[0].get_inheritable(),
+      [k for k in os.environ if k.startswith('LISTEN_')],
+      notify.listen_sockets())
+"""
+
+
+class ListenSocketsTest(test.TestCase):
+
+    def test_taken_once_and_not_inherited(self):
+        out = subprocess.run([sys.executable, '-c', ACTIVATED],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, out.returncode, out.stderr)
+        self.assertEqual('1 True False [] []', out.stdout.strip())
+
+    def test_meant_for_another_process(self):
+        with fixtures.EnvironmentVariable('LISTEN_FDS', '1'), \
+                fixtures.EnvironmentVariable('LISTEN_PID', '1'):
+            self.assertEqual([], notify.listen_sockets())

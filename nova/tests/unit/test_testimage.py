@@ -9,7 +9,7 @@ import subprocess
 import fixtures
 
 from nova import test
-from nova.virt.libvirt import testimage
+from nova import testimage
 
 
 class InitramfsTest(test.TestCase):
