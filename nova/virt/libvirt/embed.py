@@ -10,6 +10,8 @@ Nothing here talks to libvirt or reads nova.conf.
 import os
 import urllib.parse
 
+import psutil
+
 EMBED_PREFIX = 'qemu:///embed'
 
 # The embedded driver's qemu.conf. stdio_handler: no virtlogd here. user and
@@ -79,11 +81,10 @@ def holder(root: str) -> str:
     try:
         with open(os.path.join(root, 'run', 'qemu', 'driver.pid')) as f:
             pid = int(f.read().strip())
-        with open(f'/proc/{pid}/cmdline', 'rb') as f:
-            argv = f.read().split(b'\0')
-    except (OSError, ValueError):
+        argv = psutil.Process(pid).cmdline()
+    except (OSError, ValueError, psutil.Error):
         return ''
-    command = ' '.join(os.fsdecode(a) for a in argv if a)
+    command = ' '.join(a for a in argv if a)
     if len(command) > 160:  # cut at a word
         command = command[:160].rsplit(' ', 1)[0] + ' ...'
     return f' (pid {pid}: {command})'
